@@ -1,0 +1,1 @@
+"""Subcommands of ``wcrnn-dyn`` (one module each; see :mod:`wcrnn_dyn.cli`)."""

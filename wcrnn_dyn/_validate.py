@@ -1,0 +1,86 @@
+"""Validation helpers used at the public boundary (private)."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.float32, np.float64)
+
+
+def rng_from(seed):
+    """Return a numpy Generator from None, an int or a Generator (never global state)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or isinstance(seed, (numbers.Integral, np.integer)):
+        if seed is not None and seed < 0:
+            raise ValueError(f"seed must be a non-negative int, None or a numpy Generator, got {seed!r}")
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
+
+
+def as_dtype(dtype, name="dtype"):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as e:
+        raise TypeError(f"{name} must be float32 or float64, got {dtype!r}") from e
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"{name} must be float32 or float64, got {dt}")
+    return dt.type
+
+
+def check_int(value, name, minimum=None, maximum=None):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__} ({value!r})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def check_float(value, name, minimum=None, maximum=None, strict_min=False, allow_inf=False):
+    if isinstance(value, bool) or not isinstance(value, (numbers.Real, np.floating, np.integer)):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} ({value!r})")
+    value = float(value)
+    if np.isnan(value) or (not allow_inf and np.isinf(value)):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if minimum is not None:
+        if strict_min and value <= minimum:
+            raise ValueError(f"{name} must be > {minimum}, got {value}")
+        if not strict_min and value < minimum:
+            raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise ValueError(f"{name} must be <= {maximum}, got {value}")
+    return value
+
+
+def as_array(x, name, ndim=None, shape=None, dtype=np.float64, finite=True):
+    """Convert to a C-contiguous float array, checking dimensions, shape and finiteness.
+
+    ``ndim`` may be an int or a tuple of allowed ints; ``shape`` may contain None for free axes.
+    """
+    if x is None:
+        raise TypeError(f"{name} must be an array, got None")
+    try:
+        arr = np.asarray(x)
+    except Exception as e:  # pragma: no cover - exotic objects
+        raise TypeError(f"{name} must be array-like, got {type(x).__name__}") from e
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if np.iscomplexobj(arr):
+        raise TypeError(f"{name} must be real, got a complex array")
+    if ndim is not None:
+        allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
+        if arr.ndim not in allowed:
+            raise ValueError(f"{name} must have {' or '.join(map(str, allowed))} dimensions, "
+                             f"got shape {arr.shape}")
+    if shape is not None:
+        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+            want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
+            raise ValueError(f"{name} must have shape {want}, got {arr.shape}")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if finite and not np.all(np.isfinite(arr)):
+        raise ValueError(f"{name} contains NaN or inf")
+    return arr

@@ -1,0 +1,458 @@
+"""WCRNN and Elman models: parameters, forward pass, readout, losses and exact BPTT gradients.
+
+    a_t = W h_{t-1} + U x_t + b
+    h_t = R(h_{t-1}) + eps * phi(a_t)          (h_0 = 0 unless given)
+    y   = V h_T + c
+
+An Elman network ``h_t = phi(W h_{t-1} + U x_t + b)`` is the same map with R = 0 and eps = 1; its
+initialisations include the weakly coupled residual initialisation (WCRI) W_0 = Lambda + eps W~.
+
+All heavy work happens in :mod:`wcrnn_dyn._kernels`; this module validates inputs at the boundary.
+"""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from . import _kernels as K
+from . import residuals as _res
+from ._validate import as_array, as_dtype, check_float, check_int, rng_from
+
+__all__ = ["WCRNN", "Elman", "load_model", "LOSSES"]
+
+LOSSES = ("mse", "cross_entropy")
+PARAM_NAMES = ("W", "U", "b", "V", "c")
+
+
+class DivergenceError(FloatingPointError):
+    """The state of a network overflowed or became NaN (e.g. a supercritical linear residual)."""
+
+
+class _RecurrentBase:
+    """Shared machinery of WCRNN and Elman (not public)."""
+
+    kind = "base"
+
+    # ------------------------------------------------------------------ construction helpers
+    def _set_arrays(self, W, U, b, V, c):
+        N = self.n_hidden
+        dt = self.dtype
+        self.W = as_array(W, "W", shape=(N, N), dtype=dt)
+        self.U = as_array(U, "U", shape=(N, self.n_in), dtype=dt)
+        self.b = as_array(b, "b", shape=(N,), dtype=dt)
+        self.V = as_array(V, "V", shape=(self.n_out, N), dtype=dt)
+        self.c = as_array(c, "c", shape=(self.n_out,), dtype=dt)
+
+    @staticmethod
+    def _check_activation(activation):
+        if not isinstance(activation, str):
+            raise TypeError(f"activation must be a string, got {type(activation).__name__}")
+        if activation not in K.ACTIVATIONS:
+            raise ValueError(f"activation must be one of {sorted(K.ACTIVATIONS)}, got {activation!r}")
+        return activation
+
+    # ------------------------------------------------------------------ parameters
+    @property
+    def n_params(self):
+        """Number of trained scalars (W, U, b, V, c and the residual when trainable)."""
+        n = sum(getattr(self, k).size for k in PARAM_NAMES)
+        if self.residual.trainable:
+            n += self.residual.params.size
+        return int(n)
+
+    def get_params(self):
+        """Dict of the trained arrays (copies): "W", "U", "b", "V", "c" and "R" if the residual is trainable."""
+        p = {k: getattr(self, k).copy() for k in PARAM_NAMES}
+        if self.residual.trainable:
+            p["R"] = np.array(self.residual.params, dtype=self.dtype)
+        return p
+
+    def set_params(self, params):
+        """Set trained arrays from a dict like :meth:`get_params` returns (shapes are checked)."""
+        for k, v in params.items():
+            if k == "R":
+                self.residual.set_params(np.asarray(v, dtype=float))
+            elif k in PARAM_NAMES:
+                setattr(self, k, as_array(v, k, shape=getattr(self, k).shape, dtype=self.dtype))
+            else:
+                raise ValueError(f"unknown parameter name {k!r}")
+
+    def copy(self):
+        return load_model_from_dict(self._to_dict())
+
+    # ------------------------------------------------------------------ input checks
+    def _check_X(self, X, name="X"):
+        X = np.asarray(X)
+        if X.ndim == 2:
+            single = True
+            X = X[None]
+        elif X.ndim == 3:
+            single = False
+        else:
+            raise ValueError(f"{name} must have shape (T, d) or (B, T, d), got {X.shape}")
+        X = as_array(X, name, dtype=self.dtype)
+        if X.shape[2] != self.n_in:
+            raise ValueError(f"{name} must have d = n_in = {self.n_in} input channels (last axis), got {X.shape[2]}")
+        if X.shape[1] < 1 or X.shape[0] < 1:
+            raise ValueError(f"{name} must have at least one sequence and one time step, got shape {X.shape}")
+        return X, single
+
+    def _check_h0(self, h0, B):
+        N = self.n_hidden
+        if h0 is None:
+            return np.zeros((B, N), dtype=self.dtype)
+        h0 = np.asarray(h0)
+        if h0.ndim == 1:
+            h0 = np.broadcast_to(h0, (B, N)) if h0.shape == (N,) else h0
+        h0 = as_array(h0, "h0", shape=(B, N), dtype=self.dtype)
+        return h0
+
+    # ------------------------------------------------------------------ kernel glue
+    def _kargs(self):
+        return self.residual.kernel_args(self.dtype)
+
+    def _run(self, X, h0, store):
+        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
+        H, DP, GP = K.forward(X, h0, self.W, self.U, self.b, float(self._eps_kernel), K.ACTIVATIONS[self.activation],
+                              rk, rdiag, rblk, rdense, gcode, gscale, store)
+        last = H[-1]
+        if not np.all(np.isfinite(last)):
+            raise DivergenceError(
+                "the network state overflowed or became NaN during the forward pass; the residual is probably "
+                f"supercritical (spectral radius {self.residual.spectral_radius():.4g} > 1 for a linear residual) "
+                "or the weights are too large")
+        return H, DP, GP
+
+    # ------------------------------------------------------------------ public forward API
+    def states(self, X, h0=None):
+        """Hidden states h_1..h_T.  X (B, T, d) -> (B, T, N); X (T, d) -> (T, N).
+
+        Cost O(B T N^2) (one GEMM per step).  Raises DivergenceError if the state overflows.
+        """
+        X, single = self._check_X(X)
+        h0 = self._check_h0(h0, X.shape[0])
+        H, _, _ = self._run(X, h0, True)
+        out = np.ascontiguousarray(H.transpose(1, 0, 2))
+        return out[0] if single else out
+
+    def last_state(self, X, h0=None):
+        """h_T only, without storing the trajectory.  X (B, T, d) -> (B, N); (T, d) -> (N,)."""
+        X, single = self._check_X(X)
+        h0 = self._check_h0(h0, X.shape[0])
+        H, _, _ = self._run(X, h0, False)
+        return H[0, 0].copy() if single else H[0].copy()
+
+    def predict(self, X, h0=None):
+        """Readout of the last state V h_T + c.  X (B, T, d) -> (B, n_out); (T, d) -> (n_out,)."""
+        hT = self.last_state(X, h0)
+        return hT @ self.V.T + self.c
+
+    # ------------------------------------------------------------------ losses
+    def _check_targets(self, y, B, loss):
+        if loss not in LOSSES:
+            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+        y = np.asarray(y)
+        if loss == "mse":
+            if y.ndim == 1 and self.n_out == 1:
+                y = y[:, None]
+            y = as_array(y, "y", shape=(B, self.n_out), dtype=self.dtype)
+            return y
+        if y.ndim != 1 or y.shape[0] != B:
+            raise ValueError(f"y must be integer labels of shape ({B},) for cross_entropy, got {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
+                y = y.astype(np.int64)
+            else:
+                raise TypeError(f"y must hold integer class labels for cross_entropy, got dtype {y.dtype}")
+        if y.size and (y.min() < 0 or y.max() >= self.n_out):
+            raise ValueError(f"y labels must lie in 0..{self.n_out - 1} (n_out = {self.n_out}), "
+                             f"got range {y.min()}..{y.max()}")
+        return y.astype(np.int64)
+
+    @staticmethod
+    def _loss_from_logits(z, y, loss):
+        B = z.shape[0]
+        if loss == "mse":
+            diff = z - y
+            val = float(np.mean(diff.astype(np.float64) ** 2))
+            dz = (2.0 / diff.size) * diff
+            return val, dz
+        zz = z.astype(np.float64)
+        zz = zz - zz.max(axis=1, keepdims=True)
+        logp = zz - np.log(np.exp(zz).sum(axis=1, keepdims=True))
+        val = float(-np.mean(logp[np.arange(B), y]))
+        p = np.exp(logp)
+        p[np.arange(B), y] -= 1.0
+        return val, (p / B).astype(z.dtype)
+
+    def loss(self, X, y, loss="mse", h0=None):
+        """Mean loss.  "mse": mean over batch and outputs of the squared error; "cross_entropy": mean over
+        the batch of -log softmax(V h_T + c)[y] with integer labels y (B,).  Cost: one forward pass."""
+        X, single = self._check_X(X)
+        if single:
+            raise ValueError("X must be a batch (B, T, d) for loss; add a leading batch axis")
+        y = self._check_targets(y, X.shape[0], loss)
+        z = self.predict(X, h0)
+        return self._loss_from_logits(z, y, loss)[0]
+
+    def loss_and_grad(self, X, y, loss="mse", h0=None):
+        """Loss and its exact gradient by backpropagation through time (adjoint products).
+
+        Returns (loss, grads) with grads keys "W", "U", "b", "V", "c" (and "R" when the residual is
+        trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
+        Cost: one forward pass storing the trajectory (3 arrays of B*T*N) plus one backward pass,
+        about 3x the forward FLOPs.
+        """
+        X, single = self._check_X(X)
+        if single:
+            raise ValueError("X must be a batch (B, T, d) for loss_and_grad; add a leading batch axis")
+        B, T, d = X.shape
+        y = self._check_targets(y, B, loss)
+        h0 = self._check_h0(h0, B)
+        H, DP, GP = self._run(X, h0, True)
+        hT = H[-1]
+        z = hT @ self.V.T + self.c
+        val, dz = self._loss_from_logits(z, y, loss)
+        dz = dz.astype(self.dtype)
+        grads = {"V": dz.T @ hT, "c": dz.sum(axis=0)}
+        gT = np.ascontiguousarray(dz @ self.V)
+        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
+        want_s = self.residual.trainable
+        empty = np.zeros((0, B, self.n_hidden), dtype=self.dtype)
+        DA, S, dh0 = K.backward(H, h0, DP, GP if GP.shape[0] else empty, self.W, float(self._eps_kernel), rk, rdiag,
+                                rblk, rdense, gcode, gT, empty, want_s)
+        N = self.n_hidden
+        DAf = DA.reshape(T * B, N)
+        Hprev = H[:-1].reshape((T - 1) * B, N)
+        dW = DA[0].T @ h0
+        if T > 1:
+            dW += DA[1:].reshape((T - 1) * B, N).T @ Hprev
+        Xtm = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(T * B, d)
+        grads["W"] = self._grad_W_hook(dW)
+        grads["U"] = DAf.T @ Xtm
+        grads["b"] = DAf.sum(axis=0)
+        if want_s:
+            Hp = np.concatenate([h0[None], H[:-1]], axis=0).reshape(T * B, N)
+            grads["R"] = np.asarray(self.residual.grad_from_dz(S.reshape(T * B, N).astype(np.float64),
+                                                                Hp.astype(np.float64)), dtype=self.dtype)
+        out = {k: grads[k].astype(self.dtype, copy=False) for k in ("W", "U", "b", "V", "c")}
+        if want_s:
+            out["R"] = grads["R"]
+        return val, out
+
+    def _grad_W_hook(self, dW):
+        return dW
+
+    # ------------------------------------------------------------------ Jacobian (dense, for tests/users)
+    def jacobian(self, h_prev, x_t):
+        """Dense one-step Jacobian dh_t/dh_{t-1} (N, N) at state h_prev (N,) and input x_t (d,).  O(N^2)."""
+        h_prev = as_array(h_prev, "h_prev", shape=(self.n_hidden,), dtype=np.float64)
+        x_t = as_array(x_t, "x_t", shape=(self.n_in,), dtype=np.float64)
+        a = self.W.astype(float) @ h_prev + self.U.astype(float) @ x_t + self.b
+        if self.activation == "tanh":
+            dphi = 1.0 - np.tanh(a) ** 2
+        elif self.activation == "relu":
+            dphi = (a > 0).astype(float)
+        else:
+            dphi = np.ones_like(a)
+        R = self.residual
+        if R.is_linear:
+            dR = R.matrix()
+        else:
+            dR = R.jacobian(h_prev)
+        return dR + self._eps_kernel * dphi[:, None] * self.W.astype(float)
+
+    # ------------------------------------------------------------------ save / load
+    def _config(self):
+        raise NotImplementedError
+
+    def _to_dict(self):
+        return {"config": self._config(), "residual": self.residual.config(),
+                **{k: getattr(self, k) for k in PARAM_NAMES}}
+
+    def save(self, path):
+        """Save parameters and configuration to an ``.npz`` file (atomically)."""
+        from .io import save_npz
+        d = self._to_dict()
+        return save_npz(path, W=d["W"], U=d["U"], b=d["b"], V=d["V"], c=d["c"],
+                        config=np.array(json.dumps(d["config"])), residual=np.array(json.dumps(d["residual"])))
+
+    def __repr__(self):
+        return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
+                f"residual={self.residual!r}, eps={getattr(self, 'eps', None)}, activation={self.activation!r}, "
+                f"dtype={np.dtype(self.dtype).name})")
+
+
+class WCRNN(_RecurrentBase):
+    """Weakly coupled residual RNN  h_t = R(h_{t-1}) + eps * phi(W h_{t-1} + U x_t + b),  y = V h_T + c.
+
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : sizes d, N and the number of outputs.
+    residual : a residual object from :mod:`wcrnn_dyn.residuals` or an (N, N) array
+        (default: ``scaled_identity(N, 0.99)``, weakly subcritical).
+    eps : coupling constant > 0 (default 0.05); 0 is allowed (pure residual dynamics).
+    activation : "tanh" (default), "relu" or "identity".
+    seed : None, int or numpy Generator for the initialisation: W ~ N(0, w_scale^2 / N), U ~ N(0, 1 / d),
+        b = 0, V ~ N(0, 1 / N), c = 0.
+    dtype : float64 (default) or float32.
+    trainable_residual : if True the residual's parameters are trained too (gradient key "R").
+    """
+
+    kind = "wcrnn"
+
+    def __init__(self, n_in, n_hidden, n_out, residual=None, eps=0.05, activation="tanh", seed=0,
+                 dtype=np.float64, trainable_residual=None, w_scale=1.0):
+        self.n_in = check_int(n_in, "n_in", minimum=1)
+        self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
+        self.n_out = check_int(n_out, "n_out", minimum=1)
+        self.dtype = as_dtype(dtype)
+        self.eps = check_float(eps, "eps", minimum=0.0)
+        self.activation = self._check_activation(activation)
+        w_scale = check_float(w_scale, "w_scale", minimum=0.0)
+        if residual is None:
+            residual = _res.scaled_identity(self.n_hidden, 0.99)
+        self.residual = _res.as_residual(residual, self.n_hidden)
+        if trainable_residual is not None:
+            self.residual.trainable = bool(trainable_residual)
+        rng = rng_from(seed)
+        N, d, o = self.n_hidden, self.n_in, self.n_out
+        W = rng.standard_normal((N, N)) * (w_scale / np.sqrt(N))
+        U = rng.standard_normal((N, d)) / np.sqrt(d)
+        V = rng.standard_normal((o, N)) / np.sqrt(N)
+        self._set_arrays(W, U, np.zeros(N), V, np.zeros(o))
+
+    @property
+    def _eps_kernel(self):
+        return self.eps
+
+    @classmethod
+    def from_arrays(cls, R, W, U, b, V, c, eps, activation="tanh", dtype=np.float64):
+        """Build a WCRNN from explicit arrays.  R: residual object or (N, N) array; W (N, N), U (N, d),
+        b (N,), V (n_out, N), c (n_out,)."""
+        W = np.asarray(W)
+        U = np.asarray(U)
+        V = np.asarray(V)
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"W must have shape (N, N), got {W.shape}")
+        if U.ndim != 2:
+            raise ValueError(f"U must have shape (N, d), got {U.shape}")
+        if V.ndim != 2:
+            raise ValueError(f"V must have shape (n_out, N), got {V.shape}")
+        N = W.shape[0]
+        R = _res.as_residual(R, N, name="R")
+        net = cls.__new__(cls)
+        net.n_in, net.n_hidden, net.n_out = U.shape[1], N, V.shape[0]
+        net.dtype = as_dtype(dtype)
+        net.eps = check_float(eps, "eps", minimum=0.0)
+        net.activation = cls._check_activation(activation)
+        net.residual = R
+        net._set_arrays(W, U, b, V, c)
+        return net
+
+    def _config(self):
+        return {"kind": "wcrnn", "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
+                "eps": self.eps, "activation": self.activation, "dtype": np.dtype(self.dtype).name}
+
+
+class Elman(_RecurrentBase):
+    """Elman RNN  h_t = phi(W h_{t-1} + U x_t + b),  y = V h_T + c.
+
+    ``init`` chooses W_0:
+      * "default": U(-1/sqrt(N), 1/sqrt(N)) entries (PyTorch's default);
+      * "orthogonal": a Haar-random orthogonal matrix;
+      * "identity": the identity (IRNN, Le et al. 2015; usually with activation="relu");
+      * "wcri": weakly coupled residual initialisation W_0 = Lambda + eps W~, W~ ~ N(0, 1/N), Lambda the
+        matrix of ``residual`` (default scaled_identity(N, 1.0)); near h = 0 the initial exponents sit at
+        log|lambda(Lambda)| (MATH.md section 1).
+    U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
+    """
+
+    kind = "elman"
+    INITS = ("default", "orthogonal", "identity", "wcri")
+
+    def __init__(self, n_in, n_hidden, n_out, init="default", residual=None, eps=0.05, activation="tanh",
+                 seed=0, dtype=np.float64):
+        self.n_in = check_int(n_in, "n_in", minimum=1)
+        self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
+        self.n_out = check_int(n_out, "n_out", minimum=1)
+        self.dtype = as_dtype(dtype)
+        self.activation = self._check_activation(activation)
+        if not isinstance(init, str) or init not in self.INITS:
+            raise ValueError(f"init must be one of {self.INITS}, got {init!r}")
+        self.init = init
+        self.wcri_eps = check_float(eps, "eps", minimum=0.0)
+        N, d, o = self.n_hidden, self.n_in, self.n_out
+        rng = rng_from(seed)
+        k = 1.0 / np.sqrt(N)
+        if init == "default":
+            W = rng.uniform(-k, k, (N, N))
+        elif init == "orthogonal":
+            W = _res._haar_orthogonal(N, rng)
+        elif init == "identity":
+            W = np.eye(N)
+        else:
+            lam = _res.scaled_identity(N, 1.0) if residual is None else _res.as_residual(residual, N)
+            if not lam.is_linear:
+                raise ValueError("wcri needs a linear residual (its matrix is the initial W)")
+            self.init_residual = lam
+            W = lam.matrix() + self.wcri_eps * rng.standard_normal((N, N)) / np.sqrt(N)
+        U = rng.uniform(-k, k, (N, d))
+        V = rng.standard_normal((o, N)) / np.sqrt(N)
+        self.residual = _res.zero(N)
+        self._set_arrays(W, U, np.zeros(N), V, np.zeros(o))
+
+    @property
+    def eps(self):
+        return 1.0
+
+    _eps_kernel = 1.0
+
+    @classmethod
+    def from_arrays(cls, W, U, b, V, c, activation="tanh", dtype=np.float64):
+        W = np.asarray(W)
+        U = np.asarray(U)
+        V = np.asarray(V)
+        if W.ndim != 2 or W.shape[0] != W.shape[1]:
+            raise ValueError(f"W must have shape (N, N), got {W.shape}")
+        if U.ndim != 2 or V.ndim != 2:
+            raise ValueError("U must be (N, d) and V (n_out, N)")
+        net = cls.__new__(cls)
+        net.n_in, net.n_hidden, net.n_out = U.shape[1], W.shape[0], V.shape[0]
+        net.dtype = as_dtype(dtype)
+        net.activation = cls._check_activation(activation)
+        net.init = "arrays"
+        net.wcri_eps = 0.0
+        net.residual = _res.zero(net.n_hidden)
+        net._set_arrays(W, U, b, V, c)
+        return net
+
+    def _config(self):
+        return {"kind": "elman", "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
+                "init": self.init, "wcri_eps": self.wcri_eps, "activation": self.activation,
+                "dtype": np.dtype(self.dtype).name}
+
+
+def load_model_from_dict(d):
+    cfg = d["config"]
+    R = _res.from_config(d["residual"])
+    if cfg["kind"] == "wcrnn":
+        net = WCRNN.from_arrays(R, d["W"], d["U"], d["b"], d["V"], d["c"], cfg["eps"], cfg["activation"],
+                                dtype=cfg["dtype"])
+    elif cfg["kind"] == "elman":
+        net = Elman.from_arrays(d["W"], d["U"], d["b"], d["V"], d["c"], cfg["activation"], dtype=cfg["dtype"])
+        net.init = cfg.get("init", "arrays")
+        net.wcri_eps = cfg.get("wcri_eps", 0.0)
+    else:
+        raise ValueError(f"unknown model kind {cfg['kind']!r}")
+    return net
+
+
+def load_model(path):
+    """Load a model saved with ``net.save(path)`` (WCRNN or Elman, parameters and configuration)."""
+    with np.load(path, allow_pickle=False) as z:
+        d = {k: z[k] for k in ("W", "U", "b", "V", "c")}
+        d["config"] = json.loads(str(z["config"]))
+        d["residual"] = json.loads(str(z["residual"]))
+    return load_model_from_dict(d)

@@ -1,0 +1,557 @@
+"""Residual families of a WCRNN (MATH.md section 2).
+
+A residual is the fixed (or optionally trainable) map R in ``h_t = R(h_{t-1}) + eps * phi(a_t)``.
+Every residual has ``.n``, ``.family``, ``.eigenvalues()`` (complex, of its linear part), ``.is_linear``,
+``.matrix()`` (dense (n, n), linear ones only; the linear part ``L`` for non-linear ones via
+``.linear_part.matrix()``) and structured fast application:
+
+* ``apply(h)``: R(h) for a vector (n,) or a batch of rows (..., n);
+* ``jvp(h, Q)``: dR(h) @ Q for a frame Q (n, k);
+* ``vjp(h, v)``: dR(h)^T v for vectors or rows.
+
+Diagonal, identity and 2x2-block rotational residuals cost O(n) per vector and O(n k) per frame; only
+dense families (orthogonal, random, dense) use a dense product.
+
+Families: :func:`scaled_identity`, :func:`orthogonal`, :func:`rotational`, :func:`heterogeneous`
+(+ :func:`heterogeneous_uniform`, :func:`heterogeneous_timescales`), :func:`heterogeneous_rotational`,
+:func:`random`, :func:`dense`, :func:`nonlinear`, :func:`zero`.  :func:`from_config` rebuilds any of them
+from ``residual.config()``.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import _kernels as K
+from ._validate import as_array, check_float, check_int, rng_from
+
+__all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
+           "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
+           "heterogeneous_timescales", "heterogeneous_rotational", "random", "dense", "nonlinear", "zero",
+           "rotation_blocks", "from_config", "as_residual", "FAMILIES"]
+
+
+class Residual:
+    """Base class.  Subclasses define the parameter array ``params`` and the structured maps."""
+
+    family = "residual"
+    is_linear = True
+
+    def __init__(self, n, trainable=False):
+        self.n = check_int(n, "n", minimum=1)
+        self.trainable = bool(trainable)
+
+    # --- structure -------------------------------------------------------------------------------
+    @property
+    def linear_part(self):
+        return self
+
+    def matrix(self):
+        """Dense (n, n) float64 matrix of this linear residual."""
+        raise NotImplementedError
+
+    def eigenvalues(self):
+        """Complex eigenvalues (n,) of the (linear part of the) residual."""
+        return np.linalg.eigvals(self.matrix()).astype(complex)
+
+    # --- application -----------------------------------------------------------------------------
+    def apply(self, h):
+        """R(h) for h of shape (n,) or (..., n)."""
+        h = np.asarray(h, dtype=float)
+        return h @ self.matrix().T
+
+    def jvp(self, h, Q):
+        """dR(h) @ Q for a frame Q (n, k) (h is ignored by linear residuals)."""
+        return self.matrix() @ np.asarray(Q)
+
+    def vjp(self, h, v):
+        """dR(h)^T v for v of shape (n,) or rows (..., n)."""
+        return np.asarray(v) @ self.matrix()
+
+    # --- kernels ---------------------------------------------------------------------------------
+    def kernel_args(self, dtype=np.float64):
+        """(rk, rdiag, rblk, rdense, gcode, gscale) encoding for :mod:`wcrnn_dyn._kernels`."""
+        raise NotImplementedError
+
+    # --- parameters ------------------------------------------------------------------------------
+    @property
+    def params(self):
+        """The parameter array (a view of what training updates when ``trainable``)."""
+        raise NotImplementedError
+
+    def set_params(self, value):
+        value = as_array(value, "residual params", shape=self.params.shape)
+        self._set_params(value)
+
+    def grad_from_dz(self, S, Hprev):
+        """Gradient w.r.t. ``params`` given S = dLoss/dz_t and Hprev = h_{t-1}, both (M, n) rows."""
+        raise NotImplementedError
+
+    # --- misc ------------------------------------------------------------------------------------
+    def config(self):
+        """A JSON-able description from which :func:`from_config` rebuilds the residual exactly."""
+        raise NotImplementedError
+
+    def copy(self):
+        return from_config(self.config())
+
+    def spectral_radius(self):
+        return float(np.max(np.abs(self.eigenvalues())))
+
+    def __repr__(self):
+        return f"<{type(self).__name__} family={self.family!r} n={self.n}{' trainable' if self.trainable else ''}>"
+
+
+def _empty_blk(dtype):
+    return np.zeros((0, 2, 2), dtype=dtype)
+
+
+def _empty_dense(dtype):
+    return np.zeros((0, 0), dtype=dtype)
+
+
+class DiagonalResidual(Residual):
+    """R(h) = diag(d) h.  Families: scaled_identity, heterogeneous, zero."""
+
+    def __init__(self, d, family="heterogeneous", trainable=False, meta=None):
+        d = as_array(d, "mus", ndim=1)
+        super().__init__(d.shape[0], trainable)
+        self.d = d
+        self.family = family
+        self.meta = dict(meta or {})
+
+    def matrix(self):
+        return np.diag(self.d)
+
+    def eigenvalues(self):
+        return self.d.astype(complex)
+
+    def apply(self, h):
+        return np.asarray(h) * self.d
+
+    def jvp(self, h, Q):
+        return self.d[:, None] * np.asarray(Q)
+
+    def vjp(self, h, v):
+        return np.asarray(v) * self.d
+
+    def kernel_args(self, dtype=np.float64):
+        return (K.LIN_DIAG, self.d.astype(dtype), _empty_blk(dtype), _empty_dense(dtype), K.G_LINEAR, 1.0)
+
+    @property
+    def params(self):
+        return self.d
+
+    def _set_params(self, value):
+        self.d = value.copy()
+
+    def grad_from_dz(self, S, Hprev):
+        return np.einsum("mi,mi->i", S, Hprev)
+
+    def config(self):
+        return {"kind": "diagonal", "family": self.family, "d": self.d.tolist(), "trainable": self.trainable,
+                "meta": self.meta}
+
+
+def rotation_blocks(mus, thetas):
+    """2x2 blocks mu_k * [[cos, -sin], [sin, cos]] as an array (m, 2, 2)."""
+    mus = np.broadcast_to(np.asarray(mus, dtype=float), np.shape(thetas))
+    c, s = np.cos(thetas), np.sin(thetas)
+    blk = np.empty((len(thetas), 2, 2))
+    blk[:, 0, 0] = mus * c
+    blk[:, 0, 1] = -mus * s
+    blk[:, 1, 0] = mus * s
+    blk[:, 1, 1] = mus * c
+    return blk
+
+
+class BlockResidual(Residual):
+    """Block-diagonal residual of 2x2 blocks (units 2j, 2j+1) plus a diagonal tail (odd n).
+
+    Families: rotational, heterogeneous_rotational.  ``params`` is the flat vector
+    ``[blocks.ravel(), tail]`` of length 4 * (n // 2) + n % 2... in general 4 * nb + (n - 2 nb).
+    """
+
+    def __init__(self, blocks, tail=(), family="rotational", trainable=False, meta=None):
+        blocks = as_array(blocks, "blocks", ndim=3)
+        if blocks.shape[1:] != (2, 2):
+            raise ValueError(f"blocks must have shape (m, 2, 2), got {blocks.shape}")
+        tail = as_array(np.asarray(tail, dtype=float).reshape(-1), "tail", ndim=1)
+        super().__init__(2 * blocks.shape[0] + tail.shape[0], trainable)
+        self.blocks = blocks
+        self.tail = tail
+        self.family = family
+        self.meta = dict(meta or {})
+
+    @property
+    def nb(self):
+        return self.blocks.shape[0]
+
+    def matrix(self):
+        M = np.zeros((self.n, self.n))
+        for j in range(self.nb):
+            M[2 * j:2 * j + 2, 2 * j:2 * j + 2] = self.blocks[j]
+        for i, v in enumerate(self.tail):
+            M[2 * self.nb + i, 2 * self.nb + i] = v
+        return M
+
+    def eigenvalues(self):
+        ev = [np.linalg.eigvals(b) for b in self.blocks]
+        out = np.concatenate(ev + [self.tail.astype(complex)]) if ev else self.tail.astype(complex)
+        return out.astype(complex)
+
+    def _split(self, x, axis):
+        nb2 = 2 * self.nb
+        return np.take(x, np.arange(nb2), axis=axis), np.take(x, np.arange(nb2, self.n), axis=axis)
+
+    def apply(self, h):
+        h = np.asarray(h)
+        out = np.empty(np.broadcast_shapes(h.shape), dtype=np.result_type(h, float))
+        x, y = h[..., 0:2 * self.nb:2], h[..., 1:2 * self.nb:2]
+        B = self.blocks
+        out[..., 0:2 * self.nb:2] = B[:, 0, 0] * x + B[:, 0, 1] * y
+        out[..., 1:2 * self.nb:2] = B[:, 1, 0] * x + B[:, 1, 1] * y
+        out[..., 2 * self.nb:] = h[..., 2 * self.nb:] * self.tail
+        return out
+
+    def jvp(self, h, Q):
+        Q = np.asarray(Q)
+        return self.apply(Q.T).T
+
+    def vjp(self, h, v):
+        v = np.asarray(v)
+        out = np.empty(v.shape, dtype=np.result_type(v, float))
+        x, y = v[..., 0:2 * self.nb:2], v[..., 1:2 * self.nb:2]
+        B = self.blocks
+        out[..., 0:2 * self.nb:2] = B[:, 0, 0] * x + B[:, 1, 0] * y
+        out[..., 1:2 * self.nb:2] = B[:, 0, 1] * x + B[:, 1, 1] * y
+        out[..., 2 * self.nb:] = v[..., 2 * self.nb:] * self.tail
+        return out
+
+    def kernel_args(self, dtype=np.float64):
+        rdiag = np.zeros(self.n, dtype=dtype)
+        rdiag[2 * self.nb:] = self.tail
+        return (K.LIN_BLOCK, rdiag, self.blocks.astype(dtype), _empty_dense(dtype), K.G_LINEAR, 1.0)
+
+    @property
+    def params(self):
+        return np.concatenate([self.blocks.ravel(), self.tail])
+
+    def _set_params(self, value):
+        nb4 = 4 * self.nb
+        self.blocks = value[:nb4].reshape(self.nb, 2, 2).copy()
+        self.tail = value[nb4:].copy()
+
+    def grad_from_dz(self, S, Hprev):
+        nb = self.nb
+        sx, sy = S[:, 0:2 * nb:2], S[:, 1:2 * nb:2]
+        hx, hy = Hprev[:, 0:2 * nb:2], Hprev[:, 1:2 * nb:2]
+        g = np.empty((nb, 2, 2))
+        g[:, 0, 0] = np.einsum("mj,mj->j", sx, hx)
+        g[:, 0, 1] = np.einsum("mj,mj->j", sx, hy)
+        g[:, 1, 0] = np.einsum("mj,mj->j", sy, hx)
+        g[:, 1, 1] = np.einsum("mj,mj->j", sy, hy)
+        gt = np.einsum("mi,mi->i", S[:, 2 * nb:], Hprev[:, 2 * nb:])
+        return np.concatenate([g.ravel(), gt])
+
+    def config(self):
+        return {"kind": "block", "family": self.family, "blocks": self.blocks.tolist(),
+                "tail": self.tail.tolist(), "trainable": self.trainable, "meta": self.meta}
+
+
+class DenseResidual(Residual):
+    """R(h) = M h with a dense matrix.  Families: orthogonal, random, dense."""
+
+    def __init__(self, matrix, family="dense", trainable=False, meta=None):
+        M = as_array(matrix, "matrix", ndim=2)
+        if M.shape[0] != M.shape[1]:
+            raise ValueError(f"matrix must be square (n, n), got {M.shape}")
+        super().__init__(M.shape[0], trainable)
+        self.M = M
+        self.family = family
+        self.meta = dict(meta or {})
+
+    def matrix(self):
+        return self.M.copy()
+
+    def eigenvalues(self):
+        if self.family == "orthogonal" and "mu" in self.meta:
+            ev = np.linalg.eigvals(self.M)
+            return ev.astype(complex)
+        return np.linalg.eigvals(self.M).astype(complex)
+
+    def apply(self, h):
+        return np.asarray(h) @ self.M.T
+
+    def jvp(self, h, Q):
+        return self.M @ np.asarray(Q)
+
+    def vjp(self, h, v):
+        return np.asarray(v) @ self.M
+
+    def kernel_args(self, dtype=np.float64):
+        return (K.LIN_DENSE, np.zeros(self.n, dtype=dtype), _empty_blk(dtype), self.M.astype(dtype),
+                K.G_LINEAR, 1.0)
+
+    @property
+    def params(self):
+        return self.M
+
+    def _set_params(self, value):
+        self.M = value.copy()
+
+    def grad_from_dz(self, S, Hprev):
+        return S.T @ Hprev
+
+    def config(self):
+        return {"kind": "dense", "family": self.family, "matrix": self.M.tolist(), "trainable": self.trainable,
+                "meta": self.meta}
+
+
+class NonlinearResidual(Residual):
+    """Element-wise non-linear residual R(h) = s * tanh(L h / s) around a linear residual L.
+
+    Near h = 0 it acts like L (g'(0) = 1); ``scale`` s sets where it saturates (s -> inf is linear).
+    With L = mu I and mu > 1 the state stays bounded: the exponents are the trajectory averages of
+    log|g'(z)| + log mu (measured, see MATH.md section 4).  Parameters (trainable) are those of L.
+    """
+
+    family = "nonlinear"
+    is_linear = False
+
+    def __init__(self, base, g="tanh", scale=1.0, trainable=False):
+        if not isinstance(base, Residual) or not base.is_linear:
+            raise TypeError("base must be a linear residual object")
+        if g != "tanh":
+            raise ValueError(f"g must be 'tanh', got {g!r}")
+        super().__init__(base.n, trainable)
+        self.base = base
+        self.g = g
+        self.scale = check_float(scale, "scale", minimum=0.0, strict_min=True)
+
+    @property
+    def linear_part(self):
+        return self.base
+
+    def matrix(self):
+        raise TypeError("a non-linear residual has no matrix; use .linear_part.matrix() or .jacobian(h)")
+
+    def eigenvalues(self):
+        """Eigenvalues of the linearisation at h = 0 (g'(0) = 1), i.e. of the linear part."""
+        return self.base.eigenvalues()
+
+    def _gprime(self, z):
+        t = np.tanh(z / self.scale)
+        return 1.0 - t * t
+
+    def apply(self, h):
+        return self.scale * np.tanh(self.base.apply(h) / self.scale)
+
+    def jacobian(self, h):
+        """Dense dR(h) (n, n) at a single state h (n,)."""
+        z = self.base.apply(np.asarray(h))
+        return self._gprime(z)[:, None] * self.base.matrix()
+
+    def jvp(self, h, Q):
+        z = self.base.apply(np.asarray(h))
+        return self._gprime(z)[:, None] * self.base.jvp(None, Q)
+
+    def vjp(self, h, v):
+        z = self.base.apply(np.asarray(h))
+        return self.base.vjp(None, self._gprime(z) * np.asarray(v))
+
+    def kernel_args(self, dtype=np.float64):
+        rk, rdiag, rblk, rdense, _, _ = self.base.kernel_args(dtype)
+        return (rk, rdiag, rblk, rdense, K.G_TANH, float(self.scale))
+
+    @property
+    def params(self):
+        return self.base.params
+
+    def _set_params(self, value):
+        self.base._set_params(value)
+
+    def grad_from_dz(self, S, Hprev):
+        return self.base.grad_from_dz(S, Hprev)
+
+    def config(self):
+        return {"kind": "nonlinear", "family": "nonlinear", "g": self.g, "scale": self.scale,
+                "base": self.base.config(), "trainable": self.trainable}
+
+
+# ------------------------------------------------------------------------------------------------
+# Family constructors (public API)
+# ------------------------------------------------------------------------------------------------
+
+def scaled_identity(n, mu, trainable=False):
+    """R = mu I: every exponent equals log mu at eps -> 0.  O(n) application."""
+    n = check_int(n, "n", minimum=1)
+    mu = check_float(mu, "mu")
+    return DiagonalResidual(np.full(n, mu), family="scaled_identity", trainable=trainable, meta={"mu": mu})
+
+
+def zero(n):
+    """R = 0 (the residual of an Elman network)."""
+    n = check_int(n, "n", minimum=1)
+    return DiagonalResidual(np.zeros(n), family="zero", meta={"mu": 0.0})
+
+
+def heterogeneous(mus, trainable=False):
+    """R = diag(mus): unit i has exponent log|mu_i| at eps -> 0.  O(n) application."""
+    mus = as_array(mus, "mus", ndim=1)
+    if mus.shape[0] < 1:
+        raise ValueError("mus must have at least one entry")
+    return DiagonalResidual(mus, family="heterogeneous", trainable=trainable)
+
+
+def heterogeneous_uniform(n, mu_min, mu_max, seed=None, trainable=False):
+    """Diagonal residual with mu_i drawn uniformly from [mu_min, mu_max] (sorted descending)."""
+    n = check_int(n, "n", minimum=1)
+    mu_min = check_float(mu_min, "mu_min")
+    mu_max = check_float(mu_max, "mu_max")
+    if mu_max < mu_min:
+        raise ValueError(f"mu_max must be >= mu_min, got {mu_max} < {mu_min}")
+    mus = np.sort(rng_from(seed).uniform(mu_min, mu_max, n))[::-1]
+    r = DiagonalResidual(mus, family="heterogeneous", trainable=trainable,
+                         meta={"mu_min": mu_min, "mu_max": mu_max, "distribution": "uniform"})
+    return r
+
+
+def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
+    """Diagonal residual with timescales tau_i log-uniform on [tau_min, tau_max] steps, mu_i = exp(-1/tau_i).
+
+    Unit i then has exponent -1/tau_i at eps -> 0 (MATH.md section 4).
+    """
+    n = check_int(n, "n", minimum=1)
+    tau_min = check_float(tau_min, "tau_min", minimum=0.0, strict_min=True)
+    tau_max = check_float(tau_max, "tau_max", minimum=0.0, strict_min=True)
+    if tau_max < tau_min:
+        raise ValueError(f"tau_max must be >= tau_min, got {tau_max} < {tau_min}")
+    taus = np.exp(rng_from(seed).uniform(np.log(tau_min), np.log(tau_max), n))
+    mus = np.sort(np.exp(-1.0 / taus))[::-1]
+    return DiagonalResidual(mus, family="heterogeneous", trainable=trainable,
+                            meta={"tau_min": tau_min, "tau_max": tau_max, "distribution": "log-uniform tau"})
+
+
+def _check_thetas(thetas, m, name="thetas"):
+    thetas = as_array(thetas, name, ndim=1)
+    if thetas.shape[0] != m:
+        raise ValueError(f"{name} must have length n // 2 = {m}, got {thetas.shape[0]}")
+    return thetas
+
+
+def rotational(n, mu, thetas=None, trainable=False):
+    """R = mu blockdiag(Rot(theta_1), ..., Rot(theta_{n//2})) (odd n: one extra 1x1 block mu).
+
+    Eigenvalues mu e^{+-i theta_k}; every exponent is log mu at eps -> 0; block k resonates at
+    theta_k / (2 pi) cycles per step.  ``thetas`` (n // 2,) radians; None spaces them evenly in (0, pi).
+    O(n) application.
+    """
+    n = check_int(n, "n", minimum=1)
+    mu = check_float(mu, "mu")
+    m = n // 2
+    if thetas is None:
+        thetas = np.pi * (np.arange(m) + 0.5) / max(m, 1)
+    thetas = _check_thetas(thetas, m)
+    tail = [mu] if n % 2 else []
+    return BlockResidual(rotation_blocks(mu, thetas), tail, family="rotational", trainable=trainable,
+                         meta={"mu": mu, "thetas": thetas.tolist()})
+
+
+def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
+    """Blocks mu_k Rot(theta_k): pairs of exponents log mu_k, frequencies theta_k / 2 pi.
+
+    ``mus`` and ``thetas`` have the same length m (n = 2 m, or 2 m + 1 with a ``tail`` value).
+    """
+    mus = as_array(mus, "mus", ndim=1)
+    thetas = as_array(thetas, "thetas", ndim=1)
+    if mus.shape != thetas.shape:
+        raise ValueError(f"mus and thetas must have the same length, got {mus.shape[0]} and {thetas.shape[0]}")
+    tl = [] if tail is None else [check_float(tail, "tail")]
+    return BlockResidual(rotation_blocks(mus, thetas), tl, family="heterogeneous_rotational",
+                         trainable=trainable, meta={"mus": mus.tolist(), "thetas": thetas.tolist()})
+
+
+def _haar_orthogonal(n, rng):
+    A = rng.standard_normal((n, n))
+    Q, R = np.linalg.qr(A)
+    return Q * np.sign(np.diag(R))
+
+
+def orthogonal(n, mu, seed=None, trainable=False):
+    """R = mu Q with Q Haar-random orthogonal (dense).  Every exponent is log mu at eps -> 0."""
+    n = check_int(n, "n", minimum=1)
+    mu = check_float(mu, "mu")
+    Q = _haar_orthogonal(n, rng_from(seed))
+    return DenseResidual(mu * Q, family="orthogonal", trainable=trainable, meta={"mu": mu})
+
+
+def random(n, mu, seed=None, trainable=False):
+    """Non-normal residual R = mu G / rho(G) with G Gaussian: spectral radius mu, spread eigenvalues."""
+    n = check_int(n, "n", minimum=1)
+    mu = check_float(mu, "mu")
+    G = rng_from(seed).standard_normal((n, n))
+    rho = np.max(np.abs(np.linalg.eigvals(G)))
+    return DenseResidual(mu * G / rho, family="random", trainable=trainable, meta={"mu": mu})
+
+
+def dense(matrix, trainable=False):
+    """Any fixed (n, n) matrix as a residual."""
+    return DenseResidual(matrix, family="dense", trainable=trainable)
+
+
+def nonlinear(base, g="tanh", scale=1.0, trainable=False, n=None):
+    """Element-wise non-linear residual R(h) = scale * tanh(L h / scale).
+
+    ``base`` is a linear residual object, or a float mu with ``n`` given (L = mu I).
+    """
+    if not isinstance(base, Residual):
+        if n is None:
+            raise ValueError("nonlinear: give a linear residual object as base, or a float mu together with n")
+        base = scaled_identity(n, base)
+    return NonlinearResidual(base, g=g, scale=scale, trainable=trainable)
+
+
+FAMILIES = {
+    "scaled_identity": scaled_identity,
+    "identity": scaled_identity,
+    "orthogonal": orthogonal,
+    "rotational": rotational,
+    "heterogeneous": heterogeneous_uniform,
+    "heterogeneous_timescales": heterogeneous_timescales,
+    "heterogeneous_rotational": heterogeneous_rotational,
+    "random": random,
+    "dense": dense,
+    "nonlinear": nonlinear,
+}
+
+
+def from_config(cfg):
+    """Rebuild a residual from ``residual.config()``."""
+    kind = cfg.get("kind")
+    tr = bool(cfg.get("trainable", False))
+    if kind == "diagonal":
+        return DiagonalResidual(cfg["d"], family=cfg.get("family", "heterogeneous"), trainable=tr,
+                                meta=cfg.get("meta"))
+    if kind == "block":
+        return BlockResidual(np.asarray(cfg["blocks"], dtype=float).reshape(-1, 2, 2), cfg.get("tail", []),
+                             family=cfg.get("family", "rotational"), trainable=tr, meta=cfg.get("meta"))
+    if kind == "dense":
+        return DenseResidual(cfg["matrix"], family=cfg.get("family", "dense"), trainable=tr, meta=cfg.get("meta"))
+    if kind == "nonlinear":
+        return NonlinearResidual(from_config(cfg["base"]), g=cfg.get("g", "tanh"), scale=cfg.get("scale", 1.0),
+                                 trainable=tr)
+    raise ValueError(f"unknown residual config kind {kind!r}")
+
+
+def as_residual(R, n=None, name="residual"):
+    """Accept a residual object or an (n, n) array (-> dense residual); check the size against ``n``."""
+    if isinstance(R, Residual):
+        res = R
+    elif isinstance(R, (np.ndarray, list, tuple)):
+        res = dense(R)
+    else:
+        raise TypeError(f"{name} must be a residual object (wcrnn_dyn.residuals) or an (n, n) array, "
+                        f"got {type(R).__name__}")
+    if n is not None and res.n != n:
+        raise ValueError(f"{name} has size {res.n}, expected n_hidden = {n}")
+    return res
