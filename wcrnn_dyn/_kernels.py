@@ -72,7 +72,8 @@ def fast_tanh(x):
     base = x if is_small else sgn
     num = sm_num if is_small else -2.0 * sgn
     den = q if is_small else s + 1.0
-    return base + num / den
+    res = base + num / den
+    return res if x == x else x  # NaN propagates
 
 
 @njit(**_OPTS)
