@@ -32,7 +32,8 @@ that LLVM vectorises; it is accurate to 2 ulp in float64.
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 ACT_TANH, ACT_RELU, ACT_IDENTITY = 0, 1, 2
 LIN_DIAG, LIN_BLOCK, LIN_DENSE = 0, 1, 2
@@ -76,26 +77,86 @@ def fast_tanh(x):
     return res if x == x else x  # NaN propagates
 
 
+@njit(**_INLINE)
+def fast_tanh32(x):
+    """tanh for float32 arguments: a [13/6] rational approximation on the clamped range |x| <= 7.9053
+    (the form used by Eigen for float), a few float32 ulp, ~1 ns per element vectorised."""
+    c = np.float32(7.90531110763549805)
+    xc = x if x < c else c
+    xc = xc if xc > -c else -c
+    x2 = xc * xc
+    p = np.float32(-2.76076847742355e-16)
+    p = p * x2 + np.float32(2.00018790482477e-13)
+    p = p * x2 + np.float32(-8.60467152213735e-11)
+    p = p * x2 + np.float32(5.12229709037114e-08)
+    p = p * x2 + np.float32(1.48572235717979e-05)
+    p = p * x2 + np.float32(6.37261928875436e-04)
+    p = p * x2 + np.float32(4.89352455891786e-03)
+    q = np.float32(1.19825839466702e-06)
+    q = q * x2 + np.float32(1.18534705686654e-04)
+    q = q * x2 + np.float32(2.26843463243900e-03)
+    q = q * x2 + np.float32(4.89352518554385e-03)
+    r = (p * xc) / q
+    r = x if abs(x) < np.float32(0.0004) else r
+    return r if x == x else x  # NaN propagates
+
+
+def tanh_t(x):
+    """tanh in the precision of its argument: fast_tanh32 for float32, fast_tanh otherwise."""
+    if isinstance(x, np.float32):
+        return fast_tanh32(x)
+    return fast_tanh(x)
+
+
+@overload(tanh_t)
+def _tanh_t_overload(x):
+    if isinstance(x, types.Float) and x.bitwidth == 32:
+        return lambda x: fast_tanh32(x)
+    return lambda x: fast_tanh(x)
+
+
 @njit(**_OPTS)
 def tanh_array(a, out):
-    """out[...] = fast_tanh(a[...]) for contiguous arrays (used by tests and non-kernel code)."""
-    af = a.ravel()
-    of = out.ravel()
-    for i in range(af.shape[0]):
-        of[i] = fast_tanh(af[i])
+    """out[i] = tanh(a[i]) for 1-D arrays, in the arrays' precision (tests and non-kernel code)."""
+    for i in range(a.shape[0]):
+        out[i] = tanh_t(a[i])
 
 
-@njit(**_INLINE)
-def _activate(a, act):
-    """Return (phi(a), phi'(a)) in float64."""
+@njit(**_OPTS)
+def activate_row(arow, rrow, hrow, dprow, gprow, eps, act, gcode, gscale, store):
+    """hrow = g(rrow) + eps * phi(arow) in place (arow, rrow are overwritten with phi(a), g(z)/s);
+    with ``store`` also dprow = phi'(a) and gprow = g'(z).
+
+    Branches are hoisted out of the element loops so that every loop vectorises.
+    """
+    n = arow.shape[0]
     if act == ACT_TANH:
-        t = fast_tanh(a)
-        return t, 1.0 - t * t
+        for i in range(n):
+            arow[i] = tanh_t(arow[i])
+        if store:
+            for i in range(n):
+                dprow[i] = 1.0 - arow[i] * arow[i]
     elif act == ACT_RELU:
-        if a > 0:
-            return np.float64(a), 1.0
-        return 0.0, 0.0
-    return np.float64(a), 1.0
+        if store:
+            for i in range(n):
+                dprow[i] = 1.0 if arow[i] > 0 else 0.0
+        for i in range(n):
+            arow[i] = arow[i] if arow[i] > 0 else 0.0
+    elif store:
+        for i in range(n):
+            dprow[i] = 1.0
+    if gcode == G_TANH:
+        inv_s = 1.0 / gscale
+        for i in range(n):
+            rrow[i] = tanh_t(rrow[i] * inv_s)
+        if store:
+            for i in range(n):
+                gprow[i] = 1.0 - rrow[i] * rrow[i]
+        for i in range(n):
+            hrow[i] = gscale * rrow[i] + eps * arow[i]
+    else:
+        for i in range(n):
+            hrow[i] = rrow[i] + eps * arow[i]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -178,59 +239,46 @@ def step_rows(hprev, xt, WT, UT, bias, eps, act, rk, rdiag, rblk, rdenseT, gcode
     d = xt.shape[1]
     np.dot(hprev, WT, abuf)
     lin_rows(rk, rdiag, rblk, rdenseT, hprev, rbuf)
-    inv_s = 1.0 / gscale
     for b in range(B):
+        arow = abuf[b]
         for i in range(N):
-            a = abuf[b, i] + bias[i]
-            for j in range(d):
-                a += xt[b, j] * UT[j, i]
-            phi, dphi = _activate(a, act)
-            z = rbuf[b, i]
-            if gcode == G_TANH:
-                tz = fast_tanh(z * inv_s)
-                hout[b, i] = gscale * tz + eps * phi
-                if store_deriv:
-                    gp_out[b, i] = 1.0 - tz * tz
-            else:
-                hout[b, i] = z + eps * phi
-            if store_deriv:
-                dphi_out[b, i] = dphi
+            arow[i] += bias[i]
+        for j in range(d):
+            xj = xt[b, j]
+            for i in range(N):
+                arow[i] += xj * UT[j, i]
+        activate_row(arow, rbuf[b], hout[b], dphi_out[b], gp_out[b], eps, act, gcode, gscale, store_deriv)
 
 
 @njit(**_OPTS)
-def forward(X, h0, W, U, bias, eps, act, rk, rdiag, rblk, rdense, gcode, gscale, store):
-    """Run the network over X (B, T, d) from h0 (B, N).
+def forward_into(X, h0, W, U, bias, eps, act, rk, rdiag, rblk, rdense, gcode, gscale, H, DP, GP):
+    """Run the network over X (B, T, d) from h0 (B, N), writing into caller-owned arrays.
 
-    Returns (H, DP, GP): with ``store`` true, H (T, B, N) holds h_1..h_T (time-major), DP (T, B, N) holds
-    phi'(a_t) and GP (T, B, N) holds g'(z_t) (shape (0, B, N) for a linear residual).  With ``store`` false,
-    H is (1, B, N) holding h_T and DP, GP are empty.
+    If DP has T rows the whole trajectory is stored: H[t] = h_{t+1} (time-major), DP[t] = phi'(a_{t+1}) and,
+    for a non-linear residual (GP with T rows), GP[t] = g'(z_{t+1}).  If DP has 0 rows only the last state
+    is computed and written to H[0] (H may then have 1 row).  Reusing these buffers across calls avoids
+    page-faulting fresh memory each time (it costs as much as the arithmetic at sMNIST sizes).
     """
     B, T, d = X.shape
     N = W.shape[0]
     dt = h0.dtype
+    store = DP.shape[0] > 0
     WT = np.ascontiguousarray(W.T)
     UT = np.ascontiguousarray(U.T)
     rdenseT = np.ascontiguousarray(rdense.T)
     abuf = np.empty((B, N), dtype=dt)
     rbuf = np.empty((B, N), dtype=dt)
     xt = np.empty((B, d), dtype=dt)
-    if store:
-        H = np.empty((T, B, N), dtype=dt)
-        DP = np.empty((T, B, N), dtype=dt)
-        GP = np.empty((T if gcode != G_LINEAR else 0, B, N), dtype=dt)
-    else:
-        H = np.empty((1, B, N), dtype=dt)
-        DP = np.empty((0, B, N), dtype=dt)
-        GP = np.empty((0, B, N), dtype=dt)
     cur = h0.copy()
     nxt = np.empty((B, N), dtype=dt)
     dummy = np.empty((B, N), dtype=dt)
+    has_gp = GP.shape[0] > 0
     for t in range(T):
         for b in range(B):
             for j in range(d):
                 xt[b, j] = X[b, t, j]
         if store:
-            gpt = GP[t] if gcode != G_LINEAR else dummy
+            gpt = GP[t] if has_gp else dummy
             step_rows(cur, xt, WT, UT, bias, eps, act, rk, rdiag, rblk, rdenseT, gcode, gscale,
                       abuf, rbuf, H[t], DP[t], gpt, True)
             cur = H[t]
@@ -240,6 +288,28 @@ def forward(X, h0, W, U, bias, eps, act, rk, rdiag, rblk, rdense, gcode, gscale,
             cur, nxt = nxt, cur
     if not store:
         H[0] = cur
+
+
+@njit(**_OPTS)
+def forward(X, h0, W, U, bias, eps, act, rk, rdiag, rblk, rdense, gcode, gscale, store):
+    """Allocating form of :func:`forward_into`.
+
+    Returns (H, DP, GP): with ``store`` true, H (T, B, N) holds h_1..h_T (time-major), DP (T, B, N) holds
+    phi'(a_t) and GP (T, B, N) holds g'(z_t) (shape (0, B, N) for a linear residual).  With ``store`` false,
+    H is (1, B, N) holding h_T and DP, GP are empty.
+    """
+    B, T, d = X.shape
+    N = W.shape[0]
+    dt = h0.dtype
+    if store:
+        H = np.empty((T, B, N), dtype=dt)
+        DP = np.empty((T, B, N), dtype=dt)
+        GP = np.empty((T if gcode != G_LINEAR else 0, B, N), dtype=dt)
+    else:
+        H = np.empty((1, B, N), dtype=dt)
+        DP = np.empty((0, B, N), dtype=dt)
+        GP = np.empty((0, B, N), dtype=dt)
+    forward_into(X, h0, W, U, bias, eps, act, rk, rdiag, rblk, rdense, gcode, gscale, H, DP, GP)
     return H, DP, GP
 
 
@@ -285,23 +355,22 @@ def adjoint(rk, rdiag, rblk, rdense, gcode, W, eps, dphi, gp, G, out, sbuf, abuf
 
 
 @njit(**_OPTS)
-def backward(H, h0, DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, want_s):
-    """Backpropagation through time with the adjoint product.
+def backward_into(DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, DA, S):
+    """Backpropagation through time with the adjoint product, into caller-owned DA (T, B, N) and S.
 
     gT (B, N) is dLoss/dh_T; gseq (T, B, N) (or (0, B, N)) adds dLoss/dh_t at every step.
-    Returns (DA, S, dh0): DA[t] = eps * phi'(a_t) * delta_t (dLoss/da_t, (T, B, N)),
-    S[t] = g'(z_t) * delta_t (dLoss/dz_t, only when ``want_s``, else (0, B, N)), dh0 = dLoss/dh_0.
+    Writes DA[t] = eps * phi'(a_t) * delta_t (= dLoss/da_t) and, when S has T rows, S[t] = g'(z_t) * delta_t
+    (= dLoss/dz_t, for residual gradients).  Returns dh0 = dLoss/dh_0.
     Parameter gradients are then GEMMs: dW = sum_t DA[t]^T h_{t-1}, dU = sum_t DA[t]^T x_t, db = sum DA.
     """
-    T, B, N = H.shape
-    dt = H.dtype
-    DA = np.empty((T, B, N), dtype=dt)
-    S = np.empty((T if want_s else 0, B, N), dtype=dt)
+    T, B, N = DP.shape
+    dt = DP.dtype
     delta = gT.copy()
     sbuf = np.empty((B, N), dtype=dt)
     tmp = np.empty((B, N), dtype=dt)
     nxt = np.empty((B, N), dtype=dt)
     has_seq = gseq.shape[0] > 0
+    want_s = S.shape[0] > 0
     for t in range(T - 1, -1, -1):
         if has_seq:
             for b in range(B):
@@ -311,7 +380,12 @@ def backward(H, h0, DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, wa
         for b in range(B):
             for i in range(N):
                 DAt[b, i] = eps * DP[t, b, i] * delta[b, i]
-                sbuf[b, i] = delta[b, i] * GP[t, b, i] if gcode != G_LINEAR else delta[b, i]
+        if gcode != G_LINEAR:
+            for b in range(B):
+                for i in range(N):
+                    sbuf[b, i] = delta[b, i] * GP[t, b, i]
+        else:
+            sbuf[:, :] = delta
         if want_s:
             S[t] = sbuf
         np.dot(DAt, W, nxt)
@@ -319,4 +393,16 @@ def backward(H, h0, DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, wa
         for b in range(B):
             for i in range(N):
                 delta[b, i] = nxt[b, i] + tmp[b, i]
-    return DA, S, delta
+    return delta
+
+
+@njit(**_OPTS)
+def backward(H, h0, DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, want_s):
+    """Allocating form of :func:`backward_into`: returns (DA, S, dh0) (S is (0, B, N) unless ``want_s``).
+    H and h0 are accepted for symmetry with :func:`forward` and not used."""
+    T, B, N = DP.shape
+    dt = DP.dtype
+    DA = np.empty((T, B, N), dtype=dt)
+    S = np.empty((T if want_s else 0, B, N), dtype=dt)
+    dh0 = backward_into(DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, DA, S)
+    return DA, S, dh0

@@ -116,13 +116,32 @@ class _RecurrentBase:
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
         H, DP, GP = K.forward(X, h0, self.W, self.U, self.b, float(self._eps_kernel), K.ACTIVATIONS[self.activation],
                               rk, rdiag, rblk, rdense, gcode, gscale, store)
-        last = H[-1]
+        self._check_finite_state(H[-1])
+        return H, DP, GP
+
+    def _workspace(self, B, T):
+        """Trajectory buffers (H, DP, GP, DA) reused across calls of the same shape (one shape is kept)."""
+        N = self.n_hidden
+        gcode = self._kargs()[4]
+        key = (B, T, N, np.dtype(self.dtype).str, gcode)
+        ws = getattr(self, "_ws", None)
+        if ws is None or ws[0] != key:
+            dt = self.dtype
+            ws = (key, (np.empty((T, B, N), dt), np.empty((T, B, N), dt),
+                        np.empty((T if gcode else 0, B, N), dt), np.empty((T, B, N), dt)))
+            self._ws = ws
+        return ws[1]
+
+    def release_workspace(self):
+        """Free the trajectory buffers kept by :meth:`loss_and_grad`."""
+        self._ws = None
+
+    def _check_finite_state(self, last):
         if not np.all(np.isfinite(last)):
             raise DivergenceError(
                 "the network state overflowed or became NaN during the forward pass; the residual is probably "
                 f"supercritical (spectral radius {self.residual.spectral_radius():.4g} > 1 for a linear residual) "
                 "or the weights are too large")
-        return H, DP, GP
 
     # ------------------------------------------------------------------ public forward API
     def states(self, X, h0=None):
@@ -210,18 +229,22 @@ class _RecurrentBase:
         B, T, d = X.shape
         y = self._check_targets(y, B, loss)
         h0 = self._check_h0(h0, B)
-        H, DP, GP = self._run(X, h0, True)
+        H, DP, GP, DA = self._workspace(B, T)
+        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
+        K.forward_into(X, h0, self.W, self.U, self.b, float(self._eps_kernel), K.ACTIVATIONS[self.activation],
+                       rk, rdiag, rblk, rdense, gcode, gscale, H, DP, GP)
         hT = H[-1]
+        self._check_finite_state(hT)
         z = hT @ self.V.T + self.c
         val, dz = self._loss_from_logits(z, y, loss)
         dz = dz.astype(self.dtype)
         grads = {"V": dz.T @ hT, "c": dz.sum(axis=0)}
         gT = np.ascontiguousarray(dz @ self.V)
-        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
         want_s = self.residual.trainable
         empty = np.zeros((0, B, self.n_hidden), dtype=self.dtype)
-        DA, S, dh0 = K.backward(H, h0, DP, GP if GP.shape[0] else empty, self.W, float(self._eps_kernel), rk, rdiag,
-                                rblk, rdense, gcode, gT, empty, want_s)
+        S = np.empty((T, B, self.n_hidden), dtype=self.dtype) if want_s else empty
+        K.backward_into(DP, GP, self.W, float(self._eps_kernel), rk, rdiag, rblk, rdense, gcode, gT, empty,
+                              DA, S)
         N = self.n_hidden
         DAf = DA.reshape(T * B, N)
         Hprev = H[:-1].reshape((T - 1) * B, N)
@@ -229,7 +252,7 @@ class _RecurrentBase:
         if T > 1:
             dW += DA[1:].reshape((T - 1) * B, N).T @ Hprev
         Xtm = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(T * B, d)
-        grads["W"] = self._grad_W_hook(dW)
+        grads["W"] = dW
         grads["U"] = DAf.T @ Xtm
         grads["b"] = DAf.sum(axis=0)
         if want_s:
@@ -240,9 +263,6 @@ class _RecurrentBase:
         if want_s:
             out["R"] = grads["R"]
         return val, out
-
-    def _grad_W_hook(self, dW):
-        return dW
 
     # ------------------------------------------------------------------ Jacobian (dense, for tests/users)
     def jacobian(self, h_prev, x_t):
