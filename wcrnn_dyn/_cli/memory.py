@@ -1,0 +1,159 @@
+"""``wcrnn-dyn memory``: fading-memory measures of a network (input sensitivity, memory capacity, timescales)."""
+from __future__ import annotations
+
+import logging
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .common import add_model_arguments, make_residual
+
+HELP = "fading memory: input sensitivity, memory capacity, timescales (writes results.json, .npz, PNGs)"
+DESCRIPTION = (
+    "Measure the fading memory of a WCRNN built from the model arguments (or loaded with --model): the "
+    "input-sensitivity curve E||dh_T/dx_{T-l}|| over random uniform inputs, the linear memory capacity per lag "
+    "(held-out squared correlation, chi-squared bias threshold), optionally the information processing "
+    "capacity, and the predicted timescales tau = -1/LE.")
+
+log = logging.getLogger(__name__)
+
+
+def add_arguments(p):
+    add_model_arguments(p)
+    p.add_argument("--n-in", type=int, default=1, help="input channels d (the capacity input drives channel 0)")
+    p.add_argument("--model", default=None, help="load a saved model (.npz from net.save) instead of building one")
+    g = p.add_argument_group("measures")
+    g.add_argument("--max-lag", type=int, default=100, help="largest lag l")
+    g.add_argument("--n-steps", type=int, default=5000, help="memory capacity: steps used for fitting + scoring")
+    g.add_argument("--washout", type=int, default=None, help="memory capacity: discarded initial steps "
+                   "(default max(max_lag, 100, min(2000, 10 tau)))")
+    g.add_argument("--train-fraction", type=float, default=0.5, help="memory capacity: fraction used to fit")
+    g.add_argument("--input-dist", default="uniform", choices=("uniform", "gaussian"),
+                   help="memory capacity: i.i.d. input distribution")
+    g.add_argument("--ridge", type=float, default=0.0, help="memory capacity: ridge penalty (0 = least squares)")
+    g.add_argument("--batch", type=int, default=16, help="input sensitivity: number of random sequences")
+    g.add_argument("--T", type=int, default=None, help="input sensitivity: sequence length (default 2 max_lag + 100)")
+    g.add_argument("--ipc-degree", type=int, default=0,
+                   help="also compute the information processing capacity up to this Legendre degree (0 = skip)")
+    p.add_argument("--out", required=True, help="output directory")
+    p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
+
+
+def _predicted_exponents(net):
+    """(exponents, source): theory.predicted_exponents if available, else sorted log|eigenvalues|."""
+    from .. import spectral
+    if getattr(net, "kind", "") == "elman":
+        ev = spectral.eigenvalues(np.asarray(net.W, dtype=float))
+        src = "log|eig(W)| (Elman)"
+    else:
+        try:
+            from ..theory import predicted_exponents
+            exps = np.asarray(predicted_exponents(net.residual), dtype=float)
+            return np.sort(exps)[::-1], "theory.predicted_exponents(residual)"
+        except (ImportError, AttributeError) as e:
+            log.info("wcrnn_dyn.theory not available (%s); using log|eigenvalues| of the residual", e)
+        ev = net.residual.eigenvalues()
+        src = "log|eig(residual)|"
+    with np.errstate(divide="ignore"):
+        exps = np.sort(np.log(np.abs(ev)))[::-1]
+    return exps, src
+
+
+def _decay_rate(curve):
+    """Slope of log M(l) vs l over the lags where M > 0 (NaN if fewer than 2)."""
+    c = np.asarray(curve)
+    ok = c > 0
+    if ok.sum() < 2:
+        return float("nan")
+    lags = np.arange(c.size)[ok]
+    return float(np.polyfit(lags, np.log(c[ok]), 1)[0])
+
+
+def run(args):
+    from .. import io, memory, spectral
+    from ..models import WCRNN, load_model
+
+    out = Path(args.out)
+    t0 = time.perf_counter()
+    if args.model:
+        net = load_model(args.model)
+        model_cfg = {"loaded_from": str(args.model), **net._config()}
+    else:
+        R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
+                          gain_scale=args.gain_scale)
+        net = WCRNN(args.n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed)
+        model_cfg = {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "mu_min": args.mu_min,
+                     "eps": args.eps, "activation": args.activation, "n_in": args.n_in, "seed": args.seed,
+                     "gain_scale": args.gain_scale}
+    if args.max_lag < 0:
+        raise ValueError(f"--max-lag must be >= 0, got {args.max_lag}")
+    if args.batch < 1:
+        raise ValueError(f"--batch must be >= 1, got {args.batch}")
+    T = args.T if args.T is not None else 2 * args.max_lag + 100
+    rng = np.random.default_rng(args.seed)
+    X = rng.uniform(-1.0, 1.0, (args.batch, T, net.n_in))
+    sens = memory.input_sensitivity(net, X, args.max_lag)
+    sens_ro = memory.input_sensitivity(net, X, args.max_lag, readout=True)
+    mc = memory.memory_capacity(net, args.max_lag, n_steps=args.n_steps, seed=args.seed, washout=args.washout,
+                                train_fraction=args.train_fraction, input_dist=args.input_dist, ridge=args.ridge)
+    exps, exp_src = _predicted_exponents(net)
+    taus = memory.timescales(exps)
+    rho_eff = spectral.effective_spectral_radius(net)
+    ipc = None
+    if args.ipc_degree > 0:
+        ipc = memory.information_processing_capacity(net, args.ipc_degree, args.max_lag, n_steps=args.n_steps,
+                                                     seed=args.seed, washout=args.washout,
+                                                     train_fraction=args.train_fraction, ridge=args.ridge)
+    elapsed = time.perf_counter() - t0
+
+    fin = taus[np.isfinite(taus)]
+    metrics = {
+        "memory_capacity_total": mc.total,
+        "memory_capacity_threshold": mc.threshold,
+        "memory_capacity_raw_total": float(mc.raw.sum()),
+        "sensitivity_decay_rate": _decay_rate(sens),
+        "sensitivity_readout_decay_rate": _decay_rate(sens_ro),
+        "predicted_top_exponent": float(exps[0]),
+        "predicted_decay_factor": float(np.exp(exps[0])),
+        "timescale_max": float(np.max(taus)),
+        "timescale_median": float(np.median(taus)),
+        "n_infinite_timescales": int(np.sum(np.isinf(taus))),
+        "effective_spectral_radius": rho_eff,
+        "exponent_source": exp_src,
+        "elapsed_s": elapsed,
+    }
+    if ipc is not None:
+        metrics["ipc_total"] = ipc.total
+        metrics["ipc_total_by_degree"] = {str(k): v for k, v in ipc.total_by_degree.items()}
+    config = {"command": "memory", "model": model_cfg, "max_lag": args.max_lag, "n_steps": args.n_steps,
+              "washout": mc.settings["washout"], "train_fraction": args.train_fraction,
+              "input_dist": args.input_dist, "ridge": args.ridge, "batch": args.batch, "T": T,
+              "ipc_degree": args.ipc_degree, "memory_capacity_settings": mc.settings}
+    arrays = {"lags": np.arange(args.max_lag + 1), "input_sensitivity": sens, "input_sensitivity_readout": sens_ro,
+              "mc_per_lag": mc.per_lag, "mc_raw": mc.raw, "predicted_exponents": exps, "timescales": taus}
+    if ipc is not None:
+        for k, v in ipc.by_degree.items():
+            arrays[f"ipc_degree_{k}"] = v
+    io.write_results(out, config, metrics, arrays=arrays)
+
+    if not args.no_plots:
+        from ..plotting import _base
+        from ..plotting._memory import plot_input_sensitivity, plot_ipc, plot_memory_capacity, plot_timescales
+        fig, _ = plot_input_sensitivity({"state": sens, "readout": sens_ro}, reference_mu=float(np.exp(exps[0])),
+                                        title="input sensitivity")
+        _base.savefig(fig, out / "input_sensitivity.png")
+        fig, _ = plot_memory_capacity(mc, raw=True, title="linear memory capacity")
+        _base.savefig(fig, out / "memory_capacity.png")
+        if fin.size:
+            fig, _ = plot_timescales(taus, title=f"timescales ({exp_src})")
+            _base.savefig(fig, out / "timescales.png")
+        if ipc is not None:
+            fig, _ = plot_ipc(ipc)
+            _base.savefig(fig, out / "ipc.png")
+
+    print(f"memory: MC = {mc.total:.3f} (N = {net.n_hidden}, threshold {mc.threshold:.2g}), "
+          f"sensitivity decay {np.exp(metrics['sensitivity_decay_rate']):.4f}/step vs predicted "
+          f"{metrics['predicted_decay_factor']:.4f}, rho_eff = {rho_eff:.4f}"
+          + (f", IPC = {ipc.total:.3f}" if ipc is not None else "") + f"  -> {out / 'results.json'}")
+    return 0

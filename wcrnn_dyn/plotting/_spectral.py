@@ -1,0 +1,95 @@
+"""Figures for spectra: eigenvalues in the complex plane, data power spectra with residual frequencies,
+frequency responses."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import new_axes
+
+__all__ = ["plot_eigenvalues", "plot_data_spectrum", "plot_frequency_response"]
+
+
+def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=12):
+    """Eigenvalues in the complex plane with the unit circle.
+
+    ``values``: complex array, a residual (its eigenvalues), or a dict label -> either.  Equal aspect
+    ratio.  Returns (fig, ax).
+    """
+    fig, ax = new_axes(ax, figsize=(4.2, 4.0))
+    items = values.items() if isinstance(values, dict) else [(None, values)]
+    rmax = 1.0
+    for label, v in items:
+        ev = np.asarray(v.eigenvalues() if hasattr(v, "eigenvalues") else v).astype(complex).ravel()
+        ax.scatter(ev.real, ev.imag, s=markersize, alpha=0.75, label=label)
+        if ev.size:
+            rmax = max(rmax, float(np.max(np.abs(ev))))
+    if unit_circle:
+        t = np.linspace(0, 2 * np.pi, 400)
+        ax.plot(np.cos(t), np.sin(t), "k-", lw=0.8)
+    lim = 1.08 * rmax
+    ax.set_xlim(-lim, lim)
+    ax.set_ylim(-lim, lim)
+    ax.set_aspect("equal")
+    ax.axhline(0, color="0.8", lw=0.5)
+    ax.axvline(0, color="0.8", lw=0.5)
+    ax.set_xlabel(r"Re $\lambda$")
+    ax.set_ylabel(r"Im $\lambda$")
+    if title:
+        ax.set_title(title)
+    if any(label for label, _ in items):
+        ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_data_spectrum(freqs, power, residual=None, thetas=None, peaks=None, ax=None, log=True, title=None):
+    """Power spectrum P(f) (f in cycles per step) with a residual's frequencies theta_k / 2 pi overlaid.
+
+    ``residual``: a residual whose ``meta["thetas"]`` (rotational families) or eigenvalue angles give the
+    frequencies; or pass ``thetas`` (radians) directly.  ``peaks``: frequencies to mark.  Returns (fig, ax).
+    """
+    fig, ax = new_axes(ax, figsize=(6.0, 3.5))
+    f = np.asarray(freqs)
+    p = np.asarray(power)
+    ax.plot(f, p, lw=1.2, label="data $P(f)$")
+    if residual is not None and thetas is None:
+        meta = getattr(residual, "meta", {}) or {}
+        if "thetas" in meta:
+            thetas = np.asarray(meta["thetas"], dtype=float)
+        else:
+            ev = np.asarray(residual.eigenvalues())
+            thetas = np.abs(np.angle(ev[ev.imag >= 0]))
+    if thetas is not None:
+        fr = np.unique(np.round(np.asarray(thetas, dtype=float) / (2 * np.pi), 12))
+        for j, x in enumerate(fr):
+            ax.axvline(x, color="C3", lw=0.8, alpha=0.6, label=r"residual $\theta_k/2\pi$" if j == 0 else None)
+    if peaks is not None:
+        pk = np.asarray(peaks, dtype=float)
+        ax.plot(pk, np.interp(pk, f, p), "kv", ms=4, label="peaks")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlim(0, max(0.5, float(f.max()) if f.size else 0.5))
+    ax.set_xlabel("frequency $f$ (cycles per step)")
+    ax.set_ylabel("power spectral density")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_frequency_response(response, ax=None, blocks=True, log=True, title=None):
+    """Gain vs frequency of a residual (:class:`wcrnn_dyn.spectral.FrequencyResponse`): each block (thin)
+    and the RMS total (thick).  Returns (fig, ax)."""
+    fig, ax = new_axes(ax, figsize=(6.0, 3.5))
+    f = response.freqs
+    if blocks and response.block_gain is not None:
+        for g in response.block_gain:
+            ax.plot(f, g, color="0.6", lw=0.6)
+    ax.plot(f, response.total, "C0", lw=2, label="RMS gain per unit")
+    if log:
+        ax.set_yscale("log")
+    ax.set_xlabel("frequency $f$ (cycles per step)")
+    ax.set_ylabel("gain")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig, ax
