@@ -1,0 +1,91 @@
+"""``wcrnn-dyn lyap``: files written, their contents, and error handling."""
+import json
+
+import numpy as np
+import pytest
+
+from wcrnn_dyn.cli import main
+
+
+def _read(out):
+    with open(out / "results.json") as f:
+        doc = json.load(f)
+    with np.load(out / "results.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    return doc, arrays
+
+
+def test_lyap_rotational_writes_results_and_figures(tmp_path, capsys):
+    out = tmp_path / "run"
+    rc = main(["lyap", "--hidden", "10", "--residual", "rotational", "--mu", "0.99", "--eps", "0.05",
+               "--steps", "400", "--burn-in", "50", "--two-trajectory", "--out", str(out)])
+    assert rc == 0
+    doc, arrays = _read(out)
+    m = doc["metrics"]
+    assert len(m["exponents"]) == 10 and m["bound"] is not None and m["within_bound"] is True
+    assert abs(m["two_trajectory_top"] - m["top_exponent"]) < 1e-5
+    assert np.allclose(m["predicted_exponents"], np.log(0.99))
+    assert doc["config"]["settings"]["burn_in"] == 50 and doc["config"]["T"] == 400
+    assert doc["provenance"]["package"] == "wcrnn_dyn" and "argv" in doc["provenance"]
+    np.testing.assert_allclose(arrays["exponents"], m["exponents"])
+    assert arrays["history"].shape == (350, 10)
+    for png in ("spectrum.png", "convergence.png"):
+        data = (out / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
+    text = capsys.readouterr().out
+    assert "lyap: top" in text and "bound" in text
+
+
+def test_lyap_elman_autonomous_batch_and_adding(tmp_path):
+    out = tmp_path / "elman"
+    rc = main(["lyap", "--arch", "elman", "--hidden", "6", "--input", "none", "--steps", "300", "--eps", "0",
+               "--residual", "rotational", "--mu", "0.95", "--burn-in", "200", "--no-plots", "--out", str(out)])
+    assert rc == 0
+    doc, _ = _read(out)
+    m = doc["metrics"]
+    # Elman WCRI at eps = 0, zero input: exponents are log|eig(Lambda)|
+    np.testing.assert_allclose(m["exponents"], m["predicted_exponents"], atol=1e-10)
+    assert m["bound"] is None and "Elman" in m["bound_note"]
+    out2 = tmp_path / "adding"
+    rc = main(["lyap", "--hidden", "8", "--input", "adding", "--steps", "200", "--batch", "3", "-k", "4",
+               "--residual", "heterogeneous", "--no-plots", "--out", str(out2)])
+    assert rc == 0
+    doc, arrays = _read(out2)
+    assert doc["config"]["batch"] == 3 and arrays["per_sequence"].shape == (3, 4)
+    assert len(doc["metrics"]["spread"]) == 4
+
+
+def test_lyap_digits_input(tmp_path):
+    out = tmp_path / "digits"
+    rc = main(["lyap", "--hidden", "6", "--input", "digits", "--batch", "2", "--burn-in", "10", "--no-plots",
+               "--out", str(out)])
+    assert rc == 0
+    doc, _ = _read(out)
+    assert doc["config"]["T"] == 64 and doc["config"]["settings"]["accumulated_steps"] == 54
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["-k", "0"], "k must be"),
+    (["--steps", "20", "--burn-in", "30"], "burn_in + washout"),
+    (["--qr-every", "0"], "qr_every"),
+    (["--batch", "0"], "--batch"),
+])
+def test_lyap_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
+    rc = main(["lyap", "--hidden", "4", "--steps", "50", "--burn-in", "5", "--no-plots", "--out",
+               str(tmp_path / "x")] + argv)
+    assert rc == 2
+    assert needle in capsys.readouterr().err
+
+
+def test_plot_functions_reexported_and_return_fig_ax():
+    import wcrnn_dyn as wd
+    net = wd.WCRNN(1, 5, 1, residual=wd.residuals.rotational(5, 0.99), eps=0.1, seed=0)
+    r = wd.lyapunov_spectrum(net, np.random.default_rng(0).standard_normal((3, 200, 1)), burn_in=20)
+    fig, ax = wd.plotting.plot_lyapunov_spectrum(r, predicted=wd.theory.predicted_exponents(net),
+                                                 interval=wd.theory.exponent_interval(net))
+    assert len(ax.lines) >= 1 and fig is ax.figure
+    fig2, ax2 = wd.plotting.plot_lyapunov_convergence(r, indices=[0, 4])
+    assert len(ax2.get_lines()) == 4          # two curves + two final-value lines
+    fig3, ax3 = wd.plotting.plot_lyapunov_spectrum(r.exponents)
+    import matplotlib.pyplot as plt
+    plt.close("all")

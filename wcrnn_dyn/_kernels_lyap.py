@@ -1,0 +1,372 @@
+"""Numba kernels of the Lyapunov engine (private; the public wrapper is :mod:`wcrnn_dyn.lyapunov`).
+
+One fused loop advances, for B sequences at once, the network state and the tangent frames
+(MATH.md sections 3 and 5).  Everything lives in one row-major array ``Z`` of shape (B + B*k, N):
+
+* rows ``0 .. B-1`` are the states h_b,
+* rows ``B + b*k .. B + b*k + k - 1`` are the k tangent vectors (frame columns) of sequence b.
+
+One step is ONE GEMM for all states and all frames, ``P = Z @ W^T`` (so W is read once per step, which
+matters at large N where the product is memory bound), the structured residual ``L Z`` and an
+element-wise pass::
+
+    a_t   = P[b] + U x_t + b_bias                h_t = g(L h_{t-1}) + eps * phi(a_t)
+    Y     = g'(z_t)[:, None] * (L Q) + eps * phi'(a_t)[:, None] * (W Q)        (= J_t Q)
+
+Re-orthonormalisation works on each sequence's (k, N) row block, which in column-major (Fortran) terms is
+the (N, k) frame with leading dimension N, handed in place to BLAS / LAPACK:
+
+* ``QR_HOUSEHOLDER``: LAPACK ``dgeqrf`` + ``dorgqr`` (Householder; robust for any conditioning).
+* ``QR_CHOLESKY``: Cholesky-QR: Gram matrix ``G = Y^T Y`` (``dsyrk``), ``G = R^T R`` (``dpotrf``),
+  ``Q = Y R^{-1}`` (``dtrsm``); 1-norm condition estimate of R (``dtrcon``).  When Cholesky fails or
+  ``rcond(R) < rcond_min`` the block is redone with Householder (Y is still intact: syrk/potrf/trcon
+  do not touch it).  Loss of orthogonality is about u * cond(Y)^2, so with ``rcond_min = 1e-3`` it stays
+  near 1e-10 or better; for near-isometric Jacobians (WCRNNs) cond(Y) ~ 1 and it is at rounding level.
+* ``QR_AUTO``: Cholesky-QR with fall back, switching to Householder for the rest of the run once more
+  than a quarter of the (at least 16) re-orthonormalisations so far needed the fall back.
+
+BLAS / LAPACK are SciPy's ``cython_blas`` / ``cython_lapack`` (LP64), called through their C addresses
+by the intrinsic :func:`fcall`; the addresses are run-time arguments, so the kernels can be cached.
+Under ``NUMBA_DISABLE_JIT=1`` the same calls go through ctypes.
+"""
+from __future__ import annotations
+
+import ctypes
+import math
+
+import numpy as np
+from numba import config as _nb_config
+from numba import njit, types
+from numba.extending import get_cython_function_address, intrinsic
+
+from ._kernels import G_LINEAR, activate_row, lin_rows
+
+__all__ = ["QR_HOUSEHOLDER", "QR_CHOLESKY", "QR_AUTO", "Workspace", "frame_loop", "qr_rows",
+           "fcall", "FP"]
+
+QR_HOUSEHOLDER, QR_CHOLESKY, QR_AUTO = 0, 1, 2
+
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+
+# order of the function addresses in FP
+_F_SYRK, _F_POTRF, _F_TRSM, _F_GEQRF, _F_ORGQR, _F_TRCON = range(6)
+_NAMES = (("scipy.linalg.cython_blas", "dsyrk"), ("scipy.linalg.cython_lapack", "dpotrf"),
+          ("scipy.linalg.cython_blas", "dtrsm"), ("scipy.linalg.cython_lapack", "dgeqrf"),
+          ("scipy.linalg.cython_lapack", "dorgqr"), ("scipy.linalg.cython_lapack", "dtrcon"))
+_NARGS = (10, 5, 11, 8, 9, 10)
+
+FP = np.array([get_cython_function_address(m, f) for m, f in _NAMES], dtype=np.int64)
+
+# character codes used by the BLAS / LAPACK calls (addresses cb + offset)
+_CHARS = b"UTNRL1"
+_C_U, _C_T, _C_N, _C_R, _C_L, _C_1 = range(6)
+
+# int32 scalar slots (ib + 4 * slot)
+_I_N, _I_K, _I_INFO, _I_LWORK = range(4)
+# float64 scalar slots (db + 8 * slot)
+_D_ONE, _D_ZERO, _D_RCOND = range(3)
+
+# auto mode: after this many re-orthonormalisations, switch to Householder when the fall back rate
+# exceeds AUTO_MAX_FALLBACK_RATE
+AUTO_MIN_QR = 16
+AUTO_MAX_FALLBACK_RATE = 0.25
+
+
+if _nb_config.DISABLE_JIT:  # pragma: no cover - exercised only in a NUMBA_DISABLE_JIT coverage run
+    _CT = {}
+
+    def fcall(addr, args):
+        f = _CT.get((addr, len(args)))
+        if f is None:
+            f = ctypes.CFUNCTYPE(None, *([ctypes.c_void_p] * len(args)))(int(addr))
+            _CT[(addr, len(args))] = f
+        f(*[ctypes.c_void_p(int(a)) for a in args])
+else:
+    @intrinsic
+    def fcall(typingctx, addr, args):
+        """Call the C function at address ``addr`` with a tuple of pointer-sized integers (all void*)."""
+        if not isinstance(addr, types.Integer):
+            return None
+        if not isinstance(args, types.BaseTuple) or not all(isinstance(t, types.Integer) for t in args.types):
+            return None
+        n = len(args.types)
+        sig = types.void(addr, args)
+
+        def codegen(context, builder, signature, llargs):
+            from llvmlite import ir
+            a, tup = llargs
+            i8p = ir.IntType(8).as_pointer()
+            fnty = ir.FunctionType(ir.VoidType(), [i8p] * n)
+            fptr = builder.inttoptr(a, fnty.as_pointer())
+            vals = [builder.inttoptr(builder.extract_value(tup, j), i8p) for j in range(n)]
+            builder.call(fptr, vals)
+            return context.get_dummy_value()
+
+        return sig, codegen
+
+
+class Workspace:
+    """Buffers for :func:`qr_rows` / :func:`frame_loop` for frames of N rows and k columns."""
+
+    def __init__(self, N, k):
+        self.ib = np.zeros(8, dtype=np.int32)
+        self.db = np.zeros(4, dtype=np.float64)
+        self.cb = np.frombuffer(_CHARS + b"\0\0", dtype=np.uint8).copy()
+        self.G = np.zeros((k, k), dtype=np.float64)
+        self.tau = np.zeros(k, dtype=np.float64)
+        self.work = np.zeros(max(64 * k, 3 * k, 1), dtype=np.float64)
+        self.iwork = np.zeros(max(k, 1), dtype=np.int32)
+        self.logr = np.zeros(k, dtype=np.float64)
+
+    def args(self):
+        return (FP, self.ib, self.db, self.cb, self.G, self.tau, self.work, self.iwork, self.logr)
+
+
+@njit(**_OPTS)
+def _householder(a, N, k, fp, ib, db, cb, tau, work, logr):
+    """In-place QR of the Fortran (N, k) matrix at address ``a``: Q overwrites it, log|r_ii| -> logr."""
+    pi = ib.ctypes.data
+    ib[_I_N] = N
+    ib[_I_K] = k
+    ib[_I_LWORK] = work.shape[0]
+    ib[_I_INFO] = 0
+    pt = tau.ctypes.data
+    pw = work.ctypes.data
+    fcall(fp[_F_GEQRF], (pi + 4 * _I_N, pi + 4 * _I_K, a, pi + 4 * _I_N, pt, pw, pi + 4 * _I_LWORK,
+                         pi + 4 * _I_INFO))
+    for i in range(k):
+        # element (i, i) of the Fortran matrix sits at offset i * N + i doubles
+        r = abs(_load(a, i * N + i))
+        logr[i] = math.log(r) if r > 0 else -np.inf
+        if not (r == r):
+            logr[i] = np.nan
+    fcall(fp[_F_ORGQR], (pi + 4 * _I_N, pi + 4 * _I_K, pi + 4 * _I_K, a, pi + 4 * _I_N, pt, pw,
+                         pi + 4 * _I_LWORK, pi + 4 * _I_INFO))
+
+
+@intrinsic
+def _load_intr(typingctx, addr, idx):
+    if not isinstance(addr, types.Integer) or not isinstance(idx, types.Integer):
+        return None
+    sig = types.float64(addr, idx)
+
+    def codegen(context, builder, signature, llargs):
+        from llvmlite import ir
+        a, i = llargs
+        dp = ir.DoubleType().as_pointer()
+        p = builder.inttoptr(a, dp)
+        return builder.load(builder.gep(p, [i]))
+
+    return sig, codegen
+
+
+if _nb_config.DISABLE_JIT:  # pragma: no cover
+    def _load(addr, idx):
+        return ctypes.c_double.from_address(int(addr) + 8 * int(idx)).value
+else:
+    _load = _load_intr
+
+
+@njit(**_OPTS)
+def _cholesky(a, N, k, fp, ib, db, cb, G, iwork, work, logr, rcond_min):
+    """Cholesky-QR of the Fortran (N, k) matrix at ``a`` in place.  Returns False (and leaves the matrix
+    untouched) when Cholesky fails or R is too ill-conditioned."""
+    pi = ib.ctypes.data
+    pd = db.ctypes.data
+    pc = cb.ctypes.data
+    pg = G.ctypes.data
+    ib[_I_N] = N
+    ib[_I_K] = k
+    ib[_I_INFO] = 0
+    db[_D_ONE] = 1.0
+    db[_D_ZERO] = 0.0
+    # G (Fortran upper) = Y^T Y
+    fcall(fp[_F_SYRK], (pc + _C_U, pc + _C_T, pi + 4 * _I_K, pi + 4 * _I_N, pd + 8 * _D_ONE, a, pi + 4 * _I_N,
+                        pd + 8 * _D_ZERO, pg, pi + 4 * _I_K))
+    fcall(fp[_F_POTRF], (pc + _C_U, pi + 4 * _I_K, pg, pi + 4 * _I_K, pi + 4 * _I_INFO))
+    if ib[_I_INFO] != 0:
+        return False
+    rmax = 0.0
+    rmin = np.inf
+    for i in range(k):
+        r = G[i, i]
+        if not (r > 0.0) or r == np.inf:
+            return False
+        rmax = max(rmax, r)
+        rmin = min(rmin, r)
+    if rmin < rcond_min * rmax:
+        return False
+    if k > 1:
+        fcall(fp[_F_TRCON], (pc + _C_1, pc + _C_U, pc + _C_N, pi + 4 * _I_K, pg, pi + 4 * _I_K,
+                             pd + 8 * _D_RCOND, work.ctypes.data, iwork.ctypes.data, pi + 4 * _I_INFO))
+        if not (db[_D_RCOND] >= rcond_min):
+            return False
+    for i in range(k):
+        logr[i] = math.log(G[i, i])
+    fcall(fp[_F_TRSM], (pc + _C_R, pc + _C_U, pc + _C_N, pc + _C_N, pi + 4 * _I_N, pi + 4 * _I_K,
+                        pd + 8 * _D_ONE, pg, pi + 4 * _I_K, a, pi + 4 * _I_N))
+    return True
+
+
+@njit(**_OPTS)
+def qr_rows(F, row0, k, mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr):
+    """Re-orthonormalise the k frame rows ``F[row0:row0+k]`` (C order; one tangent vector per row) in
+    place and write log|r_ii| to ``logr[:k]``.  Returns 1 if Cholesky-QR was used, 0 for Householder
+    (requested) and -1 for Householder after a Cholesky fall back."""
+    N = F.shape[1]
+    a = F.ctypes.data + 8 * row0 * N
+    if mode != QR_HOUSEHOLDER:
+        if _cholesky(a, N, k, fp, ib, db, cb, G, iwork, work, logr, rcond_min):
+            return 1
+        _householder(a, N, k, fp, ib, db, cb, tau, work, logr)
+        return -1
+    _householder(a, N, k, fp, ib, db, cb, tau, work, logr)
+    return 0
+
+
+@njit(**_OPTS)
+def frame_loop(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, qr_every, qr_per_block,
+               WT, UT, bias, eps, act, rk, rdiag, rblk, rdenseT, gcode, gscale,
+               B, k, mode, rcond_min, blk, counters, fp, ib, db, cb, G, tau, work, iwork, logr):
+    """Advance states and frames over post-washout steps s0 .. s1-1 (see module docstring).
+
+    X (B, S, d): inputs of the post-washout steps (S = n_burn + M).  Z (B + B*k, N) holds states and
+    frames (updated in place); P, LZ same shape and DP, GPR (B, N) are work buffers.
+    Steps s < n_burn are burn-in (QR every ``qr_every`` steps and at s = n_burn - 1, nothing kept);
+    for accumulation step a = s - n_burn, QR after steps with (a + 1) % qr_every == 0 and at a = M - 1;
+    QR number q = a // qr_every adds log|r_ii| of sequence b to ``blk[q // qr_per_block, b]``.
+    ``counters``: [Cholesky used, fall backs, Householder requested, auto switched to Householder].
+    Returns (status, step): status 0 ok, 1 a state became non-finite, 2 the frame became non-finite.
+    """
+    N = Z.shape[1]
+    d = X.shape[2]
+    cur_mode = mode
+    if mode == QR_AUTO and counters[3] != 0:
+        cur_mode = QR_HOUSEHOLDER
+    for s in range(s0, s1):
+        np.dot(Z, WT, P)
+        lin_rows(rk, rdiag, rblk, rdenseT, Z, LZ)
+        bad = 0.0
+        for b in range(B):
+            arow = P[b]
+            for i in range(N):
+                arow[i] += bias[i]
+            for j in range(d):
+                xj = X[b, s, j]
+                for i in range(N):
+                    arow[i] += xj * UT[j, i]
+            # the package's element-wise forward map (one source of truth with _kernels.step_rows)
+            activate_row(arow, LZ[b], Z[b], DP[b], GPR[b], eps, act, gcode, gscale, True)
+            for i in range(N):
+                bad += Z[b, i]
+        if not (bad - bad == 0.0):
+            return 1, s
+        for b in range(B):
+            for i in range(N):
+                DP[b, i] *= eps
+            for c in range(B + b * k, B + (b + 1) * k):
+                if gcode == G_LINEAR:
+                    for i in range(N):
+                        Z[c, i] = LZ[c, i] + DP[b, i] * P[c, i]
+                else:
+                    for i in range(N):
+                        Z[c, i] = GPR[b, i] * LZ[c, i] + DP[b, i] * P[c, i]
+        if k == 0:
+            continue
+        # re-orthonormalisation schedule
+        do_qr = False
+        acc = s >= n_burn
+        if acc:
+            a_idx = s - n_burn
+            do_qr = ((a_idx + 1) % qr_every == 0) or (a_idx == M - 1)
+        else:
+            do_qr = ((s + 1) % qr_every == 0) or (s == n_burn - 1)
+        if not do_qr:
+            continue
+        for b in range(B):
+            used = qr_rows(Z, B + b * k, k, cur_mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr)
+            if used == 1:
+                counters[0] += 1
+            elif used == -1:
+                counters[1] += 1
+            else:
+                counters[2] += 1
+            for i in range(k):
+                if logr[i] != logr[i] or logr[i] == np.inf:
+                    return 2, s
+            if acc:
+                q = (s - n_burn) // qr_every
+                jb = q // qr_per_block
+                for i in range(k):
+                    blk[jb, b, i] += logr[i]
+        if mode == QR_AUTO and cur_mode != QR_HOUSEHOLDER:
+            n_tot = counters[0] + counters[1]
+            if n_tot >= AUTO_MIN_QR and counters[1] > AUTO_MAX_FALLBACK_RATE * n_tot:
+                cur_mode = QR_HOUSEHOLDER
+                counters[3] = 1
+    return 0, s1
+
+
+# ---------------------------------------------------------------------------------------------------
+# Thread control of SciPy's OpenBLAS (the BLAS behind cython_blas and numba's np.dot)
+# ---------------------------------------------------------------------------------------------------
+
+_BLAS_LIB = None
+
+
+def _scipy_openblas():
+    """ctypes handle of SciPy's OpenBLAS with (get, set) thread-count functions, or None."""
+    global _BLAS_LIB
+    if _BLAS_LIB is not None:
+        return _BLAS_LIB or None
+    found = False
+    try:
+        import os
+        with open("/proc/self/maps") as f:
+            paths = sorted({ln.split()[-1] for ln in f if "openblas" in ln and ".so" in ln.split()[-1]})
+        for path in paths:
+            base = os.path.basename(path)
+            if "openblas64" in base:       # NumPy's ILP64 copy, not the one behind cython_blas
+                continue
+            lib = ctypes.CDLL(path)
+            for getn, setn in (("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
+                               ("openblas_get_num_threads", "openblas_set_num_threads")):
+                if hasattr(lib, getn) and hasattr(lib, setn):
+                    g, s_ = getattr(lib, getn), getattr(lib, setn)
+                    g.restype = ctypes.c_int
+                    s_.argtypes = [ctypes.c_int]
+                    _BLAS_LIB = (g, s_)
+                    found = True
+                    break
+            if found:
+                break
+    except Exception:  # pragma: no cover - platform without /proc or exotic BLAS
+        found = False
+    if not found:
+        _BLAS_LIB = False
+        return None
+    return _BLAS_LIB
+
+
+class single_threaded_blas:
+    """Context manager: SciPy's OpenBLAS runs single-threaded inside (restored on exit).
+
+    Used while several worker threads each run :func:`frame_loop` on their own group of sequences, so
+    that BLAS does not oversubscribe the cores.  ``available`` says whether the control was found.
+    """
+
+    def __init__(self):
+        self.lib = _scipy_openblas()
+        self.available = self.lib is not None
+        self.prev = None
+
+    def __enter__(self):
+        if self.lib is not None:
+            self.prev = int(self.lib[0]())
+            self.lib[1](1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.lib is not None and self.prev is not None:
+            self.lib[1](max(1, self.prev))
+        return False

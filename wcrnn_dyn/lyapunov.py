@@ -1,0 +1,754 @@
+"""Lyapunov spectra of WCRNNs and Elman networks (Benettin / QR method), and of user maps.
+
+Semantics (MATH.md section 5).  The network is driven by an input sequence X (T, d) -- or a batch
+(B, T, d), or no input at all -- from h_0.  Steps are numbered t = 1..T and J_t = dh_t / dh_{t-1}:
+
+* steps 1 .. ``washout``: only the state evolves (cheap);
+* the next ``burn_in`` steps: state and an orthonormal frame Q (N x k, random from ``seed``) evolve
+  together, Q <- J_t Q, re-orthonormalised every ``qr_every`` steps and at the end of the burn-in;
+  nothing is accumulated (the frame aligns with the leading directions);
+* the remaining M = T - washout - burn_in steps are *accumulated*: every ``qr_every`` steps and at the
+  last step Q = Q' r (QR), log|r_ii| is added to column i; exponents = sums / M, sorted descending, in
+  nats per step (natural log; divide by log 2 for bits).
+
+Because r of a product is the product of the r's, the result does not depend on ``qr_every`` beyond
+rounding; ``qr_every > 1`` only saves work when the frame stays well conditioned over that many steps.
+
+Main entry points: :func:`lyapunov_spectrum` (networks), :func:`top_exponent_two_trajectories`
+(independent check of the top exponent), :func:`lyapunov_spectrum_map` (any user map with its tangent
+product: Henon, logistic, ...), :class:`LyapunovResult`; helpers :func:`kaplan_yorke_dimension`,
+:func:`entropy_rate`, :func:`initial_frame`, :func:`constant_input`.
+
+The network loop is the fused Numba kernel :func:`wcrnn_dyn._kernels_lyap.frame_loop`: per step one
+GEMM ``[h | frames] @ W^T`` for the state and all frames of all sequences, a structured residual
+product and Cholesky-QR (or Householder) through BLAS/LAPACK; see ``docs/LYAPUNOV.md`` for measurements.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _kernels as K
+from . import _kernels_lyap as KL
+from ._validate import as_array, check_float, check_int, rng_from
+
+__all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_map",
+           "top_exponent_two_trajectories", "kaplan_yorke_dimension", "entropy_rate", "initial_frame",
+           "constant_input", "QR_METHODS"]
+
+logger = logging.getLogger(__name__)
+
+QR_METHODS = {"householder": KL.QR_HOUSEHOLDER, "cholesky": KL.QR_CHOLESKY, "auto": KL.QR_AUTO}
+N_BATCHES = 10          # batch-means standard error uses at most this many contiguous batches
+MIN_BATCHES = 4         # fewer batches than this: convergence is not judged (converged = False)
+SPLIT_HALF_FACTOR = 2.0  # converged also needs |first half - second half| <= SPLIT_HALF_FACTOR * tol
+FLOPS_PER_CHUNK = 1e9   # work per kernel call (progress bar / Ctrl-C granularity)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Result objects and summary statistics
+# ---------------------------------------------------------------------------------------------------
+
+def kaplan_yorke_dimension(exponents, n=None):
+    """Kaplan-Yorke (Lyapunov) dimension  D = j + (l_1 + ... + l_j) / |l_{j+1}|.
+
+    ``exponents`` are sorted descending first; j is the largest index with a non-negative partial sum.
+    Returns 0.0 when l_1 < 0.  When the sum of *all* given exponents is still >= 0 the dimension is not
+    determined by a partial spectrum: returns ``n`` if ``n`` equals the number of exponents (the full
+    spectrum of an n-dimensional system; volumes do not contract), otherwise NaN.  ``n`` defaults to the
+    number of exponents.  Cost O(k log k).
+    """
+    lam = np.sort(np.asarray(exponents, dtype=float))[::-1]
+    k = lam.shape[0]
+    n = k if n is None else int(n)
+    if k == 0 or np.any(np.isnan(lam)):
+        return float("nan")
+    if lam[0] < 0:
+        return 0.0
+    S = np.cumsum(lam)
+    nonneg = np.nonzero(S >= 0)[0]
+    j = int(nonneg[-1]) + 1  # number of exponents in the largest non-negative partial sum
+    if j == k:
+        return float(n) if k == n else float("nan")
+    return float(j + S[j - 1] / abs(lam[j]))
+
+
+def entropy_rate(exponents, n=None):
+    """Sum of the positive exponents (Pesin's upper bound on the Kolmogorov-Sinai entropy), nats/step.
+
+    Returns NaN when a partial spectrum (fewer exponents than ``n``) has only positive exponents, since
+    the sum may then be incomplete; ``n`` defaults to the number of exponents (treated as complete).
+    """
+    lam = np.asarray(exponents, dtype=float)
+    n = lam.shape[0] if n is None else int(n)
+    if np.any(np.isnan(lam)):
+        return float("nan")
+    if lam.shape[0] < n and lam.shape[0] > 0 and np.all(lam > 0):
+        return float("nan")
+    return float(np.sum(lam[lam > 0]))
+
+
+@dataclass
+class LyapunovResult:
+    """Lyapunov spectrum estimate (all exponents in nats per step, descending).
+
+    Attributes
+    ----------
+    exponents : (k,) the estimate; for a batch, the mean of the per-sequence (sorted) spectra.
+    stderr : (k,) standard error by batch means: the accumulated steps are cut into up to 10 contiguous
+        batches; NaN with fewer than 2 batches or for -inf exponents.
+    history : (n_hist, k) running estimate after ``history_steps[j]`` accumulated steps (columns in the
+        order of the final sort).  Every re-orthonormalisation when there are at most ``history_points``
+        of them, otherwise every ceil(n_qr / history_points)-th (subsampled; the last row equals
+        ``exponents``).
+    history_steps : (n_hist,) accumulated steps at each history row.
+    block_log_r : (n_hist, k) sum of log|r_ii| over each history block (batch mean).
+    block_steps : (n_hist,) steps in each block.
+    per_sequence : (B, k) spectrum of each sequence (None for a single sequence).
+    spread : (k,) standard deviation over sequences (NaN for a single sequence).
+    split_half_diff : (k,) estimate from the first half of the accumulated steps minus the second half.
+    kaplan_yorke : Kaplan-Yorke dimension (NaN when a partial spectrum never crosses zero).
+    entropy_rate : sum of positive exponents (NaN when a partial spectrum is all positive).
+    converged : every finite exponent has stderr <= tol and |split_half_diff| <= 2 tol (tol =
+        ``settings['tol']``), with >= 4 batches.  Batch means alone miss transients (a frame still aligning
+        in a nearly degenerate spectrum biases early blocks); the split-half test catches them.
+    n_steps : accumulated steps M.
+    settings : every setting used and bookkeeping (QR method used, fall back counts, ...).
+    """
+
+    exponents: np.ndarray
+    stderr: np.ndarray
+    history: np.ndarray
+    history_steps: np.ndarray
+    block_log_r: np.ndarray
+    block_steps: np.ndarray
+    per_sequence: np.ndarray | None
+    spread: np.ndarray
+    split_half_diff: np.ndarray
+    kaplan_yorke: float
+    entropy_rate: float
+    converged: bool
+    n_steps: int
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def k(self):
+        return int(self.exponents.shape[0])
+
+    @property
+    def top(self):
+        """The largest exponent."""
+        return float(self.exponents[0])
+
+    def timescales(self):
+        """Memory timescales tau_i = -1 / LE_i in steps (inf where LE_i >= 0)."""
+        lam = self.exponents
+        with np.errstate(divide="ignore"):
+            return np.where(lam < 0, -1.0 / np.where(lam < 0, lam, -1.0), np.inf)
+
+    def to_dict(self):
+        """JSON-friendly summary (no history arrays)."""
+        d = {"exponents": self.exponents, "stderr": self.stderr, "spread": self.spread,
+             "split_half_diff": self.split_half_diff, "kaplan_yorke": self.kaplan_yorke,
+             "entropy_rate": self.entropy_rate, "converged": bool(self.converged), "n_steps": int(self.n_steps),
+             "settings": self.settings}
+        if self.per_sequence is not None:
+            d["per_sequence"] = self.per_sequence
+        return d
+
+    def arrays(self):
+        """Dict of arrays for an ``.npz`` file."""
+        out = {"exponents": self.exponents, "stderr": self.stderr, "history": self.history,
+               "history_steps": self.history_steps, "block_log_r": self.block_log_r,
+               "block_steps": self.block_steps, "spread": self.spread, "split_half_diff": self.split_half_diff}
+        if self.per_sequence is not None:
+            out["per_sequence"] = self.per_sequence
+        return out
+
+    def __repr__(self):
+        k = self.k
+        show = np.array2string(self.exponents[:min(k, 4)], precision=5)
+        return (f"LyapunovResult(k={k}, top={show}{' ...' if k > 4 else ''}, n_steps={self.n_steps}, "
+                f"converged={self.converged})")
+
+
+def _block_steps(M, qr_every, qr_per_block, n_blocks):
+    starts = np.arange(n_blocks) * qr_per_block * qr_every
+    ends = np.minimum(starts + qr_per_block * qr_every, M)
+    return (ends - starts).astype(np.int64)
+
+
+def _batch_stderr(blk, steps):
+    """Batch-means standard error of the time average for block sums blk (n_blocks, k)."""
+    n_blocks = blk.shape[0]
+    nb = min(N_BATCHES, n_blocks)
+    if nb < 2:
+        return np.full(blk.shape[1], np.nan), nb
+    groups = np.array_split(np.arange(n_blocks), nb)
+    rates = np.array([blk[g].sum(axis=0) / steps[g].sum() for g in groups])
+    with np.errstate(invalid="ignore"):
+        se = rates.std(axis=0, ddof=1) / math.sqrt(nb)
+    return se, nb
+
+
+def _summarise(blk, steps, n_dim, tol, settings, batched):
+    """Build a LyapunovResult from per-sequence block sums blk (n_blocks, B, k) in column order."""
+    n_blocks, B, k = blk.shape
+    M = int(steps.sum())
+    tot = blk.sum(axis=0)                                   # (B, k)
+    perm = np.argsort(-tot, axis=1, kind="stable")
+    blk_s = np.take_along_axis(blk, perm[None, :, :], axis=2)
+    per_seq = np.take_along_axis(tot, perm, axis=1) / M      # (B, k) sorted descending
+    exps = per_seq.mean(axis=0)
+    blk_mean = blk_s.mean(axis=1)                            # (n_blocks, k)
+    csteps = np.cumsum(steps)
+    with np.errstate(invalid="ignore"):
+        history = np.cumsum(blk_mean, axis=0) / csteps[:, None]
+        se, nb = _batch_stderr(blk_mean, steps)
+        half = np.searchsorted(csteps, M / 2.0, side="left") + 1
+        half = min(max(half, 1), n_blocks)
+        if half < n_blocks:
+            first = blk_mean[:half].sum(axis=0) / csteps[half - 1]
+            second = blk_mean[half:].sum(axis=0) / (M - csteps[half - 1])
+            split = first - second
+        else:
+            split = np.full(k, np.nan)
+        spread = per_seq.std(axis=0, ddof=1) if B > 1 else np.full(k, np.nan)
+    se = np.where(np.isfinite(exps), se, np.nan)
+    finite = np.isfinite(exps)
+    sh = np.abs(split[finite])
+    converged = bool(nb >= MIN_BATCHES and np.all(se[finite] <= tol)
+                     and np.all(np.where(np.isfinite(sh), sh, 0.0) <= SPLIT_HALF_FACTOR * tol))
+    res = LyapunovResult(
+        exponents=exps, stderr=se, history=history, history_steps=csteps, block_log_r=blk_mean,
+        block_steps=steps, per_sequence=per_seq if batched else None, spread=spread, split_half_diff=split,
+        kaplan_yorke=kaplan_yorke_dimension(exps, n_dim), entropy_rate=entropy_rate(exps, n_dim),
+        converged=converged, n_steps=M, settings=settings)
+    if not converged:
+        if nb < MIN_BATCHES:
+            why = f"only {nb} batch(es) of accumulated steps (need {MIN_BATCHES}) to judge convergence"
+        elif np.all(se[finite] <= tol):
+            why = (f"the first and second halves differ by up to {np.nanmax(sh):.3g} > {SPLIT_HALF_FACTOR:g} tol "
+                   "(a transient: the frame is still aligning; use a longer burn_in)")
+        else:
+            why = f"max standard error {np.nanmax(se[finite]):.3g} > tol = {tol:.3g}"
+        logger.warning("Lyapunov spectrum not converged after %d accumulated steps: %s; use more steps "
+                       "(or a larger tol)", M, why)
+    return res
+
+
+# ---------------------------------------------------------------------------------------------------
+# Frames and inputs
+# ---------------------------------------------------------------------------------------------------
+
+def initial_frame(n, k, seed=0):
+    """Random orthonormal frame (n, k) from ``seed``: QR of a Gaussian matrix with sign-fixed columns.
+
+    The Gaussian draws are taken row by row from a (k, n) array, so the frame for k columns is exactly
+    the leading k columns of the frame for n columns (top-k runs are the leading part of full runs).
+    """
+    n = check_int(n, "n", minimum=1)
+    k = check_int(k, "k", minimum=1, maximum=n)
+    G = rng_from(seed).standard_normal((k, n)).T
+    Q, R = np.linalg.qr(G)
+    s = np.sign(np.diag(R))
+    s[s == 0] = 1.0
+    return np.ascontiguousarray(Q * s)
+
+
+def constant_input(net, T, value=0.0):
+    """An autonomous drive: (T, d) array filled with ``value`` (scalar or (d,)) for ``net``."""
+    T = check_int(T, "T", minimum=1)
+    v = np.broadcast_to(np.asarray(value, dtype=float), (net.n_in,))
+    v = as_array(v, "value", shape=(net.n_in,))
+    return np.tile(v, (T, 1))
+
+
+def _check_net(net):
+    from .models import _RecurrentBase
+    if not isinstance(net, _RecurrentBase):
+        raise TypeError(f"net must be a WCRNN or Elman model, got {type(net).__name__}")
+
+
+def _prepare_input(net, X, T):
+    if X is None:
+        if T is None:
+            raise ValueError("give an input X of shape (T, d) or (B, T, d), or X=None together with T "
+                             "(number of steps of an autonomous run with zero input)")
+        T = check_int(T, "T", minimum=1)
+        return np.zeros((1, T, net.n_in)), True
+    if T is not None:
+        raise ValueError("give either X or T (T is only for autonomous runs with X=None)")
+    Xc, single = net._check_X(X, "X")
+    return np.ascontiguousarray(Xc, dtype=np.float64), single
+
+
+def _check_phases(T, washout, burn_in, qr_every):
+    washout = check_int(washout, "washout", minimum=0)
+    burn_in = check_int(burn_in, "burn_in", minimum=0)
+    qr_every = check_int(qr_every, "qr_every", minimum=1)
+    if washout + burn_in >= T:
+        raise ValueError(f"burn_in + washout must be smaller than the number of steps T = {T} (at least one "
+                         f"accumulated step), got burn_in = {burn_in}, washout = {washout}")
+    return washout, burn_in, qr_every
+
+
+def _check_qr(qr):
+    if not isinstance(qr, str) or qr not in QR_METHODS:
+        raise ValueError(f"qr must be one of {sorted(QR_METHODS)}, got {qr!r}")
+    return qr
+
+
+def _net_args(net):
+    rk, rdiag, rblk, rdense, gcode, gscale = net.residual.kernel_args(np.float64)
+    f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
+    return dict(WT=f64(net.W.T), UT=f64(net.U.T), bias=f64(net.b), eps=float(net._eps_kernel),
+                act=int(K.ACTIVATIONS[net.activation]), rk=int(rk), rdiag=f64(rdiag), rblk=f64(rblk),
+                rdenseT=f64(np.asarray(rdense).T), gcode=int(gcode), gscale=float(gscale))
+
+
+def _divergence(net, status, step, T, what):
+    from .models import DivergenceError
+    if status == 1:
+        rho = None
+        try:
+            rho = net.residual.linear_part.spectral_radius()
+        except Exception:  # pragma: no cover - exotic residuals
+            pass
+        hint = (f"; the residual's spectral radius is {rho:.4g}" + (" > 1 (supercritical linear residual: the "
+                "state grows like rho^t)" if rho is not None and rho > 1 and net.residual.is_linear else "")
+                if rho is not None else "")
+        return DivergenceError(f"{what}: the network state overflowed (inf/NaN) at step {step} of {T}{hint}. "
+                               "Use fewer steps, a subcritical residual or smaller weights.")
+    return DivergenceError(f"{what}: the tangent frame became non-finite at step {step} of {T} (it grew too "
+                           "much between re-orthonormalisations); use a smaller qr_every.")
+
+
+class _Group:
+    """One group of sequences advanced by one frame_loop call per chunk of steps (own buffers)."""
+
+    def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min):
+        N = Z.shape[1]
+        self.a, self.X, self.Z, self.B, self.k = a, X, Z, B, k
+        self.P = np.empty_like(Z)
+        self.LZ = np.empty_like(Z)
+        self.DP = np.empty((B, N))
+        self.GPR = np.empty((B, N))
+        self.blk = np.zeros((n_blocks, B, k))
+        self.counters = np.zeros(4, dtype=np.int64)
+        self.ws = KL.Workspace(N, max(k, 1))
+        self.qr_mode, self.rcond_min = qr_mode, rcond_min
+
+    def run(self, s, s1, n_burn, M, qr_every, qpb):
+        a = self.a
+        return KL.frame_loop(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qr_every, qpb,
+                             a["WT"], a["UT"], a["bias"], a["eps"], a["act"], a["rk"], a["rdiag"], a["rblk"],
+                             a["rdenseT"], a["gcode"], a["gscale"], self.B, self.k, self.qr_mode, self.rcond_min,
+                             self.blk, self.counters, *self.ws.args())
+
+
+def _default_threads(B):
+    """min(B, Numba's thread count): NUMBA_NUM_THREADS / numba.set_num_threads limit it (sweep workers set 1)."""
+    try:
+        import numba
+        nthr = int(numba.get_num_threads())
+    except Exception:  # pragma: no cover
+        nthr = os.cpu_count() or 1
+    return max(1, min(B, nthr))
+
+
+def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
+                progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum"):
+    """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
+    inputs Xp (B, S, d).  Sequences are split into ``n_threads`` groups run by worker threads (the Numba
+    kernel releases the GIL; BLAS is made single-threaded meanwhile).  Returns (blk, counters, states)."""
+    B = Xp.shape[0]
+    N = net.n_hidden
+    a = _net_args(net)
+    n_groups = max(1, min(int(n_threads), B))
+    groups = []
+    for idx in np.array_split(np.arange(B), n_groups):
+        Bg = len(idx)
+        Z = np.empty((Bg + Bg * k, N))
+        Z[:Bg] = Zh[idx]
+        if k:
+            Z[Bg:] = np.tile(Q0.T, (Bg, 1))
+        groups.append(_Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min))
+    S = n_burn + M
+    Bg = groups[0].B
+    rows = Bg + Bg * k
+    flops = 2.0 * N * N * rows + Bg * (2.0 * N * k * k + k ** 3 / 3.0) / qr_every + 10.0 * N * rows
+    chunk = int(max(1, min(S, FLOPS_PER_CHUNK // max(flops, 1.0))))
+
+    def check(results):
+        bad = [(step, status) for status, step in results if status != 0]
+        if bad:
+            step, status = min(bad)
+            raise _divergence(net, status, t_offset + step + 1, T_total or S, what)
+
+    s = 0
+    if n_groups == 1:
+        g = groups[0]
+        while s < S:
+            s1 = min(S, s + chunk)
+            check([g.run(s, s1, n_burn, M, qr_every, qpb)])
+            if progress is not None:
+                progress.update(s1 - s)
+            s = s1
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+        with KL.single_threaded_blas(), ThreadPoolExecutor(max_workers=n_groups) as ex:
+            while s < S:
+                s1 = min(S, s + chunk)
+                futs = [ex.submit(g.run, s, s1, n_burn, M, qr_every, qpb) for g in groups]
+                check([f.result() for f in futs])
+                if progress is not None:
+                    progress.update(s1 - s)
+                s = s1
+    blk = np.concatenate([g.blk for g in groups], axis=1)
+    counters = np.sum([g.counters for g in groups], axis=0)
+    states = np.concatenate([g.Z[:g.B] for g in groups], axis=0)
+    return blk, counters, states
+
+
+def _washout(net, X, h0, washout, T, what):
+    """Advance states over the first ``washout`` steps; returns the state (B, N)."""
+    Z = np.ascontiguousarray(h0, dtype=np.float64).copy()
+    if washout == 0:
+        return Z
+    Xw = np.ascontiguousarray(X[:, :washout])
+    _, _, states = _run_frames(net, Xw, Z, None, 0, washout, 0, 1, 1, 1, KL.QR_HOUSEHOLDER, 1e-3, 1,
+                               T_total=T, what=what)
+    return states
+
+
+def _progress_bar(enabled, total, desc):
+    if not enabled:
+        return None
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Networks
+# ---------------------------------------------------------------------------------------------------
+
+def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *, T=None, h0=None,
+                      qr="auto", history_points=1000, tol=1e-3, rcond_min=1e-3, n_threads=None,
+                      progress=False):
+    """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, MATH.md 5).
+
+    Algorithm: the state h_t and an orthonormal frame Q (N x k) from ``seed`` evolve together,
+    Q <- J_t Q with J_t = dR(h_{t-1}) + eps diag(phi'(a_t)) W (never formed); after ``washout`` state-only
+    steps and ``burn_in`` aligning steps, log|r_ii| of Q = Q' r is accumulated every ``qr_every`` steps
+    and at the last step; exponents = sums / M (M = T - washout - burn_in accumulated steps), sorted
+    descending, natural log per step.  Benettin et al., Meccanica 15 (1980); Shimada & Nagashima, Prog.
+    Theor. Phys. 61 (1979).  Fused Numba kernel: one GEMM per step for the states and the frames of all
+    sequences (see :mod:`wcrnn_dyn._kernels_lyap`).  Computation is in float64 whatever the model dtype.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman.
+    X : (T, d) one input sequence, (B, T, d) a batch (each sequence has its own state and frame; the
+        result is the mean of the per-sequence spectra, their spread is reported), or None for an
+        autonomous run of ``T`` steps with zero input (see :func:`constant_input` for a constant drive).
+    k : number of exponents, 1..N (default None = N, the full spectrum).
+    washout : state-only steps first (default 0).
+    burn_in : steps during which the frame aligns, nothing accumulated (default 100).
+    qr_every : re-orthonormalisation interval in steps (default 1); results do not depend on it beyond
+        rounding, but the frame may overflow or lose rank if it grows too much in between.
+    seed : None, int or Generator for the initial frame (default 0); the same frame is used for every
+        sequence of a batch, so a batch equals the mean of the single-sequence runs.
+    T : only with X=None: number of steps of the autonomous run.
+    h0 : initial state (N,) or (B, N) (default zeros).
+    qr : "auto" (default), "cholesky" or "householder".  "householder": LAPACK geqrf + orgqr, robust for
+        any conditioning.  "cholesky": Cholesky-QR (Gram matrix by syrk, potrf, trsm), GEMM-rich, 1.1-3.7x
+        faster per re-orthonormalisation in our measurements (more at larger k); falls back to Householder
+        for a block whenever Cholesky fails or the condition estimate of r is below ``rcond_min``.
+        "auto": Cholesky-QR with that fall back, and a permanent switch to Householder once more than 25%
+        of at least 16 re-orthonormalisations needed the fall back (ill-conditioned Jacobians, e.g.
+        saturated Elman networks).  Chosen by measurement: Cholesky-QR was faster at every size measured in
+        benchmarks/bench_lyapunov.py (docs/LYAPUNOV.md).
+    history_points : maximum number of rows of the running-estimate history (default 1000).
+    tol : convergence criterion (default 1e-3 nats/step): every finite exponent needs stderr <= tol and a
+        first-half / second-half difference <= 2 tol.
+    rcond_min : reciprocal condition threshold for Cholesky-QR (default 1e-3; loss of orthogonality is
+        about 1e-16 / rcond^2).
+    n_threads : worker threads for a batch (default None = min(B, numba.get_num_threads()), which follows
+        NUMBA_NUM_THREADS and numba.set_num_threads); sequences are split into that many groups, each
+        advanced by the GIL-free kernel in its own thread while SciPy's OpenBLAS is switched to one thread
+        (process-wide, restored afterwards).  One sequence always runs in the calling thread (BLAS threads as
+        configured).  Results do not depend on it.
+    progress : show a tqdm progress bar (default False; the CLI enables it on terminals only).
+
+    Returns
+    -------
+    LyapunovResult.  ``converged`` is False (and a warning is logged) when some standard error exceeds
+    ``tol``, the two halves of the run differ by more than 2 tol, or there are fewer than 4 batches.  An
+    exponent is -inf when J_t is exactly singular on the frame (e.g. eps = 0 with a zero eigenvalue of the
+    residual); ``stderr`` is NaN for such exponents and when there are fewer than 2 history blocks;
+    ``kaplan_yorke`` is NaN when a partial spectrum never crosses zero, ``entropy_rate`` when a partial
+    spectrum is all positive (see :func:`kaplan_yorke_dimension`, :func:`entropy_rate`).
+
+    Raises
+    ------
+    ValueError for bad arguments (k outside 1..N, qr_every < 1, burn_in + washout >= T, non-finite X,
+    unknown qr); TypeError for a non-network; models.DivergenceError when the state overflows (e.g. a
+    supercritical linear residual run for many steps) or the frame becomes non-finite.
+
+    Cost: per step one GEMM of (B + B k) x N x N, O(B N k) residual and element-wise work, and per
+    re-orthonormalisation about B (2 N k^2 + k^3 / 3) flops (Cholesky-QR) or 4 B N k^2 (Householder).
+    Memory O((B + B k) N) plus history_points x B x k; the trajectory is not stored.
+    """
+    _check_net(net)
+    Xf, single = _prepare_input(net, X, T)
+    B, Tn, _ = Xf.shape
+    N = net.n_hidden
+    k = N if k is None else check_int(k, "k", minimum=1, maximum=N)
+    washout, burn_in, qr_every = _check_phases(Tn, washout, burn_in, qr_every)
+    qr = _check_qr(qr)
+    history_points = check_int(history_points, "history_points", minimum=1)
+    tol = check_float(tol, "tol", minimum=0.0)
+    rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
+    h0 = net._check_h0(h0, B).astype(np.float64)
+    Q0 = initial_frame(N, k, seed)
+
+    what = "lyapunov_spectrum"
+    n_threads = _default_threads(B) if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
+    if n_threads > 1 and not KL.single_threaded_blas().available:
+        n_threads = 1
+    Zh = _washout(net, Xf, h0, washout, Tn, what)
+    M = Tn - washout - burn_in
+    n_qr = -(-M // qr_every)
+    qpb = -(-n_qr // history_points)
+    n_blocks = -(-n_qr // qpb)
+    Xp = np.ascontiguousarray(Xf[:, washout:])
+    bar = _progress_bar(progress, burn_in + M, "Lyapunov")
+    try:
+        blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
+                                rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what)
+    finally:
+        if bar is not None:
+            bar.close()
+    if qr == "householder":
+        qr_used = "householder"
+    elif c[3]:
+        qr_used = "auto: cholesky, switched to householder"
+    elif c[1]:
+        qr_used = "cholesky with householder fall back"
+    else:
+        qr_used = "cholesky"
+    settings = {
+        "method": "qr", "model": net.kind, "n_hidden": N, "k": k, "T": Tn, "n_sequences": B,
+        "washout": washout, "burn_in": burn_in, "qr_every": qr_every, "accumulated_steps": M,
+        "seed": seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator",
+        "autonomous": X is None, "qr": qr, "qr_used": qr_used, "n_qr": int(n_qr * B),
+        "n_cholesky": int(c[0]), "n_fallback": int(c[1]), "n_householder": int(c[2]),
+        "history_points": history_points, "tol": tol, "rcond_min": rcond_min, "units": "nats per step",
+        "n_threads": int(min(n_threads, B)),
+        "eps": float(getattr(net, "eps", 1.0)), "residual": getattr(net.residual, "family", "?"),
+    }
+    steps = _block_steps(M, qr_every, qpb, n_blocks)
+    return _summarise(blk, steps, N, tol, settings, batched=not single)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Two-trajectory (Benettin 1976) estimate of the top exponent
+# ---------------------------------------------------------------------------------------------------
+
+@dataclass
+class TwoTrajectoryResult:
+    """Top exponent from two nearby trajectories (nats per step).
+
+    exponent : mean over sequences; per_sequence (B,) (None for one sequence); stderr : batch-means
+    standard error (NaN with < 2 renormalisations); history / history_steps : running estimate;
+    settings : the settings used.
+    """
+
+    exponent: float
+    per_sequence: np.ndarray | None
+    stderr: float
+    history: np.ndarray
+    history_steps: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+
+def top_exponent_two_trajectories(net, X=None, washout=0, burn_in=100, renorm_every=1, delta=1e-7, seed=0, *,
+                                  T=None, h0=None):
+    """Largest Lyapunov exponent from a reference and a perturbed trajectory (renormalised separation).
+
+    Independent of the QR machinery: both trajectories are advanced with the full non-linear map; every
+    ``renorm_every`` steps the separation d = ||h' - h|| is measured, log(d / delta) accumulated (after
+    ``washout`` + ``burn_in`` steps) and h' reset to h + delta (h' - h) / d.  Benettin, Galgani & Strelcyn,
+    Phys. Rev. A 14 (1976).  Agrees with the QR estimate up to O(delta) non-linear effects and a rounding
+    error of about 1e-16 |h| / delta per step.
+
+    Parameters: ``X``, ``T``, ``h0``, ``washout``, ``burn_in`` as in :func:`lyapunov_spectrum`;
+    ``renorm_every`` (default 1) steps between renormalisations; ``delta`` (default 1e-7) the separation
+    in state units; ``seed`` (default 0) for the initial direction (the same for every sequence).
+
+    Returns TwoTrajectoryResult.  Raises ValueError for bad arguments, DivergenceError when a state
+    overflows, ValueError when the separation collapses to exactly 0 (e.g. eps = 0 and a zero residual).
+    Cost: 2 B network steps per step (one GEMM of 2B rows) plus O(B N) per renormalisation.
+    """
+    _check_net(net)
+    Xf, single = _prepare_input(net, X, T)
+    B, Tn, _ = Xf.shape
+    N = net.n_hidden
+    renorm_every = check_int(renorm_every, "renorm_every", minimum=1)
+    washout, burn_in, _ = _check_phases(Tn, washout, burn_in, 1)
+    delta = check_float(delta, "delta", minimum=0.0, strict_min=True)
+    h0 = net._check_h0(h0, B).astype(np.float64)
+    what = "top_exponent_two_trajectories"
+    Zh = _washout(net, Xf, h0, washout, Tn, what)
+    v = rng_from(seed).standard_normal(N)
+    v /= np.linalg.norm(v)
+    Z = np.vstack([Zh, Zh + delta * v])
+    X2 = np.ascontiguousarray(np.concatenate([Xf[:, washout:], Xf[:, washout:]], axis=0))
+    grp = _Group(_net_args(net), X2, Z, 2 * B, 0, 1, KL.QR_HOUSEHOLDER, 1e-3)
+    M = Tn - washout - burn_in
+    S = burn_in + M
+    sums = np.zeros(B)
+    hist, hsteps, incs = [], [], []
+    s = 0
+    # renormalise at the end of the burn-in too, so that accumulation starts from separation delta
+    marks = sorted(set(list(range(renorm_every, burn_in, renorm_every)) + ([burn_in] if burn_in else [])
+                       + [burn_in + m for m in range(renorm_every, M, renorm_every)] + [S]))
+    for e in marks:
+        # frame_loop with k = 0 only advances the 2B state rows over post-washout steps s .. e-1
+        status, step = grp.run(s, e, S, 0, 1, 1)
+        if status != 0:
+            raise _divergence(net, status, washout + step + 1, Tn, what)
+        diff = Z[B:] - Z[:B]
+        d = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+        if not np.all(np.isfinite(d)):
+            from .models import DivergenceError
+            raise DivergenceError(f"{what}: the separation became non-finite at step {washout + e}")
+        if np.any(d == 0):
+            hmax = float(np.max(np.abs(Z)))
+            if hmax * 1e-15 >= delta:
+                from .models import DivergenceError
+                raise DivergenceError(f"{what}: at step {washout + e} the state (max |h| = {hmax:.3g}) grows "
+                                      f"beyond the resolution of delta = {delta:g}; the state grows without bound "
+                                      "(supercritical residual?); use fewer steps or a subcritical residual")
+            raise ValueError("the separation of the two trajectories collapsed to exactly 0 (the map is "
+                             "degenerate, e.g. eps = 0 with a zero residual); the top exponent is -inf")
+        if e > burn_in:
+            inc = np.log(d / delta)
+            sums += inc
+            incs.append(inc.mean())
+            hist.append(sums.mean() / (e - burn_in))
+            hsteps.append(e - burn_in)
+        Z[B:] = Z[:B] + (delta / d)[:, None] * diff
+        s = e
+    per = sums / M
+    incs = np.asarray(incs)
+    steps_arr = np.diff(np.concatenate([[0], hsteps])).astype(float)
+    se, _ = _batch_stderr(incs[:, None], steps_arr)
+    settings = {"method": "two_trajectories", "model": net.kind, "n_hidden": N, "T": Tn, "n_sequences": B,
+                "washout": washout, "burn_in": burn_in, "renorm_every": renorm_every, "delta": delta,
+                "accumulated_steps": M,
+                "seed": seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator"}
+    return TwoTrajectoryResult(exponent=float(per.mean()), per_sequence=None if single else per,
+                               stderr=float(se[0]), history=np.asarray(hist), history_steps=np.asarray(hsteps),
+                               settings=settings)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Generic maps
+# ---------------------------------------------------------------------------------------------------
+
+def lyapunov_spectrum_map(step, tangent, x0, T, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *,
+                          qr="householder", history_points=1000, tol=1e-3):
+    """Lyapunov spectrum of a user map x_{t+1} = step(x_t) with tangent product tangent(x_t, Q) = J(x_t) Q.
+
+    Same semantics as :func:`lyapunov_spectrum` (washout, burn_in, qr_every, accumulation, sorting,
+    statistics); a pure Python loop, meant for checks against classical systems (Henon map a = 1.4,
+    b = 0.3: exponents about 0.419 and log(b) - 0.419; logistic map at r = 4: log 2) and small models.
+
+    Parameters
+    ----------
+    step : callable x (n,) -> x_next (n,).
+    tangent : callable (x (n,), Q (n, k)) -> J(x) Q (n, k), J the Jacobian of ``step`` at x.
+    x0 : initial state (n,).
+    T : total number of steps; k : number of exponents (default n); washout, burn_in, qr_every, seed,
+        history_points, tol : as in :func:`lyapunov_spectrum` (defaults 0, 100, 1, 0, 1000, 1e-3).
+    qr : "householder" (default), "cholesky" or "auto" (see :func:`lyapunov_spectrum`).
+
+    Returns LyapunovResult (NaN rules as there).  Raises ValueError for bad arguments or when ``step`` /
+    ``tangent`` return arrays of the wrong shape, and models.DivergenceError when the state or the frame
+    becomes non-finite.  Cost: T calls of each callable plus a QR of n x k every ``qr_every`` steps.
+    """
+    from .models import DivergenceError
+    if not callable(step) or not callable(tangent):
+        raise TypeError("step and tangent must be callables: step(x) -> x_next, tangent(x, Q) -> J(x) Q")
+    x = as_array(x0, "x0", ndim=1)
+    n = x.shape[0]
+    T = check_int(T, "T", minimum=1)
+    k = n if k is None else check_int(k, "k", minimum=1, maximum=n)
+    washout, burn_in, qr_every = _check_phases(T, washout, burn_in, qr_every)
+    qr = _check_qr(qr)
+    history_points = check_int(history_points, "history_points", minimum=1)
+    tol = check_float(tol, "tol", minimum=0.0)
+    Q = initial_frame(n, k, seed)
+    M = T - washout - burn_in
+    n_qr = -(-M // qr_every)
+    qpb = -(-n_qr // history_points)
+    n_blocks = -(-n_qr // qpb)
+    blk = np.zeros((n_blocks, 1, k))
+    ws = KL.Workspace(n, k)
+    wargs = ws.args()
+    logr = ws.logr
+    counts = [0, 0, 0]                      # Cholesky used, fall backs, Householder requested
+    mode = QR_METHODS[qr]
+    F = np.ascontiguousarray(Q.T)           # frame rows (k, n)
+
+    def advance(x, t):
+        xn = np.asarray(step(x), dtype=float)
+        if xn.shape != (n,):
+            raise ValueError(f"step(x) must return an array of shape ({n},), got {xn.shape}")
+        if not math.isfinite(float(xn.sum())):
+            raise DivergenceError(f"lyapunov_spectrum_map: the state became non-finite at step {t}")
+        return xn
+
+    for t in range(washout):
+        x = advance(x, t + 1)
+    for s in range(burn_in + M):
+        Y = np.asarray(tangent(x, F.T), dtype=float)
+        if Y.shape != (n, k):
+            raise ValueError(f"tangent(x, Q) must return an array of shape ({n}, {k}), got {Y.shape}")
+        x = advance(x, washout + s + 1)
+        F = np.ascontiguousarray(Y.T)
+        acc = s >= burn_in
+        a_idx = s - burn_in
+        if acc:
+            do_qr = (a_idx + 1) % qr_every == 0 or a_idx == M - 1
+        else:
+            do_qr = (s + 1) % qr_every == 0 or s == burn_in - 1
+        if not do_qr:
+            continue
+        used = KL.qr_rows(F, 0, k, mode, 1e-3, *wargs)
+        counts[0 if used == 1 else (1 if used == -1 else 2)] += 1
+        lsum = float(logr.sum())
+        if lsum != lsum or lsum == math.inf:
+            raise DivergenceError(f"lyapunov_spectrum_map: the tangent frame became non-finite at step "
+                                  f"{washout + s + 1}; use a smaller qr_every")
+        if acc:
+            row = blk[(a_idx // qr_every) // qpb, 0]
+            row += logr
+    counters = counts
+    settings = {"method": "qr", "model": "map", "n": n, "k": k, "T": T, "n_sequences": 1, "washout": washout,
+                "burn_in": burn_in, "qr_every": qr_every, "accumulated_steps": M,
+                "seed": seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator",
+                "qr": qr, "n_cholesky": int(counters[0]), "n_fallback": int(counters[1]),
+                "n_householder": int(counters[2]), "history_points": history_points, "tol": tol,
+                "units": "nats per step"}
+    steps = _block_steps(M, qr_every, qpb, n_blocks)
+    return _summarise(blk, steps, n, tol, settings, batched=False)

@@ -1,0 +1,69 @@
+"""Figures for Lyapunov spectra: the spectrum against theory, and convergence of the running estimate."""
+from __future__ import annotations
+
+import numpy as np
+
+from ._base import new_axes
+
+__all__ = ["plot_lyapunov_spectrum", "plot_lyapunov_convergence"]
+
+
+def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title=None):
+    """Exponents (nats/step) against their index, with standard-error bars and, for a batch, the spread
+    over sequences as a band.
+
+    ``result``: a :class:`wcrnn_dyn.lyapunov.LyapunovResult` or an array of exponents.  ``predicted``:
+    theory (e.g. ``theory.predicted_exponents(net)``), drawn as a dashed line over the same indices.
+    ``interval``: (low, high) band of :func:`wcrnn_dyn.theory.exponent_interval`.  Returns (fig, ax).
+    """
+    fig, ax = new_axes(ax)
+    if hasattr(result, "exponents"):
+        lam = np.asarray(result.exponents, dtype=float)
+        se = np.asarray(result.stderr, dtype=float)
+        spread = np.asarray(result.spread, dtype=float)
+    else:
+        lam = np.asarray(result, dtype=float)
+        se = np.full_like(lam, np.nan)
+        spread = np.full_like(lam, np.nan)
+    idx = np.arange(1, lam.size + 1)
+    if interval is not None:
+        ax.axhspan(interval[0], interval[1], color="0.85", label="bound (MATH.md 4)")
+    if np.any(np.isfinite(spread)):
+        ax.fill_between(idx, lam - spread, lam + spread, color="C0", alpha=0.2, lw=0, label="spread over sequences")
+    err = np.where(np.isfinite(se), se, 0.0)
+    ax.errorbar(idx, lam, yerr=err, fmt="o", ms=3, color="C0", label="measured (QR)")
+    if predicted is not None:
+        p = np.asarray(predicted, dtype=float)[:lam.size]
+        ax.plot(np.arange(1, p.size + 1), p, "k--", lw=1.2, label="theory: log|eig|")
+    ax.axhline(0.0, color="0.5", lw=0.6)
+    ax.set_xlabel("exponent index $i$")
+    ax.set_ylabel(r"$\lambda_i$ (nats / step)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small")
+    return fig, ax
+
+
+def plot_lyapunov_convergence(result, ax=None, indices=None, max_lines=6, title=None):
+    """Running estimate of selected exponents against accumulated steps (log x axis).
+
+    ``indices``: which exponents (0-based, default: up to ``max_lines`` spread over the spectrum, always the
+    first and the last).  The final values are drawn as dotted horizontal lines.  Returns (fig, ax).
+    """
+    fig, ax = new_axes(ax)
+    H = np.asarray(result.history, dtype=float)
+    steps = np.asarray(result.history_steps, dtype=float)
+    k = H.shape[1]
+    if indices is None:
+        indices = np.unique(np.round(np.linspace(0, k - 1, min(k, max_lines))).astype(int))
+    for j, i in enumerate(indices):
+        c = f"C{j % 10}"
+        ax.plot(steps, H[:, i], color=c, lw=1.2, label=f"$\\lambda_{{{i + 1}}}$")
+        ax.axhline(result.exponents[i], color=c, lw=0.6, ls=":")
+    ax.set_xscale("log")
+    ax.set_xlabel("accumulated steps")
+    ax.set_ylabel("running estimate (nats / step)")
+    if title:
+        ax.set_title(title)
+    ax.legend(fontsize="small", ncol=2)
+    return fig, ax

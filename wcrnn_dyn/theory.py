@@ -1,0 +1,159 @@
+"""Theory for WCRNN Lyapunov spectra (MATH.md sections 2 and 4): predictions, bounds, regimes.
+
+* :func:`predicted_exponents` -- eps -> 0 prediction: sorted log|eigenvalues| of the residual.
+* :func:`predicted_timescales` -- tau_i = -1 / log|lambda_i| in steps.
+* :func:`exponent_bound` -- for Lambda = mu * orthogonal: |LE_i - log mu| <= -log(1 - eps ||W||_2 / mu).
+* :func:`exponent_interval` -- the interval [log(mu - delta), log(mu + delta)] behind that bound.
+* :func:`regime` -- 'subcritical' / 'critical' / 'supercritical' from the spectral radius.
+* :func:`is_scaled_orthogonal` -- the numerical test Lambda^T Lambda = mu^2 I used by the bound.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import residuals as _res
+from ._validate import check_float
+
+__all__ = ["predicted_exponents", "predicted_timescales", "exponent_bound", "exponent_interval", "regime",
+           "is_scaled_orthogonal", "REGIMES"]
+
+REGIMES = ("subcritical", "critical", "supercritical")
+ORTHO_RTOL = 1e-8  # relative tolerance of the test Lambda^T Lambda = mu^2 I
+
+
+def _residual_of(obj, name="residual"):
+    """A residual object from a residual, a WCRNN (its residual) or an Elman net (its WCRI residual, or
+    W itself as a dense matrix)."""
+    from .models import _RecurrentBase
+    if isinstance(obj, _res.Residual):
+        return obj
+    if isinstance(obj, _RecurrentBase):
+        if obj.kind == "elman":
+            return _res.dense(np.asarray(obj.W, dtype=float))
+        return obj.residual
+    if isinstance(obj, (np.ndarray, list, tuple)):
+        return _res.as_residual(obj, name=name)
+    raise TypeError(f"{name} must be a residual object, a WCRNN / Elman network or an (n, n) array, "
+                    f"got {type(obj).__name__}")
+
+
+def predicted_exponents(residual):
+    """Lyapunov exponents predicted at eps -> 0: log|lambda_i| of the residual, sorted descending.
+
+    ``residual`` may be a residual object, an (n, n) array, a WCRNN (its residual) or an Elman network (its
+    recurrent matrix W: the exponents of the linearisation at h = 0 with phi'(0) = 1, e.g. WCRI's
+    log|lambda(Lambda)| at eps = 0).  For a non-linear residual g(L h) this is the linearisation at h = 0
+    (g'(0) = 1); the measured exponents are trajectory averages of log|g'| + log|lambda| instead.
+    Exact for normal Lambda at eps = 0 (MATH.md 4).  A zero eigenvalue gives -inf.  Cost O(n^3) for dense
+    residuals, O(n) for diagonal / block ones.
+    """
+    R = _residual_of(residual)
+    ev = np.asarray(R.eigenvalues())
+    with np.errstate(divide="ignore"):
+        return np.sort(np.log(np.abs(ev)))[::-1]
+
+
+def predicted_timescales(residual):
+    """Memory timescales tau_i = -1 / log|lambda_i| in steps, sorted descending (MATH.md 4 and 6):
+    mu = 0.99 gives 99.5 steps.  Returns inf for |lambda_i| >= 1 and 0 for lambda_i = 0."""
+    lam = predicted_exponents(residual)
+    with np.errstate(divide="ignore"):
+        tau = np.where(lam < 0, -1.0 / np.where(lam < 0, lam, -1.0), np.inf)
+    return np.sort(tau)[::-1]
+
+
+def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
+    """(True, mu) if the linear residual satisfies Lambda^T Lambda = mu^2 I within ``rtol`` (relative to
+    mu^2), else (False, nan).  mu = sqrt(mean diag(Lambda^T Lambda)).  Non-linear residuals: (False, nan)."""
+    R = _residual_of(residual)
+    if not R.is_linear:
+        return False, float("nan")
+    L = R.matrix()
+    G = L.T @ L
+    mu2 = float(np.mean(np.diag(G)))
+    if mu2 <= 0:
+        return False, float("nan")
+    err = np.max(np.abs(G - mu2 * np.eye(L.shape[0])))
+    if err > rtol * mu2:
+        return False, float("nan")
+    return True, float(np.sqrt(mu2))
+
+
+def _bound_parts(net):
+    from .models import _RecurrentBase
+    if not isinstance(net, _RecurrentBase):
+        raise TypeError(f"net must be a WCRNN, got {type(net).__name__}")
+    if net.kind != "wcrnn":
+        raise ValueError("exponent_bound needs a WCRNN h_t = Lambda h_{t-1} + eps phi(...); an Elman network has "
+                         "no residual / coupling split (use predicted_exponents for WCRI's eps -> 0 limit)")
+    if not net.residual.is_linear:
+        raise ValueError("exponent_bound needs a linear residual Lambda = mu * orthogonal; got a non-linear "
+                         f"residual ({net.residual.family})")
+    ok, mu = is_scaled_orthogonal(net.residual)
+    if not ok:
+        raise ValueError(f"exponent_bound needs a scaled-orthogonal residual (Lambda^T Lambda = mu^2 I: the "
+                         f"identity, rotational and orthogonal families); the {net.residual.family!r} residual "
+                         "is not (for diagonal/normal residuals the deviation scales with kappa(P) eps ||W||, "
+                         "without a closed bound here)")
+    if net.activation not in ("tanh", "relu", "identity"):  # pragma: no cover - guarded by the model
+        raise ValueError(f"exponent_bound assumes |phi'| <= 1, unknown activation {net.activation!r}")
+    delta = float(net.eps) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2))
+    if not delta < mu:
+        raise ValueError(f"exponent_bound is valid only for eps ||W||_2 < mu; got eps ||W||_2 = {delta:.6g} >= "
+                         f"mu = {mu:.6g}")
+    return mu, delta
+
+
+def exponent_bound(net):
+    """Bound on |LE_i - log mu| for a WCRNN with scaled-orthogonal residual Lambda = mu * O (MATH.md 4).
+
+    Every singular value of J_t = Lambda + eps diag(phi') W lies in [mu - delta, mu + delta] with
+    delta = eps ||W||_2 (|phi'| <= 1 for tanh, relu and identity), so every exponent of every trajectory
+    satisfies  |LE_i - log mu| <= -log(1 - delta / mu).  The deviation is O(eps).
+
+    Raises ValueError when the residual is not scaled-orthogonal (checked numerically:
+    Lambda^T Lambda = mu^2 I to relative 1e-8), is non-linear, the network is an Elman network, or
+    eps ||W||_2 >= mu (the bound does not apply).  Cost: one SVD-based 2-norm of W, O(N^3).
+    """
+    mu, delta = _bound_parts(net)
+    return float(-np.log1p(-delta / mu))
+
+
+def exponent_interval(net):
+    """(low, high) = (log(mu - eps ||W||_2), log(mu + eps ||W||_2)): every exponent lies inside (MATH.md 4);
+    the same conditions and errors as :func:`exponent_bound`."""
+    mu, delta = _bound_parts(net)
+    return float(np.log(mu - delta)), float(np.log(mu + delta))
+
+
+def regime(net_or_residual, tol=1e-6, effective=False):
+    """Dynamical regime from the spectral radius rho of the residual (MATH.md 2).
+
+    'subcritical' if rho < 1 - tol, 'supercritical' if rho > 1 + tol, else 'critical' (edge of chaos).
+    Accepts a residual, an (n, n) array, a WCRNN (its residual; its linear part for a non-linear residual)
+    or an Elman network (its W).  With ``effective=True`` and a WCRNN with linear residual, rho is that of
+    the linearisation at h = 0, rho(Lambda + eps diag(phi'(b)) W).  Cost O(n^3) for dense matrices.
+    """
+    from .models import _RecurrentBase
+    tol = check_float(tol, "tol", minimum=0.0)
+    if effective and isinstance(net_or_residual, _RecurrentBase) and net_or_residual.kind == "wcrnn":
+        net = net_or_residual
+        if not net.residual.is_linear:
+            raise ValueError("effective=True needs a linear residual")
+        b = np.asarray(net.b, dtype=float)
+        if net.activation == "tanh":
+            dphi = 1.0 - np.tanh(b) ** 2
+        elif net.activation == "relu":
+            dphi = (b > 0).astype(float)
+        else:
+            dphi = np.ones_like(b)
+        J0 = net.residual.matrix() + net.eps * dphi[:, None] * np.asarray(net.W, dtype=float)
+        rho = float(np.max(np.abs(np.linalg.eigvals(J0))))
+    else:
+        R = _residual_of(net_or_residual, "net_or_residual")
+        rho = float(np.max(np.abs(R.linear_part.eigenvalues())))
+    if rho < 1.0 - tol:
+        return "subcritical"
+    if rho > 1.0 + tol:
+        return "supercritical"
+    return "critical"
