@@ -1,0 +1,798 @@
+"""Training WCRNNs and Elman RNNs with manual-gradient BPTT: optimisers, schedules, the loop, checkpoints.
+
+The gradients come from :meth:`net.loss_and_grad` (exact backpropagation through time with the adjoint
+product, :mod:`wcrnn_dyn._kernels`).  This module adds what a training run needs around them:
+
+* :func:`train` -- mini-batch training (Adam or SGD with momentum), global-norm gradient clipping, learning
+  rate schedules, early stopping and best-model selection on a validation set, callbacks, a progress bar,
+  atomic checkpoints with exact resume, and divergence handling (rollback + learning-rate reduction).
+* :func:`evaluate` -- loss and metric (accuracy for classification, MSE for regression), batched.
+* :func:`lyapunov_callback` -- a callback recording the top-k Lyapunov exponents during training.
+
+Reproducibility: the mini-batch order comes from ``numpy.random.default_rng(seed)`` (one permutation per
+epoch); every other step is deterministic.  A checkpoint stores the parameters, the optimiser state, the
+generator state, the current epoch's permutation and position in it, the counters, the history, the best
+parameters and the rollback snapshot, so a run resumed from any checkpoint (including one written in the
+middle of an epoch) ends with exactly the same parameters as an uninterrupted run.  Checkpoints are written
+to a temporary file and renamed (:func:`wcrnn_dyn.io.save_npz`): a crash during the write leaves the
+previous checkpoint intact.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import numbers
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+from ._validate import as_array, check_float, check_int, rng_from
+from .models import LOSSES, DivergenceError
+
+__all__ = ["train", "evaluate", "Evaluation", "History", "TrainingDiverged", "lyapunov_callback",
+           "load_checkpoint", "set_blas_threads", "OPTIMIZERS", "SCHEDULES", "CHECKPOINT_NAME"]
+
+log = logging.getLogger(__name__)
+
+OPTIMIZERS = ("adam", "sgd")
+SCHEDULES = (None, "step", "cosine")
+CHECKPOINT_NAME = "checkpoint.npz"
+_CKPT_VERSION = 1
+#: parameters that receive (decoupled) weight decay; biases and the residual do not
+_DECAYED = ("W", "U", "V")
+
+
+class TrainingDiverged(RuntimeError):
+    """Training kept diverging (non-finite loss or gradients, or an overflowing state) after the allowed
+    number of learning-rate reductions.  ``.history`` holds the history up to that point; the network holds
+    the last finite parameters (the state before the failing update)."""
+
+    def __init__(self, message, history=None):
+        super().__init__(message)
+        self.history = history
+
+
+class Evaluation(NamedTuple):
+    """Loss and metric of a network on a data set (see :func:`evaluate`)."""
+    loss: float
+    metric: float
+
+
+class History(dict):
+    """Per-epoch training history: a dict of equally long lists plus run facts in :attr:`meta`.
+
+    Keys: ``epoch`` (1-based), ``step`` (optimizer steps done at the end of the epoch), ``train_loss``
+    (mean mini-batch loss over the epoch, before each update), ``val_loss``, ``val_metric`` (NaN without a
+    validation set), ``lr`` (learning rate used by the epoch's last step), ``grad_norm`` (mean global
+    gradient norm before clipping), ``time`` (cumulative training seconds, including time before a resume).
+    Callbacks may add keys (e.g. :func:`lyapunov_callback` adds ``lyap_epoch`` and ``lyap_exponents``).
+
+    ``meta``: ``loss``, ``metric`` ("accuracy" or "mse"), ``best_epoch``, ``best_val_metric``,
+    ``stopped_early``, ``diverged``, ``lr_reductions``, ``divergence_events``, ``n_steps``,
+    ``total_steps``, ``steps_per_epoch``, ``resumed_at_step``, ``restored_best``, ``message``.
+    """
+
+    KEYS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for k in self.KEYS:
+            self.setdefault(k, [])
+        self.meta = {}
+
+    def to_dict(self):
+        """JSON-able copy: {"history": {key: list}, "meta": {...}}."""
+        return {"history": {k: list(v) for k, v in self.items()}, "meta": dict(self.meta)}
+
+    @classmethod
+    def from_dict(cls, d):
+        h = cls({k: list(v) for k, v in d["history"].items()})
+        h.meta = dict(d.get("meta", {}))
+        return h
+
+    def __repr__(self):
+        n = len(self["epoch"])
+        last = {k: self[k][-1] for k in ("train_loss", "val_loss", "val_metric") if self[k]}
+        return f"History(epochs={n}, last={last}, meta={self.meta})"
+
+
+# ------------------------------------------------------------------------------------------------
+# Losses and evaluation
+# ------------------------------------------------------------------------------------------------
+
+def _metric_name(loss):
+    return "accuracy" if loss == "cross_entropy" else "mse"
+
+
+def _higher_is_better(loss):
+    return loss == "cross_entropy"
+
+
+def _infer_loss(y, loss):
+    if loss is None:
+        y = np.asarray(y)
+        return "cross_entropy" if (np.issubdtype(y.dtype, np.integer) and y.ndim == 1) else "mse"
+    if not isinstance(loss, str):
+        raise TypeError(f"loss must be a string or None, got {type(loss).__name__}")
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES} or None (inferred from y), got {loss!r}")
+    return loss
+
+
+def _check_data(net, X, y, loss, xname, yname):
+    X = as_array(X, xname, ndim=3, dtype=net.dtype)
+    if X.shape[2] != net.n_in:
+        raise ValueError(f"{xname} must have d = n_in = {net.n_in} input channels (last axis), got shape {X.shape}")
+    if X.shape[0] < 1 or X.shape[1] < 1:
+        raise ValueError(f"{xname} must hold at least one sequence of at least one step, got shape {X.shape}")
+    y = np.asarray(y)
+    if y.ndim == 0 or y.shape[0] != X.shape[0]:
+        raise ValueError(f"{xname} and {yname} must have the same number of samples, got {X.shape[0]} "
+                         f"sequences and {yname} of shape {y.shape}")
+    if loss == "mse":
+        if y.ndim == 1 and net.n_out == 1:
+            y = y[:, None]
+        y = as_array(y, yname, shape=(X.shape[0], net.n_out), dtype=net.dtype)
+    else:
+        if y.ndim != 1:
+            raise ValueError(f"{yname} must be integer class labels of shape ({X.shape[0]},) for "
+                             f"cross_entropy, got shape {y.shape}")
+        if not np.issubdtype(y.dtype, np.integer):
+            if (np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y))):
+                y = y.astype(np.int64)
+            else:
+                raise TypeError(f"{yname} must hold integer class labels for cross_entropy, got dtype {y.dtype}")
+        if y.min() < 0 or y.max() >= net.n_out:
+            raise ValueError(f"{yname} labels must lie in 0..{net.n_out - 1} (n_out = {net.n_out}), got range "
+                             f"{y.min()}..{y.max()}")
+        y = np.ascontiguousarray(y, dtype=np.int64)
+    return X, y
+
+
+def _loss_metric_from_logits(z, y, loss):
+    z = z.astype(np.float64)
+    if loss == "mse":
+        se = float(np.sum((z - y) ** 2))
+        return se, se  # sums; divided by the element count by the caller
+    zz = z - z.max(axis=1, keepdims=True)
+    logp = zz - np.log(np.exp(zz).sum(axis=1, keepdims=True))
+    nll = float(-np.sum(logp[np.arange(z.shape[0]), y]))
+    correct = float(np.sum(np.argmax(z, axis=1) == y))
+    return nll, correct
+
+
+def evaluate(net, X, y, loss=None, batch_size=1024):
+    """Loss and metric of ``net`` on (X, y), computed in batches of ``batch_size`` to bound memory.
+
+    ``loss``: "mse" or "cross_entropy"; None infers it from ``y`` (integer labels -> cross_entropy).
+    Returns :class:`Evaluation` (loss, metric): for "cross_entropy" the mean negative log-likelihood and the
+    accuracy (fraction in [0, 1]); for "mse" the mean squared error (over samples and outputs) twice
+    (metric = loss).  Both equal ``net.loss`` on the whole set up to rounding.
+
+    Cost: one forward pass over X (no trajectory stored), memory O(batch_size * N).
+    Returns NaN for both when the forward pass diverges (overflowing state, see ``models.DivergenceError``).
+    """
+    loss = _infer_loss(y, loss)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    X, y = _check_data(net, X, y, loss, "X", "y")
+    n = X.shape[0]
+    tot_l = tot_m = 0.0
+    try:
+        for s in range(0, n, batch_size):
+            z = net.predict(X[s:s + batch_size])
+            lsum, msum = _loss_metric_from_logits(z, y[s:s + batch_size], loss)
+            tot_l += lsum
+            tot_m += msum
+    except DivergenceError:
+        log.warning("evaluate: the forward pass diverged; returning NaN")
+        return Evaluation(float("nan"), float("nan"))
+    denom = n * (net.n_out if loss == "mse" else 1)
+    return Evaluation(tot_l / denom, tot_m / denom)
+
+
+# ------------------------------------------------------------------------------------------------
+# Optimisers (state in the network's dtype; plain dicts so that checkpoints can store them)
+# ------------------------------------------------------------------------------------------------
+
+class _Optimizer:
+    def __init__(self, kind, params, momentum, betas, adam_eps, weight_decay, dtype):
+        self.kind = kind
+        self.momentum = momentum
+        self.b1, self.b2 = betas
+        self.adam_eps = adam_eps
+        self.weight_decay = weight_decay
+        self.t = 0
+        self.m = {k: np.zeros_like(v, dtype=dtype) for k, v in params.items()}
+        self.v = {k: np.zeros_like(v, dtype=dtype) for k, v in params.items()} if kind == "adam" else {}
+
+    def update(self, params, grads, lr):
+        """Return new parameter arrays (the inputs are not modified)."""
+        self.t += 1
+        new = {}
+        if self.kind == "adam":
+            c1 = 1.0 - self.b1 ** self.t
+            c2 = 1.0 - self.b2 ** self.t
+            for k, p in params.items():
+                g = grads[k]
+                m, v = self.m[k], self.v[k]
+                m *= self.b1
+                m += (1.0 - self.b1) * g
+                v *= self.b2
+                v += (1.0 - self.b2) * (g * g)
+                step = (lr / c1) * m / (np.sqrt(v / c2) + self.adam_eps)
+                q = p - step
+                if self.weight_decay and k in _DECAYED:
+                    q -= (lr * self.weight_decay) * p
+                new[k] = q.astype(p.dtype, copy=False)
+        else:
+            for k, p in params.items():
+                buf = self.m[k]
+                buf *= self.momentum
+                buf += grads[k]
+                q = p - lr * buf
+                if self.weight_decay and k in _DECAYED:
+                    q -= (lr * self.weight_decay) * p
+                new[k] = q.astype(p.dtype, copy=False)
+        return new
+
+    def snapshot(self):
+        return (self.t, {k: v.copy() for k, v in self.m.items()}, {k: v.copy() for k, v in self.v.items()})
+
+    def restore(self, snap):
+        self.t, m, v = snap
+        self.m = {k: a.copy() for k, a in m.items()}
+        self.v = {k: a.copy() for k, a in v.items()}
+
+
+def _grad_norm(grads):
+    with np.errstate(over="ignore", invalid="ignore"):
+        return math.sqrt(sum(float(np.dot(g.ravel().astype(np.float64), g.ravel().astype(np.float64)))
+                             for g in grads.values()))
+
+
+def _all_finite(arrs):
+    return all(np.all(np.isfinite(a)) for a in arrs.values())
+
+
+# ------------------------------------------------------------------------------------------------
+# Schedules
+# ------------------------------------------------------------------------------------------------
+
+def _lr_at(step, *, lr, schedule, total_steps, steps_per_epoch, step_size, gamma, min_lr, warmup_steps):
+    """Learning rate of optimizer step ``step`` (0-based), before divergence reductions."""
+    if schedule == "step":
+        base = lr * gamma ** ((step // steps_per_epoch) // step_size)
+    elif schedule == "cosine":
+        span = max(1, total_steps - warmup_steps)
+        p = min(1.0, max(0.0, (step - warmup_steps) / span))
+        base = min_lr + (lr - min_lr) * 0.5 * (1.0 + math.cos(math.pi * p))
+    else:
+        base = lr
+    if warmup_steps and step < warmup_steps:
+        base *= (step + 1) / warmup_steps
+    return base
+
+
+# ------------------------------------------------------------------------------------------------
+# Checkpoints
+# ------------------------------------------------------------------------------------------------
+
+def _fingerprint(net, X, y, settings):
+    h = hashlib.sha256()
+    h.update(np.ascontiguousarray(y).tobytes())
+    k = min(X.shape[0], 64)
+    h.update(np.ascontiguousarray(X[:k]).tobytes())
+    h.update(np.ascontiguousarray(X[-k:]).tobytes())
+    shapes = {k: list(v.shape) for k, v in net.get_params().items()}
+    return {"data_sha256": h.hexdigest(), "n_train": int(X.shape[0]), "param_shapes": shapes,
+            "dtype": np.dtype(net.dtype).name, **settings}
+
+
+def _save_checkpoint(path, net, opt, state, history, best_params, prev):
+    from .io import save_npz
+    arrays = {}
+    for k, v in net.get_params().items():
+        arrays[f"param_{k}"] = v
+    for k, v in opt.m.items():
+        arrays[f"opt_m_{k}"] = v
+    for k, v in opt.v.items():
+        arrays[f"opt_v_{k}"] = v
+    if best_params is not None:
+        for k, v in best_params.items():
+            arrays[f"best_{k}"] = v
+    if prev is not None:
+        pparams, (pt, pm, pv) = prev
+        for k, v in pparams.items():
+            arrays[f"prev_param_{k}"] = v
+        for k, v in pm.items():
+            arrays[f"prev_m_{k}"] = v
+        for k, v in pv.items():
+            arrays[f"prev_v_{k}"] = v
+        state = dict(state, prev_t=pt)
+    arrays["perm"] = np.asarray(state["perm"], dtype=np.int64)
+    meta = {k: v for k, v in state.items() if k != "perm"}
+    meta["opt_t"] = opt.t
+    meta["version"] = _CKPT_VERSION
+    meta["history"] = history.to_dict()
+    meta["has_best"] = best_params is not None
+    meta["has_prev"] = prev is not None
+    arrays["meta"] = np.array(json.dumps(_plain(meta)))  # NaN/inf kept as JSON NaN/Infinity tokens
+    save_npz(path, **arrays)
+
+
+def _plain(obj):
+    """numpy scalars/arrays -> Python values, keeping NaN and inf as floats (json writes NaN tokens)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _plain(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, np.floating):
+        return float(obj)
+    return obj
+
+
+def load_checkpoint(path):
+    """Read a training checkpoint written by :func:`train` (``checkpoint_dir/checkpoint.npz``).
+
+    Returns a dict: ``meta`` (counters, generator state, fingerprint, ``history`` as a :class:`History`),
+    ``params``, ``opt_m``, ``opt_v``, ``best`` (or None), ``prev`` (or None) and ``perm``.
+    Raises ValueError if the file is not a readable checkpoint.
+    """
+    path = Path(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            files = {k: z[k] for k in z.files}
+    except Exception as e:  # zipfile.BadZipFile, OSError, ValueError ...
+        raise ValueError(f"{path}: not a readable training checkpoint ({e})") from e
+    if "meta" not in files:
+        raise ValueError(f"{path}: not a training checkpoint (no 'meta' entry)")
+    meta = json.loads(str(files.pop("meta")))
+    if meta.get("version") != _CKPT_VERSION:
+        raise ValueError(f"{path}: checkpoint version {meta.get('version')} is not supported")
+    meta["history"] = History.from_dict(meta["history"])
+
+    def group(prefix):
+        return {k[len(prefix):]: v for k, v in files.items() if k.startswith(prefix)}
+
+    return {"meta": meta, "params": group("param_"), "opt_m": group("opt_m_"), "opt_v": group("opt_v_"),
+            "best": group("best_") if meta["has_best"] else None,
+            "prev": (group("prev_param_"), (meta.get("prev_t", 0), group("prev_m_"), group("prev_v_")))
+            if meta["has_prev"] else None,
+            "perm": files["perm"]}
+
+
+# ------------------------------------------------------------------------------------------------
+# The training loop
+# ------------------------------------------------------------------------------------------------
+
+def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10, steps=None, batch_size=64,
+          optimizer="adam", lr=1e-3, momentum=0.9, betas=(0.9, 0.999), adam_eps=1e-8, weight_decay=0.0,
+          clip_norm=1.0, schedule=None, step_size=1, gamma=0.5, min_lr=0.0, warmup_steps=0, seed=0,
+          patience=None, min_delta=0.0, restore_best=True, callbacks=(), progress=None, checkpoint_dir=None,
+          checkpoint_every_steps=None, resume=False, max_lr_reductions=3, divergence_lr_factor=0.5,
+          on_divergence="raise", eval_batch_size=1024):
+    """Train ``net`` in place by mini-batch BPTT; return a :class:`History`.
+
+    Parameters (all keyword-only after the data)
+    ----------
+    net : WCRNN or Elman; trained in its own dtype (float32 or float64).
+    X_train, y_train : (n, T, d) inputs and targets: (n, n_out) or (n,) floats for "mse", (n,) integer
+        labels in 0..n_out-1 for "cross_entropy".  X_val, y_val : optional validation set (same format).
+    loss : "mse" or "cross_entropy"; None infers it (integer 1-d labels -> "cross_entropy", else "mse").
+    epochs : passes over the training set (default 10); ignored when ``steps`` is given.
+    steps : total number of optimizer steps (the last epoch may then be partial).
+    batch_size : mini-batch size (default 64); the last batch of an epoch may be smaller.
+    optimizer : "adam" (default; ``betas``, ``adam_eps``) or "sgd" (heavy-ball ``momentum``, default 0.9).
+    lr : learning rate > 0 (default 1e-3).
+    weight_decay : decoupled weight decay on W, U, V (p -= lr * weight_decay * p); default 0.
+    clip_norm : global-norm gradient clipping threshold (default 1.0); None or 0 disables clipping.
+    schedule : None (constant), "step" (lr * gamma every ``step_size`` epochs) or "cosine" (from lr to
+        ``min_lr`` over the run); ``warmup_steps`` ramps lr linearly from lr / warmup_steps in any schedule.
+    seed : int or Generator for the mini-batch order (one permutation per epoch); nothing else is random.
+    patience : early stopping after this many epochs without an improvement of the validation metric by
+        more than ``min_delta`` (None: never).  restore_best : at the end, restore the parameters with the
+        best validation metric (accuracy for classification, MSE for regression); needs a validation set.
+    callbacks : callables ``cb(net, epoch, history)`` called at the end of every epoch (after validation,
+        before the checkpoint); one returning True stops training.
+    progress : tqdm progress bar (None: only when stderr is a terminal).
+    checkpoint_dir : directory for ``checkpoint.npz``, written atomically at the end of every epoch and every
+        ``checkpoint_every_steps`` steps.  resume : continue from that checkpoint when it exists (the data,
+        batch size, seed, step budget, loss, optimizer and parameter shapes must match; ValueError otherwise).
+    max_lr_reductions, divergence_lr_factor, on_divergence : when a step yields a non-finite loss or gradient,
+        an overflowing state (``models.DivergenceError``) or non-finite parameters, the last update is rolled
+        back (parameters and optimizer state restored), the learning rate is multiplied by
+        ``divergence_lr_factor`` (default 0.5) and training goes on with the next batch.  After more than
+        ``max_lr_reductions`` (default 3) such events the run stops: ``on_divergence="raise"`` (default) raises
+        :class:`TrainingDiverged` (with ``.history``), ``"stop"`` returns the history with
+        ``history.meta["diverged"] = True``; either way the network keeps the last finite parameters and a
+        warning is logged.
+    eval_batch_size : batch size of validation passes (memory bound).
+
+    Returns
+    -------
+    History: per-epoch lists (epoch, step, train_loss, val_loss, val_metric, lr, grad_norm, time) and
+    ``history.meta`` (best epoch and metric, early stop / divergence flags, step counts).
+
+    Cost: one forward + backward pass per step, O(batch_size * T * N^2), plus one forward pass over the
+    validation set per epoch.  Memory: the batch trajectory (3 * batch_size * T * N values).
+    """
+    # ---------------------------------------------------------------- validation of arguments
+    if not hasattr(net, "loss_and_grad") or not hasattr(net, "get_params"):
+        raise TypeError(f"net must be a WCRNN or Elman network, got {type(net).__name__}")
+    loss = _infer_loss(y_train, loss)
+    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    if schedule is not None and (not isinstance(schedule, str) or schedule not in SCHEDULES):
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    lr = check_float(lr, "lr", minimum=0.0, strict_min=True)
+    momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    betas = (check_float(betas[0], "betas[0]", minimum=0.0, maximum=1.0),
+             check_float(betas[1], "betas[1]", minimum=0.0, maximum=1.0))
+    if betas[0] >= 1.0 or betas[1] >= 1.0:
+        raise ValueError(f"betas must be < 1, got {betas}")
+    adam_eps = check_float(adam_eps, "adam_eps", minimum=0.0, strict_min=True)
+    weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+    if clip_norm is not None:
+        clip_norm = check_float(clip_norm, "clip_norm", minimum=0.0)
+    batch_size = check_int(batch_size, "batch_size", minimum=1)
+    epochs = check_int(epochs, "epochs", minimum=1)
+    if steps is not None:
+        steps = check_int(steps, "steps", minimum=1)
+    step_size = check_int(step_size, "step_size", minimum=1)
+    gamma = check_float(gamma, "gamma", minimum=0.0, strict_min=True)
+    min_lr = check_float(min_lr, "min_lr", minimum=0.0)
+    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
+    if patience is not None:
+        patience = check_int(patience, "patience", minimum=1)
+    min_delta = check_float(min_delta, "min_delta", minimum=0.0)
+    if checkpoint_every_steps is not None:
+        checkpoint_every_steps = check_int(checkpoint_every_steps, "checkpoint_every_steps", minimum=1)
+    max_lr_reductions = check_int(max_lr_reductions, "max_lr_reductions", minimum=0)
+    divergence_lr_factor = check_float(divergence_lr_factor, "divergence_lr_factor", minimum=0.0,
+                                       maximum=1.0, strict_min=True)
+    if on_divergence not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
+    eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
+    if callbacks is None:
+        callbacks = ()
+    elif callable(callbacks):
+        callbacks = (callbacks,)
+    callbacks = tuple(callbacks)
+    for i, cb in enumerate(callbacks):
+        if not callable(cb):
+            raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs checkpoint_dir")
+    if isinstance(seed, np.random.Generator):
+        rng = seed
+    elif seed is None or isinstance(seed, (numbers.Integral, np.integer)):
+        rng = rng_from(seed)
+    else:
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
+
+    X_train, y_train = _check_data(net, X_train, y_train, loss, "X_train", "y_train")
+    has_val = X_val is not None or y_val is not None
+    if has_val:
+        if X_val is None or y_val is None:
+            raise ValueError("give both X_val and y_val, or neither")
+        X_val, y_val = _check_data(net, X_val, y_val, loss, "X_val", "y_val")
+
+    n = X_train.shape[0]
+    spe = -(-n // batch_size)
+    total_steps = steps if steps is not None else epochs * spe
+    higher = _higher_is_better(loss)
+    metric_name = _metric_name(loss)
+    sched = dict(lr=lr, schedule=schedule, total_steps=total_steps, steps_per_epoch=spe, step_size=step_size,
+                 gamma=gamma, min_lr=min_lr, warmup_steps=warmup_steps)
+    fp = _fingerprint(net, X_train, y_train, {"batch_size": batch_size, "total_steps": total_steps,
+                                              "optimizer": optimizer, "loss": loss,
+                                              "seed": seed if not isinstance(seed, np.random.Generator) else
+                                              "generator"})
+
+    # ---------------------------------------------------------------- state (fresh or resumed)
+    params = net.get_params()
+    opt = _Optimizer(optimizer, params, momentum, betas, adam_eps, weight_decay, net.dtype)
+    history = History()
+    history.meta.update(loss=loss, metric=metric_name, best_epoch=None, best_val_metric=None,
+                        stopped_early=False, diverged=False, lr_reductions=0, divergence_events=[],
+                        n_steps=0, total_steps=total_steps, steps_per_epoch=spe, resumed_at_step=None,
+                        restored_best=False, message="")
+    state = {"step": 0, "epoch": 0, "pos": 0, "perm": np.zeros(0, dtype=np.int64), "lr_scale": 1.0,
+             "n_reductions": 0, "best_metric": None, "best_epoch": None, "bad_epochs": 0,
+             "ep_loss_sum": 0.0, "ep_gn_sum": 0.0, "ep_count": 0, "elapsed": 0.0, "finished": False,
+             "rng_state": None, "fingerprint": fp, "last_lr": lr}
+    best_params = None
+    prev = None  # (params, optimizer snapshot) before the latest successful update: rollback target
+    ckpt_path = None
+    if checkpoint_dir is not None:
+        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+    if resume and ckpt_path is not None and ckpt_path.exists():
+        ck = load_checkpoint(ckpt_path)
+        meta = ck["meta"]
+        old_fp = meta["fingerprint"]
+        diff = [k for k in set(fp) | set(old_fp) if fp.get(k) != old_fp.get(k)]
+        if diff:
+            raise ValueError(f"resume: the checkpoint {ckpt_path} was written by a run with different "
+                             f"{', '.join(sorted(diff))}; use a new checkpoint_dir or resume=False")
+        net.set_params(ck["params"])
+        opt.t = int(meta["opt_t"])
+        opt.m = {k: v.astype(net.dtype) for k, v in ck["opt_m"].items()}
+        opt.v = {k: v.astype(net.dtype) for k, v in ck["opt_v"].items()}
+        best_params = ck["best"]
+        prev = ck["prev"]
+        history = meta["history"]
+        for k in ("step", "epoch", "pos", "lr_scale", "n_reductions", "best_metric", "best_epoch", "bad_epochs",
+                  "ep_loss_sum", "ep_gn_sum", "ep_count", "elapsed", "finished", "rng_state", "last_lr"):
+            state[k] = meta[k]
+        state["perm"] = ck["perm"]
+        rng.bit_generator.state = meta["rng_state"]
+        history.meta["resumed_at_step"] = state["step"]
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, state["step"], state["epoch"],
+                 state["pos"])
+        if state["finished"]:
+            log.info("the checkpointed run had finished; nothing to do")
+            _finish(net, history, best_params, restore_best and has_val)
+            return history
+
+    def checkpoint():
+        if ckpt_path is None:
+            return
+        state["rng_state"] = rng.bit_generator.state
+        _save_checkpoint(ckpt_path, net, opt, state, history, best_params, prev)
+
+    # ---------------------------------------------------------------- loop
+    show = sys.stderr.isatty() if progress is None else bool(progress)
+    bar = None
+    if show:
+        try:
+            from tqdm.auto import tqdm
+            bar = tqdm(total=total_steps, initial=state["step"], desc="train", unit="step", leave=False)
+        except ImportError:  # pragma: no cover
+            bar = None
+    t_start = time.perf_counter() - state["elapsed"]
+    stop_reason = None
+    try:
+        while state["step"] < total_steps and stop_reason is None:
+            if state["pos"] == 0:
+                state["perm"] = rng.permutation(n)
+                state["ep_loss_sum"] = state["ep_gn_sum"] = 0.0
+                state["ep_count"] = 0
+            p0 = state["pos"] * batch_size
+            idx = state["perm"][p0:p0 + batch_size]
+            lr_now = _lr_at(state["step"], **sched) * state["lr_scale"]
+            failure = None
+            try:
+                L, grads = net.loss_and_grad(X_train[idx], y_train[idx], loss=loss)
+            except DivergenceError as e:
+                failure = f"state overflow ({e})"
+            if failure is None:
+                if not math.isfinite(L):
+                    failure = f"non-finite loss {L}"
+                elif not _all_finite(grads):
+                    failure = "non-finite gradient"
+            if failure is None:
+                gn = _grad_norm(grads)
+                if not math.isfinite(gn):
+                    failure = "gradient norm overflow"
+            if failure is None:
+                if clip_norm and gn > clip_norm:
+                    s = clip_norm / gn
+                    grads = {k: (g * s).astype(g.dtype, copy=False) for k, g in grads.items()}
+                cur = net.get_params()
+                snap = (cur, opt.snapshot())
+                new = opt.update(cur, grads, lr_now)
+                if not _all_finite(new):
+                    opt.restore(snap[1])
+                    failure = "non-finite parameters after the update"
+                else:
+                    net.set_params(new)
+                    prev = snap
+                    state["ep_loss_sum"] += float(L)
+                    state["ep_gn_sum"] += gn
+                    state["ep_count"] += 1
+            if failure is not None:
+                if prev is not None:  # undo the update that led here
+                    net.set_params(prev[0])
+                    opt.restore(prev[1])
+                state["n_reductions"] += 1
+                state["lr_scale"] *= divergence_lr_factor
+                ev = {"step": state["step"], "reason": failure, "lr_scale": state["lr_scale"]}
+                history.meta["divergence_events"].append(ev)
+                history.meta["lr_reductions"] = state["n_reductions"]
+                log.warning("training step %d diverged (%s): rolled back the last update; learning rate scale "
+                            "now %.3g (%d of %d reductions)", state["step"], failure, state["lr_scale"],
+                            state["n_reductions"], max_lr_reductions)
+                if state["n_reductions"] > max_lr_reductions:
+                    stop_reason = "diverged"
+            state["last_lr"] = lr_now
+            state["pos"] += 1
+            state["step"] += 1
+            if bar is not None:
+                bar.update(1)
+                if state["ep_count"]:
+                    bar.set_postfix(loss=f"{state['ep_loss_sum'] / state['ep_count']:.4g}", refresh=False)
+            end_of_epoch = state["pos"] >= spe or state["step"] >= total_steps or stop_reason is not None
+            if end_of_epoch:
+                stop_reason = _end_epoch(net, history, state, X_val, y_val, loss, has_val, higher, min_delta,
+                                         patience, eval_batch_size, t_start, callbacks, stop_reason, bar,
+                                         metric_name)
+                if state["best_epoch"] == history["epoch"][-1] and has_val:
+                    best_params = net.get_params()
+                state["pos"] = 0
+                state["epoch"] += 1
+                state["elapsed"] = time.perf_counter() - t_start
+                history.meta["n_steps"] = state["step"]
+                if stop_reason is not None or state["step"] >= total_steps:
+                    state["finished"] = True
+                checkpoint()
+            elif checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0:
+                state["elapsed"] = time.perf_counter() - t_start
+                history.meta["n_steps"] = state["step"]
+                checkpoint()
+    finally:
+        if bar is not None:
+            bar.close()
+
+    history.meta["n_steps"] = state["step"]
+    if stop_reason == "diverged":
+        msg = (f"training diverged: {state['n_reductions']} divergence events (non-finite loss/gradient or "
+               f"overflowing state) exceeded max_lr_reductions={max_lr_reductions}; last: "
+               f"{history.meta['divergence_events'][-1]['reason']}. The network holds the last finite "
+               "parameters. Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
+        history.meta["diverged"] = True
+        history.meta["message"] = msg
+        log.warning(msg)
+        if on_divergence == "raise":
+            raise TrainingDiverged(msg, history)
+        return history
+    _finish(net, history, best_params, restore_best and has_val)
+    return history
+
+
+def _end_epoch(net, history, state, X_val, y_val, loss, has_val, higher, min_delta, patience, eval_batch_size,
+               t_start, callbacks, stop_reason, bar, metric_name):
+    epoch = state["epoch"] + 1
+    cnt = state["ep_count"]
+    tl = state["ep_loss_sum"] / cnt if cnt else float("nan")
+    gn = state["ep_gn_sum"] / cnt if cnt else float("nan")
+    if has_val:
+        vl, vm = evaluate(net, X_val, y_val, loss=loss, batch_size=eval_batch_size)
+    else:
+        vl = vm = float("nan")
+    history["epoch"].append(epoch)
+    history["step"].append(state["step"])
+    history["train_loss"].append(tl)
+    history["val_loss"].append(vl)
+    history["val_metric"].append(vm)
+    history["lr"].append(state["last_lr"])
+    history["grad_norm"].append(gn)
+    history["time"].append(time.perf_counter() - t_start)
+    if has_val and math.isfinite(vm):
+        best = state["best_metric"]
+        improved = best is None or (vm > best + min_delta if higher else vm < best - min_delta)
+        if improved:
+            state["best_metric"] = vm
+            state["best_epoch"] = epoch
+            state["bad_epochs"] = 0
+        else:
+            state["bad_epochs"] += 1
+    elif has_val:
+        state["bad_epochs"] += 1
+    history.meta["best_epoch"] = state["best_epoch"]
+    history.meta["best_val_metric"] = state["best_metric"]
+    log.info("epoch %d (step %d): train_loss %.5g  val_loss %.5g  val_%s %.5g  lr %.3g  |g| %.3g", epoch,
+             state["step"], tl, vl, metric_name, vm, state["last_lr"], gn)
+    if bar is not None:
+        bar.set_postfix(loss=f"{tl:.4g}", **({f"val_{metric_name}": f"{vm:.4g}"} if has_val else {}))
+    for cb in callbacks:
+        if cb(net, epoch, history) is True and stop_reason is None:
+            stop_reason = "callback"
+            history.meta["message"] = f"stopped by callback {getattr(cb, '__name__', cb)!r} at epoch {epoch}"
+    if stop_reason is None and patience is not None and has_val and state["bad_epochs"] >= patience:
+        stop_reason = "early_stopping"
+        history.meta["stopped_early"] = True
+        history.meta["message"] = (f"early stopping at epoch {epoch}: no improvement of val_{metric_name} for "
+                                   f"{patience} epochs")
+        log.info(history.meta["message"])
+    return stop_reason
+
+
+def _finish(net, history, best_params, restore):
+    if restore and best_params is not None:
+        net.set_params(best_params)
+        history.meta["restored_best"] = True
+
+
+# ------------------------------------------------------------------------------------------------
+# Callbacks
+# ------------------------------------------------------------------------------------------------
+
+def lyapunov_callback(X, k, every=1, **kwargs):
+    """A callback recording the top-``k`` Lyapunov exponents of the network every ``every`` epochs.
+
+    ``X``: (T, d) or (B, T, d) driving input(s); extra keyword arguments go to
+    :func:`wcrnn_dyn.lyapunov_spectrum` (e.g. ``burn_in``, ``seed``).  Appends to ``history["lyap_epoch"]``
+    and ``history["lyap_exponents"]`` (list of k floats, descending, natural log per step).  Cost: one
+    Lyapunov spectrum computation, O(T N^2 k) per call.  Exponents are NaN if the spectrum cannot be computed
+    (the error is logged, training continues).
+    """
+    k = check_int(k, "k", minimum=1)
+    every = check_int(every, "every", minimum=1)
+    X = np.asarray(X)
+
+    def _cb(net, epoch, history):
+        if epoch % every:
+            return None
+        from .lyapunov import lyapunov_spectrum  # imported lazily
+        try:
+            res = lyapunov_spectrum(net, X, k=k, **kwargs)
+            ex = [float(v) for v in np.asarray(res.exponents)[:k]]
+        except (ValueError, FloatingPointError, np.linalg.LinAlgError) as e:
+            log.warning("lyapunov_callback: spectrum failed at epoch %d: %s", epoch, e)
+            ex = [float("nan")] * k
+        history.setdefault("lyap_epoch", []).append(epoch)
+        history.setdefault("lyap_exponents", []).append(ex)
+        return None
+
+    _cb.__name__ = f"lyapunov_callback(k={k}, every={every})"
+    return _cb
+
+
+# ------------------------------------------------------------------------------------------------
+# BLAS threads
+# ------------------------------------------------------------------------------------------------
+
+_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
+                 "openblas_set_num_threads", "MKL_Set_Num_Threads")
+
+
+def set_blas_threads(n):
+    """Set the thread count of every OpenBLAS (NumPy's and SciPy's, the latter used by Numba's ``np.dot``)
+    loaded in this process; returns the number of libraries changed (0 where this is not possible).
+
+    The recurrent kernels issue one small GEMM per time step; with several BLAS threads on a machine whose
+    cores are busy, the threads' synchronisation costs far more than the product (measured here: 10x slower
+    training on 2 shared cores).  ``wcrnn-dyn train`` therefore uses 1 thread unless told otherwise.
+    Linux only (reads /proc/self/maps); a no-op elsewhere.
+    """
+    import ctypes
+    n = check_int(n, "n", minimum=1)
+    try:  # the BLAS Numba calls: load it now so that the setting applies to it
+        import scipy.linalg.cython_blas  # noqa: F401
+    except ImportError:  # pragma: no cover
+        pass
+    try:
+        with open("/proc/self/maps") as f:
+            paths = {line.split()[-1] for line in f
+                     if "openblas" in line.split()[-1].lower() or "libmkl_rt" in line.split()[-1].lower()}
+    except OSError:
+        return 0
+    changed = 0
+    for p in sorted(paths):
+        try:
+            lib = ctypes.CDLL(p)
+        except OSError:
+            continue
+        for name in _BLAS_SETTERS:
+            fn = getattr(lib, name, None)
+            if fn is not None:
+                fn.argtypes = [ctypes.c_int]
+                fn.restype = None
+                fn(n)
+                changed += 1
+                break
+    return changed
