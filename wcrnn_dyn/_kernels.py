@@ -41,7 +41,7 @@ G_LINEAR, G_TANH = 0, 1
 
 ACTIVATIONS = {"tanh": ACT_TANH, "relu": ACT_RELU, "identity": ACT_IDENTITY}
 
-_OPTS = dict(cache=True, error_model="numpy", fastmath={"contract"})
+_OPTS = dict(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
 _INLINE = dict(inline="always", error_model="numpy", fastmath={"contract"})
 
 _LN2_HI = 6.93147180369123816490e-01

@@ -15,6 +15,7 @@ import json
 
 import numpy as np
 
+from . import _blas
 from . import _kernels as K
 from . import residuals as _res
 from ._validate import as_array, as_dtype, check_float, check_int, rng_from
@@ -112,23 +113,40 @@ class _RecurrentBase:
     def _kargs(self):
         return self.residual.kernel_args(self.dtype)
 
-    def _run(self, X, h0, store):
+    def _run(self, X, h0, store, n_threads=None):
+        """Forward pass over the batch, split into contiguous chunks run in parallel threads."""
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
-        H, DP, GP = K.forward(X, h0, self.W, self.U, self.b, float(self._eps_kernel), K.ACTIVATIONS[self.activation],
-                              rk, rdiag, rblk, rdense, gcode, gscale, store)
+        B = X.shape[0]
+        chunks = _blas.split(B, n_threads or _blas.default_threads(B))
+
+        def one(i):
+            b0, b1 = chunks[i]
+            return K.forward(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, float(self._eps_kernel),
+                             K.ACTIVATIONS[self.activation], rk, rdiag, rblk, rdense, gcode, gscale, store)
+
+        parts = _blas.run_parallel(one, len(chunks))
+        if len(parts) == 1:
+            H, DP, GP = parts[0]
+        else:
+            H, DP, GP = (np.concatenate([p[j] for p in parts], axis=1) for j in range(3))
         self._check_finite_state(H[-1])
         return H, DP, GP
 
-    def _workspace(self, B, T):
-        """Trajectory buffers (H, DP, GP, DA) reused across calls of the same shape (one shape is kept)."""
+    def _workspace(self, chunks, T):
+        """Per-chunk trajectory buffers (H, DP, GP, DA), reused across calls of the same shape (one shape is
+        kept): writing into fresh memory every step costs as much as the arithmetic at sMNIST sizes."""
         N = self.n_hidden
         gcode = self._kargs()[4]
-        key = (B, T, N, np.dtype(self.dtype).str, gcode)
+        key = (tuple(chunks), T, N, np.dtype(self.dtype).str, gcode)
         ws = getattr(self, "_ws", None)
         if ws is None or ws[0] != key:
             dt = self.dtype
-            ws = (key, (np.empty((T, B, N), dt), np.empty((T, B, N), dt),
-                        np.empty((T if gcode else 0, B, N), dt), np.empty((T, B, N), dt)))
+            bufs = []
+            for b0, b1 in chunks:
+                Bc = b1 - b0
+                bufs.append((np.empty((T, Bc, N), dt), np.empty((T, Bc, N), dt),
+                             np.empty((T if gcode else 0, Bc, N), dt), np.empty((T, Bc, N), dt)))
+            ws = (key, bufs)
             self._ws = ws
         return ws[1]
 
@@ -215,13 +233,15 @@ class _RecurrentBase:
         z = self.predict(X, h0)
         return self._loss_from_logits(z, y, loss)[0]
 
-    def loss_and_grad(self, X, y, loss="mse", h0=None):
+    def loss_and_grad(self, X, y, loss="mse", h0=None, n_threads=None):
         """Loss and its exact gradient by backpropagation through time (adjoint products).
 
         Returns (loss, grads) with grads keys "W", "U", "b", "V", "c" (and "R" when the residual is
         trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
-        Cost: one forward pass storing the trajectory (3 arrays of B*T*N) plus one backward pass,
-        about 3x the forward FLOPs.
+        Cost: one forward pass storing the trajectory (3 arrays of B*T*N, kept for reuse by the next call of
+        the same shape; :meth:`release_workspace` frees them) plus one backward pass, about 3x the forward
+        FLOPs.  The batch is split into ``n_threads`` chunks run in parallel (default: Numba's thread count,
+        at most one thread per 16 sequences); the result does not depend on it beyond rounding.
         """
         X, single = self._check_X(X)
         if single:
@@ -229,39 +249,51 @@ class _RecurrentBase:
         B, T, d = X.shape
         y = self._check_targets(y, B, loss)
         h0 = self._check_h0(h0, B)
-        H, DP, GP, DA = self._workspace(B, T)
+        N = self.n_hidden
+        chunks = _blas.split(B, n_threads or _blas.default_threads(B))
+        bufs = self._workspace(chunks, T)
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
-        K.forward_into(X, h0, self.W, self.U, self.b, float(self._eps_kernel), K.ACTIVATIONS[self.activation],
-                       rk, rdiag, rblk, rdense, gcode, gscale, H, DP, GP)
-        hT = H[-1]
+        eps = float(self._eps_kernel)
+        act = K.ACTIVATIONS[self.activation]
+
+        def fwd(i):
+            (b0, b1), (H, DP, GP, _) = chunks[i], bufs[i]
+            K.forward_into(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, eps, act, rk, rdiag, rblk, rdense, gcode,
+                           gscale, H, DP, GP)
+
+        _blas.run_parallel(fwd, len(chunks))
+        hT = np.concatenate([bf[0][-1] for bf in bufs], axis=0)
         self._check_finite_state(hT)
         z = hT @ self.V.T + self.c
         val, dz = self._loss_from_logits(z, y, loss)
         dz = dz.astype(self.dtype)
-        grads = {"V": dz.T @ hT, "c": dz.sum(axis=0)}
         gT = np.ascontiguousarray(dz @ self.V)
         want_s = self.residual.trainable
-        empty = np.zeros((0, B, self.n_hidden), dtype=self.dtype)
-        S = np.empty((T, B, self.n_hidden), dtype=self.dtype) if want_s else empty
-        K.backward_into(DP, GP, self.W, float(self._eps_kernel), rk, rdiag, rblk, rdense, gcode, gT, empty,
-                              DA, S)
-        N = self.n_hidden
-        DAf = DA.reshape(T * B, N)
-        Hprev = H[:-1].reshape((T - 1) * B, N)
-        dW = DA[0].T @ h0
-        if T > 1:
-            dW += DA[1:].reshape((T - 1) * B, N).T @ Hprev
-        Xtm = np.ascontiguousarray(X.transpose(1, 0, 2)).reshape(T * B, d)
-        grads["W"] = dW
-        grads["U"] = DAf.T @ Xtm
-        grads["b"] = DAf.sum(axis=0)
+
+        def bwd(i):
+            (b0, b1), (H, DP, GP, DA) = chunks[i], bufs[i]
+            Bc = b1 - b0
+            empty = np.zeros((0, Bc, N), dtype=self.dtype)
+            S = np.empty((T, Bc, N), dtype=self.dtype) if want_s else empty
+            K.backward_into(DP, GP, self.W, eps, rk, rdiag, rblk, rdense, gcode, gT[b0:b1], empty, DA, S)
+            # parameter gradients of this chunk: large GEMMs over all its steps and samples
+            dW = DA[0].T @ h0[b0:b1]
+            if T > 1:
+                dW += DA[1:].reshape((T - 1) * Bc, N).T @ H[:-1].reshape((T - 1) * Bc, N)
+            DAf = DA.reshape(T * Bc, N)
+            Xtm = np.ascontiguousarray(X[b0:b1].transpose(1, 0, 2)).reshape(T * Bc, d)
+            dR = None
+            if want_s:
+                Hp = np.concatenate([h0[None, b0:b1], H[:-1]], axis=0).reshape(T * Bc, N)
+                dR = self.residual.grad_from_dz(S.reshape(T * Bc, N).astype(np.float64), Hp.astype(np.float64))
+            return dW, DAf.T @ Xtm, DAf.sum(axis=0), dR
+
+        parts = _blas.run_parallel(bwd, len(chunks))
+        dW, dU, db = (sum(p[j] for p in parts) for j in range(3))
+        dR = sum(p[3] for p in parts) if want_s else None
+        out = {"W": dW, "U": dU, "b": db, "V": (dz.T @ hT).astype(self.dtype), "c": dz.sum(axis=0)}
         if want_s:
-            Hp = np.concatenate([h0[None], H[:-1]], axis=0).reshape(T * B, N)
-            grads["R"] = np.asarray(self.residual.grad_from_dz(S.reshape(T * B, N).astype(np.float64),
-                                                                Hp.astype(np.float64)), dtype=self.dtype)
-        out = {k: grads[k].astype(self.dtype, copy=False) for k in ("W", "U", "b", "V", "c")}
-        if want_s:
-            out["R"] = grads["R"]
+            out["R"] = np.asarray(dR, dtype=self.dtype)
         return val, out
 
     # ------------------------------------------------------------------ Jacobian (dense, for tests/users)
