@@ -250,3 +250,18 @@ def test_model_bad_input():
         wd.WCRNN(2, 4, 3, dtype=np.int32)
     with pytest.raises(TypeError, match="seed"):
         wd.WCRNN(2, 4, 3, seed="x")
+
+
+def test_chunked_threads_give_the_same_results():
+    """The batch split over worker threads changes nothing beyond rounding (and nothing at all for states)."""
+    net = wd.WCRNN(2, 6, 3, residual=R.rotational(6, 0.95), eps=0.2, seed=0, trainable_residual=True)
+    X = np.random.default_rng(0).standard_normal((40, 9, 2))
+    y = np.random.default_rng(1).integers(0, 3, 40)
+    l1, g1 = net.loss_and_grad(X, y, "cross_entropy", n_threads=1)
+    l3, g3 = net.loss_and_grad(X, y, "cross_entropy", n_threads=3)
+    assert abs(l1 - l3) < 1e-14
+    assert set(g1) == set(g3) == {"W", "U", "b", "V", "c", "R"}
+    for k in g1:
+        np.testing.assert_allclose(g3[k], g1[k], rtol=1e-12, atol=1e-14)
+    np.testing.assert_array_equal(net._run(X, np.zeros((40, 6)), True, n_threads=3)[0],
+                                  net._run(X, np.zeros((40, 6)), True, n_threads=1)[0])
