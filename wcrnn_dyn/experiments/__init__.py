@@ -1,0 +1,109 @@
+"""Reproduction of the paper's claims: one module per claim, each with "tiny", "quick" and "full" presets.
+
+Registry (:data:`EXPERIMENTS`, in report order):
+
+=================== ==================================================================================
+``theory``            Lyapunov spectra against log|eigenvalues| of the residual, every family, several
+                      eps, before and after training (MATH.md section 4)
+``edge_of_chaos``     test metric against mu (scaled identity), near-critical is best
+``spectral_matching`` data spectra with residual frequencies; rotational residual matched to the data
+                      against random angles and the identity; permuted data as control
+``heterogeneity``     heterogeneous against homogeneous residuals at a matched mean timescale
+``nonlinear``         non-linear residuals: measured exponents and accuracy against the gain
+``wcri``              weakly coupled residual initialisation of Elman RNNs against default, orthogonal
+                      and identity initialisations
+=================== ==================================================================================
+
+Every experiment module has ``NAME``, ``TITLE``, ``CLAIM``, ``PRESETS`` and ``run(ctx, params)``.  Use
+:func:`run` / :func:`run_all` (or ``wcrnn-dyn reproduce``): each experiment writes, under
+``OUT/<name>/``, ``results.json`` (config, numbers, verdict, provenance), PNG figures, ``section.md`` and its
+cached cells (``cells/<key>.json``, so an interrupted run resumes where it stopped); :func:`run_all` also
+writes ``OUT/report.md`` (see :mod:`wcrnn_dyn.experiments.report`).
+"""
+from __future__ import annotations
+
+import importlib
+import logging
+import time
+from pathlib import Path
+
+from ._common import PRESET_NAMES, Context, ExperimentResult, params_for
+
+__all__ = ["EXPERIMENTS", "PRESET_NAMES", "get", "run", "run_all", "presets", "Context", "ExperimentResult"]
+
+log = logging.getLogger(__name__)
+
+#: name -> module path, in report order (numbered 1..6 as in the issue).
+EXPERIMENTS = {
+    "theory": "wcrnn_dyn.experiments.theory",
+    "edge_of_chaos": "wcrnn_dyn.experiments.edge_of_chaos",
+    "spectral_matching": "wcrnn_dyn.experiments.spectral_matching",
+    "heterogeneity": "wcrnn_dyn.experiments.heterogeneity",
+    "nonlinear": "wcrnn_dyn.experiments.nonlinear",
+    "wcri": "wcrnn_dyn.experiments.wcri",
+}
+
+
+def get(name):
+    """The module of experiment ``name`` (ValueError for an unknown name)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
+    return importlib.import_module(EXPERIMENTS[name])
+
+
+def presets(name):
+    """The presets of experiment ``name``: {"tiny": {...}, "quick": {...}, "full": {...}} (copies)."""
+    return {k: dict(v) for k, v in get(name).PRESETS.items()}
+
+
+def run(name, out_dir, preset="quick", jobs=1, scheduler=None, progress=False, overrides=None, argv=None,
+        isolate=True):
+    """Run one experiment into ``out_dir/<name>/``; returns its :class:`ExperimentResult`.
+
+    ``preset``: "tiny" (seconds, for tests), "quick" (minutes, small data: digits / adding / short
+    sequences) or "full" (the real settings; hours, resumable).  ``overrides``: dict of preset parameters
+    to change.  ``jobs`` / ``scheduler``: local worker processes or a Dask scheduler address for the cells;
+    ``isolate`` (default True) runs the cells in spawned single-threaded workers even for ``jobs=1``.
+    """
+    if preset not in PRESET_NAMES:
+        raise ValueError(f"preset must be one of {PRESET_NAMES}, got {preset!r}")
+    mod = get(name)
+    params = params_for(mod.PRESETS, preset, overrides)
+    ctx = Context(Path(out_dir), preset=preset, jobs=jobs, scheduler=scheduler, progress=progress, argv=argv,
+                  isolate=isolate)
+    t0 = time.perf_counter()
+    res = mod.run(ctx, params)
+    log.info("experiment %s done in %.1f s: %s", name, time.perf_counter() - t0, res.verdict)
+    return res
+
+
+def run_all(names, out_dir, preset="quick", jobs=1, scheduler=None, progress=False, overrides=None, argv=None,
+            on_result=None, isolate=True):
+    """Run several experiments (default: all, in registry order) and write ``out_dir/report.md``.
+
+    ``overrides``: {experiment name: {param: value}}.  ``on_result(result)`` is called after each one.
+    Returns the list of results.  An experiment that raises is reported in report.md as failed (with the
+    error) and the others still run.
+    """
+    from . import report
+    names = list(EXPERIMENTS) if not names else list(names)
+    for n in names:
+        get(n)
+    out_dir = Path(out_dir)
+    results = []
+    t0 = time.perf_counter()
+    for n in names:
+        try:
+            r = run(n, out_dir, preset=preset, jobs=jobs, scheduler=scheduler, progress=progress,
+                    overrides=(overrides or {}).get(n), argv=argv, isolate=isolate)
+        except Exception as e:  # noqa: BLE001 - reported in report.md, the other experiments go on
+            log.exception("experiment %s failed", n)
+            mod = get(n)
+            r = ExperimentResult(n, mod.TITLE, mod.CLAIM, "-", None, f"the experiment raised {type(e).__name__}: {e}",
+                                 f"## {mod.TITLE}\n\n**Claim.** {mod.CLAIM}\n\n**The experiment failed:** "
+                                 f"`{type(e).__name__}: {e}`\n")
+        results.append(r)
+        if on_result is not None:
+            on_result(r)
+        report.write_report(out_dir, results, preset=preset, seconds=time.perf_counter() - t0, argv=argv)
+    return results

@@ -1,0 +1,755 @@
+"""Parameter sweeps: grids of cells, run on a local process pool or a Dask cluster, resumable, one CSV table.
+
+A sweep is described by a TOML file (or the equivalent dict)::
+
+    name = "smoke"                      # optional
+    [defaults]                          # keys shared by every cell
+    kind = "lyap"
+    T = 300
+    [[grid]]                            # one or more grids; each is the Cartesian product of its lists
+    family = ["scaled_identity", "rotational"]
+    mu = [0.9, 0.99, 1.0]
+    seed = [0, 1]
+    [[grid]]
+    kind = "train"
+    task = "adding"                     # a scalar is a one-value list
+    mu = [0.95, 0.99]
+
+A single ``[grid]`` table works too.  Every grid point, merged over ``[defaults]``, is one *cell*: a flat
+dict of scalars with a ``kind``.  Cells are identified by :func:`cell_key`, a stable hash of the cell with the
+kind's defaults filled in (so editing a default in the file or in the code reruns the affected cells).
+
+Cell kinds (:data:`KINDS`; see :func:`kind_defaults` for every parameter and default):
+
+* ``"theory"``  - predicted exponents of the residual (sorted log|eigenvalues|) and the bound of MATH.md 4;
+  no simulation, milliseconds (useful for tests and as a reference column);
+* ``"lyap"``    - Lyapunov spectrum of a WCRNN driven by ``task`` input: ``max_le``, ``mean_le``
+  (+ the predictions);
+* ``"memory"``  - linear memory capacity (Jaeger): ``mc_total`` (and ``mc_frac`` = mc_total / N);
+* ``"train"``   - train on ``task`` (Adam, :func:`wcrnn_dyn.training.train`; the parameters of the best
+  validation epoch are restored) and report the test metric (``test_accuracy`` or ``test_mse``),
+  ``test_loss``, ``best_val_metric``, ``diverged`` and ``n_params``;
+* ``"module.path:function"`` - any importable function ``f(cell) -> dict`` of scalar metrics (optionally with
+  an ``"_extra"`` dict of JSON-able values kept in the cell file but not in the table).
+
+Running (:func:`run_sweep`): finished cells (``OUT/cells/<key>.json``, written atomically as each cell
+completes) are skipped on rerun; missing ones run in this process (``jobs=1``), on a local
+``ProcessPoolExecutor`` (``jobs > 1``; workers use single-threaded BLAS / Numba) or on an existing Dask
+distributed cluster (``scheduler="tcp://host:port"``; ``pip install "wcrnn_dyn[dask]"``).  The results are
+collected into ``OUT/table.csv``: one row per cell in expansion order, the configuration columns then the
+metric columns (sorted) then ``error``; floats with 10 significant digits; no timings or host names, so the
+table is byte-identical whichever way the sweep ran.  A cell that raises is recorded with its error
+message (empty metrics) and is not retried unless ``retry_failed=True``.
+"""
+from __future__ import annotations
+
+import concurrent.futures as _cf
+import contextlib
+import csv
+import hashlib
+import importlib
+import io as _pyio
+import itertools
+import json
+import logging
+import math
+import multiprocessing
+import numbers
+import os
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from . import io as _io
+from ._version import __version__
+
+log = logging.getLogger(__name__)
+
+__all__ = ["load_config", "parse_config", "expand", "cell_key", "normalize_cell", "kind_defaults",
+           "run_cell", "run_cells", "run_sweep", "write_table", "read_table", "format_value",
+           "make_residual", "make_model", "task_data", "input_sequences", "SweepResult", "KINDS",
+           "FAMILIES"]
+
+#: Digits of precision of floats in the CSV table (also what "identical tables" means across runners).
+CSV_DIGITS = 10
+
+FAMILIES = ("scaled_identity", "orthogonal", "rotational", "rotational_random", "rotational_matched",
+            "heterogeneous", "heterogeneous_timescales", "heterogeneous_rotational", "random", "nonlinear",
+            "zero")
+
+_MODEL = dict(model="wcrnn", family="scaled_identity", mu=0.99, eps=0.05, N=32, seed=0, activation="tanh",
+              mu_min=None, tau_min=None, tau_max=None, gain_scale=1.0, init="wcri", match_method="peaks")
+_KIND_DEFAULTS = {
+    "theory": dict(_MODEL),
+    "lyap": dict(_MODEL, task="noise", T=500, n_seq=1, k=None, washout=0, burn_in=100, qr_every=1,
+                 input_scale=1.0),
+    "memory": dict(_MODEL, max_lag=60, n_steps=3000, input_scale=1.0),
+    "train": dict(_MODEL, task="adding", T=100, n_train=1000, n_val=200, n_test=500, epochs=10, lr=1e-3,
+                  batch_size=50, optimizer=None, clip=None),
+}
+KINDS = tuple(_KIND_DEFAULTS)
+
+
+# ============================================================================================ config
+def _toml_module():
+    if sys.version_info >= (3, 11):
+        import tomllib
+        return tomllib
+    try:  # pragma: no cover - Python 3.10
+        import tomli
+        return tomli
+    except ImportError as e:  # pragma: no cover
+        raise ImportError("reading sweep configs needs Python >= 3.11 (tomllib) or the 'tomli' package "
+                          "on Python 3.10: pip install tomli") from e
+
+
+def load_config(path):
+    """Read and check a sweep TOML file; returns the config dict (see the module docstring)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"sweep config {str(path)!r} does not exist")
+    toml = _toml_module()
+    with open(path, "rb") as f:
+        try:
+            cfg = toml.load(f)
+        except toml.TOMLDecodeError as e:
+            raise ValueError(f"sweep config {str(path)!r} is not valid TOML: {e}") from e
+    return parse_config(cfg)
+
+
+def parse_config(cfg):
+    """Check a sweep config dict; returns a normalised copy with ``name``, ``defaults`` and a list ``grid``."""
+    if not isinstance(cfg, dict):
+        raise TypeError(f"config must be a dict (a parsed TOML document), got {type(cfg).__name__}")
+    allowed = {"name", "description", "defaults", "grid"}
+    extra = set(cfg) - allowed
+    if extra:
+        raise ValueError(f"config has unknown top-level keys {sorted(extra)}; allowed: {sorted(allowed)}")
+    defaults = cfg.get("defaults", {})
+    if not isinstance(defaults, dict):
+        raise ValueError("config 'defaults' must be a table")
+    grids = cfg.get("grid")
+    if grids is None:
+        raise ValueError("config needs at least one [grid] table (or [[grid]] tables)")
+    if isinstance(grids, dict):
+        grids = [grids]
+    if not isinstance(grids, list) or not grids or not all(isinstance(g, dict) for g in grids):
+        raise ValueError("config 'grid' must be a table or an array of tables")
+    for where, table in [("defaults", defaults)] + [(f"grid[{i}]", g) for i, g in enumerate(grids)]:
+        for k, v in table.items():
+            vals = v if isinstance(v, list) else [v]
+            if where == "defaults" and isinstance(v, list):
+                raise ValueError(f"config defaults.{k} must be a scalar (put lists in a [grid])")
+            if isinstance(v, list) and not v:
+                raise ValueError(f"config {where}.{k} is an empty list")
+            for x in vals:
+                if not isinstance(x, (str, int, float, bool)):
+                    raise ValueError(f"config {where}.{k} values must be strings, numbers or booleans, got {x!r}")
+    name = cfg.get("name", "sweep")
+    if not isinstance(name, str):
+        raise ValueError("config 'name' must be a string")
+    return {"name": name, "description": str(cfg.get("description", "")), "defaults": dict(defaults),
+            "grid": [dict(g) for g in grids]}
+
+
+def expand(cfg):
+    """The cells of a sweep config, in a deterministic order (grids in file order, then the Cartesian
+    product in key order, the last key varying fastest).  ``[defaults]`` keys that a built-in kind does not
+    take are left out of that kind's cells; unknown keys in a grid raise ValueError (checked with
+    :func:`normalize_cell`).  Duplicates (same :func:`cell_key`) are dropped, keeping the first."""
+    cfg = parse_config(cfg)
+    cells, seen = [], set()
+    for g in cfg["grid"]:
+        keys = list(g)
+        lists = [g[k] if isinstance(g[k], list) else [g[k]] for k in keys]
+        for combo in itertools.product(*lists):
+            point = dict(zip(keys, combo))
+            kind = point.get("kind", cfg["defaults"].get("kind"))
+            if kind is None:
+                raise ValueError("every cell needs a 'kind' (in [defaults] or in a [grid]); choose from "
+                                 f"{KINDS} or 'module:function'")
+            known = kind_defaults(kind)
+            # defaults that a built-in kind does not take are dropped for its cells; grid keys must be known
+            cell = {k: v for k, v in cfg["defaults"].items() if not known or k in known or k == "kind"}
+            cell.update(point)
+            key = cell_key(cell)
+            if key in seen:
+                continue
+            seen.add(key)
+            cells.append(cell)
+    return cells
+
+
+def kind_defaults(kind):
+    """Parameters and defaults of a built-in cell kind (a new dict); {} for a ``module:function`` kind."""
+    if kind in _KIND_DEFAULTS:
+        return dict(_KIND_DEFAULTS[kind])
+    if isinstance(kind, str) and ":" in kind:
+        return {}
+    raise ValueError(f"unknown cell kind {kind!r}; choose from {KINDS} or 'module.path:function'")
+
+
+def normalize_cell(cell):
+    """The cell with its kind's defaults filled in; ValueError on unknown keys or kinds."""
+    if not isinstance(cell, dict):
+        raise TypeError(f"cell must be a dict, got {type(cell).__name__}")
+    kind = cell.get("kind")
+    if not isinstance(kind, str):
+        raise ValueError(f"cell needs a string 'kind', got {kind!r}")
+    d = kind_defaults(kind)
+    if d:
+        unknown = set(cell) - set(d) - {"kind"}
+        if unknown:
+            raise ValueError(f"cell of kind {kind!r} has unknown keys {sorted(unknown)}; known: {sorted(d)}")
+    out = {"kind": kind}
+    out.update(d)
+    out.update(cell)
+    return out
+
+
+def _canonical(v):
+    if isinstance(v, bool) or v is None or isinstance(v, str):
+        return v
+    if isinstance(v, numbers.Integral):
+        return int(v)
+    if isinstance(v, numbers.Real):
+        f = float(v)
+        return int(f) if f.is_integer() and abs(f) < 2 ** 53 else repr(f)
+    return v
+
+
+def cell_key(cell):
+    """Stable 16-hex-digit hash of a cell (kind defaults filled in; 1 and 1.0 hash alike)."""
+    c = normalize_cell(cell)
+    blob = json.dumps({k: _canonical(v) for k, v in sorted(c.items())}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+
+
+# ============================================================================================ building blocks
+def _rng(seed, *tags):
+    """A Generator from (seed, tags): independent streams for weights, inputs, data splits."""
+    return np.random.default_rng(np.random.SeedSequence([int(seed), *[int(t) for t in tags]]))
+
+
+_STREAM = {"weights": 1, "residual": 2, "input": 3, "train": 4, "val": 5, "test": 6, "trainer": 7, "lyap": 8}
+
+#: Fixed permutation of the 64 digits pixels for the "pdigits" task (a permuted-digits stand-in for psMNIST).
+_PDIGITS_SEED = 2024
+
+
+def pdigits_permutation():
+    """The fixed permutation of 0..63 of the "pdigits" task: ``default_rng(2024).permutation(64)``."""
+    return np.random.default_rng(_PDIGITS_SEED).permutation(64)
+
+
+def task_data(task, split, n=None, T=None, seed=0, dtype=np.float64):
+    """(X, y, info) for a training task.
+
+    ``task``: "adding" (generated: ``n`` sequences of length ``T`` from a seed stream per split),
+    "digits", "pdigits" (digits with a fixed pixel permutation, see :func:`pdigits_permutation`),
+    "smnist", "psmnist", "scifar10" (loaded with :func:`wcrnn_dyn.tasks.load`; ``n`` limits the split to its
+    first ``n`` samples).  ``info`` has ``metric`` ("accuracy"/"mse"), ``loss``, ``n_in``, ``n_out``.
+    Raises FileNotFoundError when a data set is not available here.
+    """
+    from . import tasks
+    if task == "adding":
+        if T is None or n is None:
+            raise ValueError("task 'adding' needs n and T")
+        X, y = tasks.adding(int(n), int(T), seed=_rng(seed, _STREAM[split]), dtype=dtype)
+        return X, y, {"metric": "mse", "loss": "mse", "n_in": 2, "n_out": 1}
+    if task in ("digits", "pdigits"):
+        X, y = tasks.load("digits", split, dtype=dtype, limit=n)
+        if task == "pdigits":
+            X = np.ascontiguousarray(X[:, pdigits_permutation()])
+        return X, y, {"metric": "accuracy", "loss": "cross_entropy", "n_in": 1, "n_out": 10}
+    if task in ("smnist", "psmnist", "scifar10"):
+        X, y = tasks.load(task, split, dtype=dtype, limit=n)
+        return X, y, {"metric": "accuracy", "loss": "cross_entropy", "n_in": X.shape[2], "n_out": 10}
+    raise ValueError(f"unknown task {task!r}; choose from adding, digits, pdigits, smnist, psmnist, scifar10")
+
+
+def input_sequences(task, T, n_seq=1, seed=0, input_scale=1.0):
+    """Driving inputs (n_seq, T, d) for Lyapunov / memory cells.
+
+    "noise": i.i.d. N(0, input_scale^2), d = 1; "adding": adding-problem inputs of length T; "digits",
+    "pdigits", "smnist", "psmnist", "scifar10": the first ``n_seq`` test sequences (``T`` is ignored: the
+    task's own length); "zero": no input (d = 1, all zeros).
+    """
+    rng = _rng(seed, _STREAM["input"])
+    if task == "noise":
+        return input_scale * rng.standard_normal((int(n_seq), int(T), 1))
+    if task == "zero":
+        return np.zeros((int(n_seq), int(T), 1))
+    if task == "adding":
+        return task_data("adding", "test", n=n_seq, T=T, seed=seed)[0]
+    return task_data(task, "test", n=n_seq, seed=seed)[0]
+
+
+def make_residual(cell, X=None):
+    """Residual object of a cell (keys ``family``, ``N``, ``mu``, ``mu_min``, ``tau_min``, ``tau_max``,
+    ``gain_scale``, ``seed``).  Families: see :data:`FAMILIES`.  "rotational_matched" needs training inputs
+    ``X`` (frequencies from their spectrum, :func:`wcrnn_dyn.spectral.rotational_from_spectrum` with
+    ``match_method``, default "peaks", falling back to "power" when the spectrum has no peak);
+    "rotational_random" draws its angles uniformly in (0, pi); "heterogeneous_timescales" draws timescales
+    log-uniformly in [tau_min, tau_max]; "nonlinear" is ``gain_scale * tanh(mu h / gain_scale)``."""
+    from . import residuals as R
+    c = dict(_MODEL)
+    c.update(cell)
+    fam, n, mu = c["family"], int(c["N"]), float(c["mu"])
+    rs = _rng(c["seed"], _STREAM["residual"])
+    if fam == "scaled_identity":
+        return R.scaled_identity(n, mu)
+    if fam == "zero":
+        return R.zero(n)
+    if fam == "orthogonal":
+        return R.orthogonal(n, mu, seed=rs)
+    if fam == "rotational":
+        return R.rotational(n, mu)
+    if fam == "rotational_random":
+        return R.rotational(n, mu, thetas=rs.uniform(0.0, np.pi, n // 2))
+    if fam == "rotational_matched":
+        if X is None:
+            raise ValueError("family 'rotational_matched' needs the training inputs X")
+        from . import spectral
+        method = c["match_method"]
+        if method == "peaks":
+            try:
+                return spectral.rotational_from_spectrum(X, n, mu, method="peaks")
+            except ValueError as e:  # flat spectrum (no peak): spread the angles by spectral power
+                log.info("rotational_matched: %s; using method='power'", e)
+                method = "power"
+        return spectral.rotational_from_spectrum(X, n, mu, method=method)
+    if fam == "heterogeneous":
+        lo = mu - 0.1 if c["mu_min"] is None else float(c["mu_min"])
+        return R.heterogeneous_uniform(n, lo, mu, seed=rs)
+    if fam == "heterogeneous_timescales":
+        if c["tau_min"] is None or c["tau_max"] is None:
+            raise ValueError("family 'heterogeneous_timescales' needs tau_min and tau_max")
+        return R.heterogeneous_timescales(n, float(c["tau_min"]), float(c["tau_max"]), seed=rs)
+    if fam == "heterogeneous_rotational":
+        m = n // 2
+        lo = mu - 0.1 if c["mu_min"] is None else float(c["mu_min"])
+        mus = np.sort(rs.uniform(lo, mu, m))[::-1]
+        thetas = np.pi * (np.arange(m) + 0.5) / max(m, 1)
+        return R.heterogeneous_rotational(mus, thetas, tail=mu if n % 2 else None)
+    if fam == "random":
+        return R.random(n, mu, seed=rs)
+    if fam == "nonlinear":
+        return R.nonlinear(R.scaled_identity(n, mu), scale=float(c["gain_scale"]))
+    raise ValueError(f"unknown residual family {fam!r}; choose from {FAMILIES}")
+
+
+def make_model(cell, n_in, n_out, X=None, residual=None):
+    """WCRNN (``model="wcrnn"``) or Elman (``model="elman"``, ``init`` one of default / orthogonal /
+    identity / wcri, the WCRI residual from the cell's family and ``eps``) for a cell.  ``residual``
+    overrides the residual built from the cell's family."""
+    from .models import WCRNN, Elman
+    c = dict(_MODEL)
+    c.update(cell)
+    seed_w = _rng(c["seed"], _STREAM["weights"])
+    if c["model"] == "wcrnn":
+        res = make_residual(c, X) if residual is None else residual
+        return WCRNN(n_in, int(c["N"]), n_out, residual=res, eps=float(c["eps"]),
+                     activation=c["activation"], seed=seed_w)
+    if c["model"] == "elman":
+        res = None
+        if c["init"] == "wcri":
+            res = make_residual(c, X) if residual is None else residual
+        act = c["activation"]
+        return Elman(n_in, int(c["N"]), n_out, init=c["init"], residual=res, eps=float(c["eps"]),
+                     activation=act, seed=seed_w)
+    raise ValueError(f"unknown model {c['model']!r}; choose 'wcrnn' or 'elman'")
+
+
+# ============================================================================================ built-in kinds
+def _finite_or_nan(x):
+    x = float(x)
+    return x if math.isfinite(x) else float("nan")
+
+
+def _theory_metrics(net):
+    lam = np.abs(net.residual.eigenvalues())
+    with np.errstate(divide="ignore"):
+        pred = np.sort(np.log(lam))[::-1]
+    out = {"pred_max_le": _finite_or_nan(pred[0]), "pred_mean_le": _finite_or_nan(np.mean(pred)),
+           "spectral_radius": float(lam.max())}
+    return out, pred
+
+
+def _kind_theory(c):
+    net = make_model(c, 1, 1)
+    m, _ = _theory_metrics(net)
+    Wn = float(np.linalg.norm(net.W, 2))
+    m["eps_w_norm"] = float(net._eps_kernel) * Wn
+    mu = m["spectral_radius"]
+    ratio = m["eps_w_norm"] / mu if mu > 0 else float("inf")
+    m["bound"] = -math.log(1.0 - ratio) if ratio < 1 else float("nan")
+    return m
+
+
+def _kind_lyap(c):
+    from . import lyapunov
+    X = input_sequences(c["task"], c["T"], c["n_seq"], c["seed"], c["input_scale"])
+    net = make_model(c, X.shape[2], 1)
+    res = lyapunov.lyapunov_spectrum(net, X if X.shape[0] > 1 else X[0], k=c["k"], washout=int(c["washout"]),
+                                     burn_in=int(c["burn_in"]), qr_every=int(c["qr_every"]),
+                                     seed=int(c["seed"]))
+    le = np.asarray(res.exponents, dtype=float)
+    m, pred = _theory_metrics(net)
+    m.update(max_le=float(le[0]), mean_le=float(np.mean(le)))
+    if net.residual.is_linear:
+        m["max_abs_dev"] = float(np.max(np.abs(le - pred[:le.size])))
+    m["_extra"] = {"exponents": le.tolist()}
+    return m
+
+
+def _kind_memory(c):
+    from . import memory
+    net = make_model(c, 1, 1)
+    res = memory.memory_capacity(net, int(c["max_lag"]), n_steps=int(c["n_steps"]), seed=int(c["seed"]))
+    total = float(res.total)
+    return {"mc_total": total, "mc_frac": total / int(c["N"]),
+            "_extra": {"per_lag": np.asarray(res.per_lag, dtype=float).tolist()}}
+
+
+def train_cell(c, residual=None):
+    """Build data and model from a train cell (kind defaults filled in), train, evaluate on the test split.
+
+    Returns ``(metrics, net, history, info)``; ``residual`` overrides the cell's residual family.
+    """
+    from . import training
+    c = dict(_KIND_DEFAULTS["train"], **c)
+    task = c["task"]
+    T = int(c["T"])
+    Xtr, ytr, info = task_data(task, "train", n=c["n_train"], T=T, seed=c["seed"])
+    Xva, yva, _ = task_data(task, "val", n=c["n_val"], T=T, seed=c["seed"])
+    Xte, yte, _ = task_data(task, "test", n=c["n_test"], T=T, seed=c["seed"])
+    net = make_model(c, info["n_in"], info["n_out"], X=Xtr, residual=residual)
+    kw = dict(loss=info["loss"], epochs=int(c["epochs"]), lr=float(c["lr"]), batch_size=int(c["batch_size"]),
+              seed=_rng(c["seed"], _STREAM["trainer"]), on_divergence="stop", progress=False)
+    if c.get("optimizer") is not None:
+        kw["optimizer"] = c["optimizer"]
+    if c.get("clip") is not None:
+        kw["clip_norm"] = float(c["clip"])
+    hist = training.train(net, Xtr, ytr, Xva, yva, **kw)
+    ev = training.evaluate(net, Xte, yte, loss=info["loss"])
+    meta = getattr(hist, "meta", {}) or {}
+    metrics = {"test_" + info["metric"]: float(ev.metric), "test_loss": float(ev.loss),
+               "best_val_metric": float(meta.get("best_val_metric", float("nan"))),
+               "diverged": bool(meta.get("diverged", False)), "n_params": int(net.n_params)}
+    return metrics, net, hist, info
+
+
+def _kind_train(c):
+    metrics, net, hist, info = train_cell(c)
+    extra = {}
+    h = _history_dict(hist)
+    if h:
+        extra["history"] = h
+    metrics["_extra"] = extra
+    return metrics
+
+
+def _history_dict(hist):
+    """JSON-able dict of a training history (whatever form the training module returns)."""
+    if hist is None:
+        return {}
+    if hasattr(hist, "meta") and isinstance(hist, dict):
+        d = dict(hist)
+        d.update({f"meta_{k}": v for k, v in hist.meta.items()})
+    elif isinstance(hist, dict):
+        d = hist
+    elif hasattr(hist, "to_dict"):
+        d = hist.to_dict()
+    elif hasattr(hist, "__dict__"):
+        d = vars(hist)
+    else:
+        return {}
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, (list, tuple, np.ndarray)):
+            try:
+                out[k] = [float(x) for x in np.asarray(v, dtype=float).ravel()]
+            except (TypeError, ValueError):
+                continue
+        elif isinstance(v, (numbers.Real, str, bool)) or v is None:
+            out[k] = v
+    return out
+
+
+_RUNNERS = {"theory": _kind_theory, "lyap": _kind_lyap, "memory": _kind_memory, "train": _kind_train}
+
+
+def _resolve(kind):
+    if kind in _RUNNERS:
+        return _RUNNERS[kind]
+    mod, _, fn = kind.partition(":")
+    try:
+        f = getattr(importlib.import_module(mod), fn)
+    except (ImportError, AttributeError) as e:
+        raise ValueError(f"cell kind {kind!r}: cannot import {fn!r} from {mod!r} ({e})") from e
+    if not callable(f):
+        raise ValueError(f"cell kind {kind!r} is not callable")
+    return f
+
+
+def run_cell(cell):
+    """Run one cell; returns ``{"key", "cell", "metrics", "extra", "error", "seconds", "version"}``.
+
+    Exceptions raised by the cell's computation are caught and recorded (``error`` = "Type: message",
+    metrics empty); a bad cell specification raises ValueError before anything runs.
+    """
+    c = normalize_cell(cell)
+    key = cell_key(cell)
+    fn = _resolve(c["kind"])
+    t0 = time.perf_counter()
+    metrics, extra, error = {}, {}, None
+    try:
+        out = fn(c)
+        if not isinstance(out, dict):
+            raise TypeError(f"cell function for kind {c['kind']!r} must return a dict, got {type(out).__name__}")
+        out = dict(out)
+        extra = out.pop("_extra", {}) or {}
+        for k, v in out.items():
+            if isinstance(v, (bool, np.bool_)):
+                metrics[k] = bool(v)
+            elif isinstance(v, (numbers.Real, np.floating, np.integer)):
+                metrics[k] = float(v) if not isinstance(v, (numbers.Integral, np.integer)) else int(v)
+            elif isinstance(v, str) or v is None:
+                metrics[k] = v
+            else:
+                raise TypeError(f"metric {k!r} must be a scalar, got {type(v).__name__}")
+    except Exception as e:  # noqa: BLE001 - recorded, the sweep goes on
+        error = f"{type(e).__name__}: {e}"
+        log.warning("cell %s (%s) failed: %s", key, c["kind"], error)
+        log.debug("%s", traceback.format_exc())
+        metrics, extra = {}, {}
+    return {"key": key, "cell": dict(cell), "metrics": metrics, "extra": extra, "error": error,
+            "seconds": time.perf_counter() - t0, "version": __version__}
+
+
+# ============================================================================================ running
+@contextlib.contextmanager
+def _single_threaded_env():
+    """Workers started inside this block get single-threaded BLAS / OpenMP / Numba."""
+    names = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS")
+    old = {k: os.environ.get(k) for k in names}
+    for k in names:
+        os.environ[k] = "1"
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _cell_path(cache_dir, key):
+    return Path(cache_dir) / f"{key}.json"
+
+
+_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+def _restore_floats(x):
+    """Undo :func:`wcrnn_dyn.io.to_jsonable`'s "nan"/"inf"/"-inf" strings in metrics and extras."""
+    if isinstance(x, dict):
+        return {k: _restore_floats(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_restore_floats(v) for v in x]
+    if isinstance(x, str) and x in _NONFINITE:
+        return _NONFINITE[x]
+    return x
+
+
+def _round_trip(rec):
+    """The record as it reads back from its file (so fresh and reused records are identical)."""
+    d = json.loads(json.dumps(_io.to_jsonable(rec)))
+    d["metrics"] = _restore_floats(d.get("metrics", {}))
+    d["extra"] = _restore_floats(d.get("extra", {}))
+    return d
+
+
+def _read_cell(path):
+    try:
+        with open(path, encoding="utf-8") as f:
+            d = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(d, dict) or "metrics" not in d or "key" not in d:
+        return None
+    d["metrics"] = _restore_floats(d["metrics"])
+    d["extra"] = _restore_floats(d.get("extra", {}))
+    return d
+
+
+def _progress(total, enabled, desc):
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return None
+    return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
+
+
+def _dask_client(scheduler):
+    try:
+        from distributed import Client
+    except ImportError as e:
+        raise ImportError("running on a Dask cluster needs the optional 'distributed' package: "
+                          "pip install 'wcrnn_dyn[dask]' (or pip install 'dask[distributed]')") from e
+    return Client(scheduler, timeout=30, set_as_default=False)
+
+
+def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, progress=False, isolate=False):
+    """Run the cells that have no result file in ``cache_dir`` yet; return all records in input order.
+
+    Each record (see :func:`run_cell`) is written to ``cache_dir/<key>.json`` atomically as soon as it
+    completes (by this process, so the cluster needs no shared file system).  ``jobs`` > 1 uses a local
+    process pool (spawned workers with single-threaded BLAS / Numba); ``isolate=True`` uses such a pool even
+    for ``jobs=1`` (multi-threaded BLAS on small matrices is up to 10x slower on a loaded machine);
+    ``scheduler`` (an address such as ``tcp://127.0.0.1:8786``) an existing Dask cluster.
+    Returns ``(records, n_run)``.
+    """
+    cache_dir = Path(cache_dir)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cells = [dict(c) for c in cells]
+    keys = [cell_key(c) for c in cells]  # validates every cell before anything runs
+    for c in cells:
+        _resolve(normalize_cell(c)["kind"])
+    if isinstance(jobs, bool) or not isinstance(jobs, numbers.Integral) or jobs < 1:
+        raise ValueError(f"jobs must be an int >= 1, got {jobs!r}")
+    done, todo = {}, []
+    for c, k in zip(cells, keys):
+        if k in done:
+            continue
+        rec = _read_cell(_cell_path(cache_dir, k))
+        if rec is not None and (rec.get("error") is None or not retry_failed):
+            done[k] = rec
+        elif all(k != kk for kk, _ in todo):
+            todo.append((k, c))
+    bar = _progress(len(todo), progress, "cells")
+
+    def finish(rec):
+        _io.write_json(_cell_path(cache_dir, rec["key"]), rec)
+        done[rec["key"]] = _round_trip(rec)
+        if bar is not None:
+            bar.update(1)
+
+    try:
+        if not todo:
+            pass
+        elif scheduler is not None:
+            client = _dask_client(scheduler)
+            from distributed import as_completed
+            try:
+                with client.as_current():
+                    futs = [client.submit(run_cell, c, pure=False) for _, c in todo]
+                    for fut in as_completed(futs):
+                        finish(fut.result())
+            finally:
+                client.close()
+        elif (jobs > 1 and len(todo) > 1) or isolate:
+            ctx = multiprocessing.get_context("spawn")
+            with _single_threaded_env():
+                with _cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as ex:
+                    futs = [ex.submit(run_cell, c) for _, c in todo]
+                    for fut in _cf.as_completed(futs):
+                        finish(fut.result())
+        else:
+            for _, c in todo:
+                finish(run_cell(c))
+    finally:
+        if bar is not None:
+            bar.close()
+    return [done[k] for k in keys], len(todo)
+
+
+# ============================================================================================ table
+def format_value(v):
+    """CSV text of a value: floats with :data:`CSV_DIGITS` significant digits, "" for None, nan/inf as is."""
+    if v is None:
+        return ""
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (numbers.Integral, np.integer)):
+        return str(int(v))
+    if isinstance(v, (numbers.Real, np.floating)):
+        f = float(v)
+        if math.isnan(f):
+            return "nan"
+        if math.isinf(f):
+            return "inf" if f > 0 else "-inf"
+        return f"{f:.{CSV_DIGITS}g}"
+    return str(v)
+
+
+def write_table(records, path):
+    """Write records to a CSV: ``kind``, the other configuration keys (first-appearance order), the metric
+    columns (sorted), ``error``.  Returns (columns, rows as lists of strings)."""
+    cfg_cols = ["kind"]
+    for r in records:
+        for k in r["cell"]:
+            if k not in cfg_cols:
+                cfg_cols.append(k)
+    met_cols = sorted({k for r in records for k in r["metrics"]})
+    cols = cfg_cols + met_cols + ["error"]
+    rows = []
+    for r in records:
+        row = [format_value(r["cell"].get(k)) for k in cfg_cols]
+        row += [format_value(r["metrics"].get(k)) for k in met_cols]
+        row.append(r.get("error") or "")
+        rows.append(row)
+    buf = _pyio.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(cols)
+    w.writerows(rows)
+    _io.atomic_write_text(path, buf.getvalue())
+    return cols, rows
+
+
+def read_table(path):
+    """Read a sweep CSV back as a list of dicts of strings."""
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did: the table (``columns``, ``rows``), its path and counts."""
+    out_dir: Path
+    table_path: Path
+    columns: list
+    rows: list
+    records: list = field(repr=False)
+    n_cells: int = 0
+    n_run: int = 0
+    n_skipped: int = 0
+    n_failed: int = 0
+
+
+def run_sweep(config, out_dir, jobs=1, scheduler=None, retry_failed=False, progress=False, argv=None,
+              isolate=False):
+    """Run a sweep (a config dict or a TOML path) into ``out_dir``: cell files under ``out_dir/cells``,
+    ``out_dir/table.csv`` and ``out_dir/results.json`` (the config, counts, provenance).  Resumable: cells
+    with a result file are skipped.  Cost: the sum of the cells' costs divided by the workers."""
+    cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else parse_config(config)
+    if scheduler is not None and jobs not in (None, 1):
+        raise ValueError("give either jobs (local process pool) or scheduler (Dask), not both")
+    out_dir = Path(out_dir)
+    cells = expand(cfg)
+    records, n_run = run_cells(cells, out_dir / "cells", jobs=jobs or 1, scheduler=scheduler,
+                               retry_failed=retry_failed, progress=progress, isolate=isolate)
+    table = out_dir / "table.csv"
+    cols, rows = write_table(records, table)
+    n_failed = sum(1 for r in records if r.get("error"))
+    metrics = {"n_cells": len(cells), "n_run": n_run, "n_skipped": len(cells) - n_run, "n_failed": n_failed}
+    _io.write_results(out_dir, {"sweep": cfg, "runner": "dask" if scheduler else ("pool" if (jobs or 1) > 1
+                                                                                  else "serial")},
+                      metrics, argv=argv)
+    return SweepResult(out_dir, table, cols, rows, records, len(cells), n_run, len(cells) - n_run, n_failed)
