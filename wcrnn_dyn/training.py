@@ -31,6 +31,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _blas
 from ._validate import as_array, check_float, check_int, rng_from
 from .models import LOSSES, DivergenceError
 
@@ -756,10 +757,6 @@ def lyapunov_callback(X, k, every=1, **kwargs):
 # BLAS threads
 # ------------------------------------------------------------------------------------------------
 
-_BLAS_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads", "openblas_set_num_threads64_",
-                 "openblas_set_num_threads", "MKL_Set_Num_Threads")
-
-
 def set_blas_threads(n):
     """Set the thread count of every OpenBLAS (NumPy's and SciPy's, the latter used by Numba's ``np.dot``)
     loaded in this process; returns the number of libraries changed (0 where this is not possible).
@@ -769,30 +766,10 @@ def set_blas_threads(n):
     training on 2 shared cores).  ``wcrnn-dyn train`` therefore uses 1 thread unless told otherwise.
     Linux only (reads /proc/self/maps); a no-op elsewhere.
     """
-    import ctypes
     n = check_int(n, "n", minimum=1)
-    try:  # the BLAS Numba calls: load it now so that the setting applies to it
-        import scipy.linalg.cython_blas  # noqa: F401
-    except ImportError:  # pragma: no cover
-        pass
-    try:
-        with open("/proc/self/maps") as f:
-            paths = {line.split()[-1] for line in f
-                     if "openblas" in line.split()[-1].lower() or "libmkl_rt" in line.split()[-1].lower()}
-    except OSError:
-        return 0
-    changed = 0
-    for p in sorted(paths):
-        try:
-            lib = ctypes.CDLL(p)
-        except OSError:
-            continue
-        for name in _BLAS_SETTERS:
-            fn = getattr(lib, name, None)
-            if fn is not None:
-                fn.argtypes = [ctypes.c_int]
-                fn.restype = None
-                fn(n)
-                changed += 1
-                break
-    return changed
+    libs = _blas._openblas_libs()
+    for _, setter in libs:
+        setter(n)
+    return len(libs)
+
+
