@@ -132,11 +132,10 @@ class _RecurrentBase:
         self._check_finite_state(H[-1])
         return H, DP, GP
 
-    def _workspace(self, chunks, T):
+    def _workspace(self, chunks, T, gcode):
         """Per-chunk trajectory buffers (H, DP, GP, DA), reused across calls of the same shape (one shape is
         kept): writing into fresh memory every step costs as much as the arithmetic at sMNIST sizes."""
         N = self.n_hidden
-        gcode = self._kargs()[4]
         key = (tuple(chunks), T, N, np.dtype(self.dtype).str, gcode)
         ws = getattr(self, "_ws", None)
         if ws is None or ws[0] != key:
@@ -251,8 +250,8 @@ class _RecurrentBase:
         h0 = self._check_h0(h0, B)
         N = self.n_hidden
         chunks = _blas.split(B, n_threads or _blas.default_threads(B))
-        bufs = self._workspace(chunks, T)
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
+        bufs = self._workspace(chunks, T, gcode)
         eps = float(self._eps_kernel)
         act = K.ACTIVATIONS[self.activation]
 

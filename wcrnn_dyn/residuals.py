@@ -199,13 +199,9 @@ class BlockResidual(Residual):
         out = np.concatenate(ev + [self.tail.astype(complex)]) if ev else self.tail.astype(complex)
         return out.astype(complex)
 
-    def _split(self, x, axis):
-        nb2 = 2 * self.nb
-        return np.take(x, np.arange(nb2), axis=axis), np.take(x, np.arange(nb2, self.n), axis=axis)
-
     def apply(self, h):
         h = np.asarray(h)
-        out = np.empty(np.broadcast_shapes(h.shape), dtype=np.result_type(h, float))
+        out = np.empty(h.shape, dtype=np.result_type(h, float))
         x, y = h[..., 0:2 * self.nb:2], h[..., 1:2 * self.nb:2]
         B = self.blocks
         out[..., 0:2 * self.nb:2] = B[:, 0, 0] * x + B[:, 0, 1] * y
@@ -272,12 +268,6 @@ class DenseResidual(Residual):
 
     def matrix(self):
         return self.M.copy()
-
-    def eigenvalues(self):
-        if self.family == "orthogonal" and "mu" in self.meta:
-            ev = np.linalg.eigvals(self.M)
-            return ev.astype(complex)
-        return np.linalg.eigvals(self.M).astype(complex)
 
     def apply(self, h):
         return np.asarray(h) @ self.M.T
