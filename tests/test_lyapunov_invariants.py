@@ -88,6 +88,30 @@ def test_qr_kernels_against_numpy(rng):
             np.testing.assert_allclose(np.tril(Rm, -1), 0, atol=1e-10)
 
 
+def test_gershgorin_bound_is_sound(rng):
+    # _gershgorin_ok(G) == True must imply cond2(G) <= 1 / rcond^2 (checked against numpy's eigenvalues);
+    # it reads the Fortran-upper = C-lower triangle only (the other triangle holds garbage here)
+    hits = 0
+    for trial in range(300):
+        k = int(rng.integers(1, 12))
+        A = np.eye(k) + rng.uniform(0, 0.6) * rng.standard_normal((k, k)) / np.sqrt(k)
+        G = A.T @ A
+        Gc = np.tril(G) + np.triu(rng.standard_normal((k, k)), 1)
+        rc = float(rng.choice([1e-3, 0.3, 0.6]))
+        ok = KL._gershgorin_ok(Gc, k, np.zeros(3 * k), rc)
+        lam = np.linalg.eigvalsh(G)
+        if ok:
+            hits += 1
+            assert lam[0] > 0 and lam[-1] / lam[0] <= 1 / rc ** 2 * (1 + 1e-12)
+        # naive Gershgorin discs give the same decision
+        rad = np.abs(G).sum(axis=1) - np.abs(np.diag(G))
+        lb, ub = np.min(np.diag(G) - rad), np.max(np.diag(G) + rad)
+        assert ok == bool(lb > 0 and ub * rc * rc <= lb)
+    assert 30 < hits < 300      # both outcomes occur
+    Gbad = np.diag([1.0, 1e-8])
+    assert not KL._gershgorin_ok(Gbad, 2, np.zeros(6), 1e-3)
+
+
 def test_cholesky_falls_back_when_ill_conditioned(rng):
     N, k = 50, 6
     A = rng.standard_normal((k, N))
@@ -173,6 +197,45 @@ def test_batch_is_mean_of_single_runs(n_threads):
     np.testing.assert_allclose(batch.exponents, singles.mean(axis=0), atol=1e-14)
     np.testing.assert_allclose(batch.spread, singles.std(axis=0, ddof=1), atol=1e-14)
     assert batch.settings["n_sequences"] == 5 and batch.settings["n_threads"] == min(n_threads, 5)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_per_sequence_stepping_equals_one_gemm_for_all(monkeypatch, n_threads):
+    # N = 40, k = 34 >= 32: a batch is stepped sequence by sequence (GEMM + QR per row block); forcing
+    # the one-GEMM-for-all path must give the same spectra, and the batch equals the single runs
+    net = _net("rotational", N=40)
+    X = _X(60, B=3, seed=4)
+    assert ly._per_sequence(40, 34, 3) and not ly._per_sequence(40, 34, 1)
+    per_seq = lyapunov_spectrum(net, X, k=34, burn_in=10, n_threads=n_threads)
+    monkeypatch.setattr(ly, "_per_sequence", lambda N, k, B: False)
+    one_gemm = lyapunov_spectrum(net, X, k=34, burn_in=10, n_threads=n_threads)
+    np.testing.assert_allclose(per_seq.per_sequence, one_gemm.per_sequence, atol=1e-13)
+    singles = np.array([lyapunov_spectrum(net, X[i], k=34, burn_in=10).exponents for i in range(3)])
+    np.testing.assert_allclose(per_seq.per_sequence, singles, atol=1e-13)
+
+
+@pytest.mark.parametrize("k", [1, 4, 30])
+def test_split_gemm_of_a_large_network_matches_reference(monkeypatch, k):
+    # N = 256 with few exponents (k + 1 <= N / 8): the step's GEMM is split over Numba's threads by
+    # columns of W^T; it must agree with the dense reference and with one BLAS call
+    N = 256
+    res = R_.rotational(N, 0.99)
+    net = wd.WCRNN(2, N, 1, residual=res, eps=0.2, seed=3)
+    X = _X(40, seed=5)
+    assert ly._split_parts(N, k + 1, 2) == (2 if ly._threadsafe_numba_layer() else 1)
+    split = lyapunov_spectrum(net, X, k=k, burn_in=5, n_threads=2, seed=1)
+    ref = nl.spectrum(net, X, k=k, burn_in=5, qr_every=1, seed=1)
+    np.testing.assert_allclose(split.exponents, ref, rtol=0, atol=1e-11)
+    monkeypatch.setattr(ly, "_split_parts", lambda N, rows, n: 1)
+    one = lyapunov_spectrum(net, X, k=k, burn_in=5, n_threads=2, seed=1)
+    np.testing.assert_allclose(split.exponents, one.exponents, rtol=0, atol=1e-13)
+
+
+def test_split_parts_rule():
+    assert ly._split_parts(1024, 17, 1) == 1          # one thread
+    assert ly._split_parts(128, 5, 2) == 1            # small network: one BLAS call
+    assert ly._split_parts(256, 257, 2) == 1          # full spectrum: tall GEMM, one BLAS call
+    assert ly._split_parts(1000, 17, 3) == 1          # N not divisible by the threads
 
 
 def test_chunking_does_not_change_results(monkeypatch):

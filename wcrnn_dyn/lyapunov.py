@@ -25,6 +25,7 @@ product and Cholesky-QR (or Householder) through BLAS/LAPACK; see ``docs/LYAPUNO
 """
 from __future__ import annotations
 
+import importlib
 import logging
 import math
 import os
@@ -306,7 +307,9 @@ def _check_qr(qr):
 def _net_args(net):
     rk, rdiag, rblk, rdense, gcode, gscale = net.residual.kernel_args(np.float64)
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    return dict(WT=f64(net.W.T), UT=f64(net.U.T), bias=f64(net.b), eps=float(net._eps_kernel),
+    W = net.W if net.W.dtype == np.float64 and net.W.flags.c_contiguous else f64(net.W)
+    # W.T is an F-ordered view (no copy of an N x N matrix per call); BLAS takes it as a transposed operand
+    return dict(WT=W.T, UT=f64(net.U.T), bias=f64(net.b), eps=float(net._eps_kernel),
                 act=int(K.ACTIVATIONS[net.activation]), rk=int(rk), rdiag=f64(rdiag), rblk=f64(rblk),
                 rdenseT=f64(np.asarray(rdense).T), gcode=int(gcode), gscale=float(gscale))
 
@@ -334,6 +337,8 @@ class _Group:
     def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min):
         N = Z.shape[1]
         self.a, self.X, self.Z, self.B, self.k = a, X, Z, B, k
+        self.per_seq = _per_sequence(N, k, B)
+        self.Ps = np.zeros((1, 1, 1))
         self.P = np.empty_like(Z)
         self.LZ = np.empty_like(Z)
         self.DP = np.empty((B, N))
@@ -348,24 +353,63 @@ class _Group:
         return KL.frame_loop(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qr_every, qpb,
                              a["WT"], a["UT"], a["bias"], a["eps"], a["act"], a["rk"], a["rdiag"], a["rblk"],
                              a["rdenseT"], a["gcode"], a["gscale"], self.B, self.k, self.qr_mode, self.rcond_min,
-                             self.blk, self.counters, *self.ws.args())
+                             self.per_seq, self.Ps, self.blk, self.counters, *self.ws.args())
+
+    def split_gemm(self, n_parts):
+        """Compute the step's GEMM in ``n_parts`` column parts on Numba's threads (skinny products)."""
+        N = self.Z.shape[1]
+        self.Ps = np.empty((n_parts, self.Z.shape[0], N // n_parts))
+
+    def states(self):
+        return self.Z[::self.k + 1]
 
 
-def _default_threads(B):
-    """min(B, Numba's thread count): NUMBA_NUM_THREADS / numba.set_num_threads limit it (sweep workers set 1)."""
+def _split_parts(N, rows, n_threads):
+    """Number of column parts for a single group's GEMM on Numba's threads: n_threads for skinny products
+    (rows <= N / 8, N >= 256 and divisible by n_threads: e.g. a few exponents of a large network) when a
+    thread-safe threading layer (OpenMP or TBB) is available; 1 (one OpenBLAS call) otherwise."""
+    if n_threads < 2 or N < 256 or rows * 8 > N or N % n_threads or not _threadsafe_numba_layer():
+        return 1
+    return int(n_threads)
+
+
+def _threadsafe_numba_layer():
+    import numba
+    if str(numba.config.THREADING_LAYER).lower() in ("workqueue",):
+        return False
+    for mod in ("numba.np.ufunc.omppool", "numba.np.ufunc.tbbpool"):
+        try:
+            importlib.import_module(mod)
+            return True
+        except Exception:
+            continue
+    return False
+
+
+def _per_sequence(N, k, B):
+    """Step sequence by sequence (one GEMM of k + 1 rows each, re-orthonormalised while in cache) when
+    W^T is small enough to stay in cache across the B products (N^2 doubles <= 512 KiB) and the blocks
+    are tall enough for an efficient GEMM (k >= 32); otherwise one GEMM for all rows."""
+    return bool(B > 1 and N * N * 8 <= 512 * 1024 and k >= 32)
+
+
+def _default_threads(B=None):
+    """Numba's thread count (NUMBA_NUM_THREADS / numba.set_num_threads limit it; sweep workers set 1),
+    at most B when B is given."""
     try:
         import numba
         nthr = int(numba.get_num_threads())
     except Exception:  # pragma: no cover
         nthr = os.cpu_count() or 1
-    return max(1, min(B, nthr))
+    return max(1, nthr if B is None else min(B, nthr))
 
 
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
                 progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum"):
     """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
-    inputs Xp (B, S, d).  Sequences are split into ``n_threads`` groups run by worker threads (the Numba
-    kernel releases the GIL; BLAS is made single-threaded meanwhile).  Returns (blk, counters, states)."""
+    inputs Xp (B, S, d).  Sequences are split into min(n_threads, B) groups run by worker threads (the Numba
+    kernel releases the GIL; BLAS is made single-threaded meanwhile); a single group runs in the calling
+    thread with ``n_threads`` BLAS threads.  Returns (blk, counters, states)."""
     B = Xp.shape[0]
     N = net.n_hidden
     a = _net_args(net)
@@ -373,14 +417,15 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
     groups = []
     for idx in np.array_split(np.arange(B), n_groups):
         Bg = len(idx)
-        Z = np.empty((Bg + Bg * k, N))
-        Z[:Bg] = Zh[idx]
+        Z = np.empty((Bg * (k + 1), N))
+        Z3 = Z.reshape(Bg, k + 1, N)
+        Z3[:, 0] = Zh[idx]
         if k:
-            Z[Bg:] = np.tile(Q0.T, (Bg, 1))
+            Z3[:, 1:] = Q0.T[None]
         groups.append(_Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min))
     S = n_burn + M
     Bg = groups[0].B
-    rows = Bg + Bg * k
+    rows = Bg * (k + 1)
     flops = 2.0 * N * N * rows + Bg * (2.0 * N * k * k + k ** 3 / 3.0) / qr_every + 10.0 * N * rows
     chunk = int(max(1, min(S, FLOPS_PER_CHUNK // max(flops, 1.0))))
 
@@ -393,12 +438,16 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
     s = 0
     if n_groups == 1:
         g = groups[0]
-        while s < S:
-            s1 = min(S, s + chunk)
-            check([g.run(s, s1, n_burn, M, qr_every, qpb)])
-            if progress is not None:
-                progress.update(s1 - s)
-            s = s1
+        n_parts = _split_parts(N, g.Z.shape[0], n_threads)
+        if n_parts > 1:
+            g.split_gemm(n_parts)
+        with KL.blas_threads(1 if n_parts > 1 else n_threads):
+            while s < S:
+                s1 = min(S, s + chunk)
+                check([g.run(s, s1, n_burn, M, qr_every, qpb)])
+                if progress is not None:
+                    progress.update(s1 - s)
+                s = s1
     else:
         from concurrent.futures import ThreadPoolExecutor
         with KL.single_threaded_blas(), ThreadPoolExecutor(max_workers=n_groups) as ex:
@@ -411,7 +460,7 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
                 s = s1
     blk = np.concatenate([g.blk for g in groups], axis=1)
     counters = np.sum([g.counters for g in groups], axis=0)
-    states = np.concatenate([g.Z[:g.B] for g in groups], axis=0)
+    states = np.concatenate([g.states() for g in groups], axis=0)
     return blk, counters, states
 
 
@@ -481,11 +530,11 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         first-half / second-half difference <= 2 tol.
     rcond_min : reciprocal condition threshold for Cholesky-QR (default 1e-3; loss of orthogonality is
         about 1e-16 / rcond^2).
-    n_threads : worker threads for a batch (default None = min(B, numba.get_num_threads()), which follows
-        NUMBA_NUM_THREADS and numba.set_num_threads); sequences are split into that many groups, each
-        advanced by the GIL-free kernel in its own thread while SciPy's OpenBLAS is switched to one thread
-        (process-wide, restored afterwards).  One sequence always runs in the calling thread (BLAS threads as
-        configured).  Results do not depend on it.
+    n_threads : threads to use (default None = numba.get_num_threads(), which follows NUMBA_NUM_THREADS
+        and numba.set_num_threads).  A batch is split into min(n_threads, B) groups, each advanced by the
+        GIL-free kernel in its own thread while SciPy's OpenBLAS is switched to one thread (process-wide,
+        restored afterwards); one sequence runs in the calling thread with OpenBLAS set to n_threads
+        threads.  Results do not depend on it.
     progress : show a tqdm progress bar (default False; the CLI enables it on terminals only).
 
     Returns
@@ -521,8 +570,8 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     Q0 = initial_frame(N, k, seed)
 
     what = "lyapunov_spectrum"
-    n_threads = _default_threads(B) if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
-    if n_threads > 1 and not KL.single_threaded_blas().available:
+    n_threads = _default_threads() if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
+    if B > 1 and n_threads > 1 and not KL.single_threaded_blas().available:
         n_threads = 1
     Zh = _washout(net, Xf, h0, washout, Tn, what)
     M = Tn - washout - burn_in
@@ -552,7 +601,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         "autonomous": X is None, "qr": qr, "qr_used": qr_used, "n_qr": int(n_qr * B),
         "n_cholesky": int(c[0]), "n_fallback": int(c[1]), "n_householder": int(c[2]),
         "history_points": history_points, "tol": tol, "rcond_min": rcond_min, "units": "nats per step",
-        "n_threads": int(min(n_threads, B)),
+        "n_threads": int(n_threads),
         "eps": float(getattr(net, "eps", 1.0)), "residual": getattr(net.residual, "family", "?"),
     }
     steps = _block_steps(M, qr_every, qpb, n_blocks)
