@@ -199,19 +199,14 @@ def test_batch_is_mean_of_single_runs(n_threads):
     assert batch.settings["n_sequences"] == 5 and batch.settings["n_threads"] == min(n_threads, 5)
 
 
-@pytest.mark.parametrize("n_threads", [1, 2])
-def test_per_sequence_stepping_equals_one_gemm_for_all(monkeypatch, n_threads):
-    # N = 40, k = 34 >= 32: a batch is stepped sequence by sequence (GEMM + QR per row block); forcing
-    # the one-GEMM-for-all path must give the same spectra, and the batch equals the single runs
+def test_state_and_frame_rows_are_laid_out_per_sequence():
+    # the kernel keeps sequence b's state in row b (k + 1) and its frame in the k rows after it; a batch of
+    # 3 sequences with k = 34 must equal the single runs (k = 0, the two-trajectory layout, is covered above)
     net = _net("rotational", N=40)
     X = _X(60, B=3, seed=4)
-    assert ly._per_sequence(40, 34, 3) and not ly._per_sequence(40, 34, 1)
-    per_seq = lyapunov_spectrum(net, X, k=34, burn_in=10, n_threads=n_threads)
-    monkeypatch.setattr(ly, "_per_sequence", lambda N, k, B: False)
-    one_gemm = lyapunov_spectrum(net, X, k=34, burn_in=10, n_threads=n_threads)
-    np.testing.assert_allclose(per_seq.per_sequence, one_gemm.per_sequence, atol=1e-13)
+    batch = lyapunov_spectrum(net, X, k=34, burn_in=10, n_threads=1)
     singles = np.array([lyapunov_spectrum(net, X[i], k=34, burn_in=10).exponents for i in range(3)])
-    np.testing.assert_allclose(per_seq.per_sequence, singles, atol=1e-13)
+    np.testing.assert_allclose(batch.per_sequence, singles, atol=1e-13)
 
 
 @pytest.mark.parametrize("k", [1, 4, 30])

@@ -6,10 +6,9 @@ One fused loop advances, for B sequences at once, the network state and the tang
 * row ``b (k + 1)`` is the state h_b,
 * rows ``b (k + 1) + 1 .. b (k + 1) + k`` are the k tangent vectors (frame columns) of sequence b.
 
-One step is a GEMM ``P = Z @ W^T``, the structured residual ``L Z`` and an element-wise pass, either for
-all states and frames at once (one GEMM: W is read once per step, which matters at large N where the
-product is memory bound) or sequence by sequence with each block re-orthonormalised while it is still in
-cache (``per_seq``; better when N is small and k large)::
+One step is ONE GEMM for all states and all frames, ``P = Z @ W^T`` (so W is read once per step, which
+matters at large N where the product is memory bound), the structured residual ``L Z`` and an
+element-wise pass::
 
     a_t   = P[b] + U x_t + b_bias                h_t = g(L h_{t-1}) + eps * phi(a_t)
     Y     = g'(z_t)[:, None] * (L Q) + eps * phi'(a_t)[:, None] * (W Q)        (= J_t Q)
@@ -309,16 +308,14 @@ def _advance_rows(X, Z, P, LZ, DP, GPR, s, r0, r1, UT, bias, eps, act, gcode, gs
 @njit(**_OPTS)
 def frame_loop(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, qr_every, qr_per_block,
                WT, UT, bias, eps, act, rk, rdiag, rblk, rdenseT, gcode, gscale,
-               B, k, mode, rcond_min, per_seq, Ps, blk, counters, fp, ib, db, cb, G, tau, work, iwork, logr):
+               B, k, mode, rcond_min, Ps, blk, counters, fp, ib, db, cb, G, tau, work, iwork, logr):
     """Advance states and frames over post-washout steps s0 .. s1-1 (see module docstring).
 
     X (B, S, d): inputs of the post-washout steps (S = n_burn + M).  Z (B * (k + 1), N) holds, for each
     sequence b, its state in row b (k + 1) and its k frame vectors in the k rows after it (updated in
-    place); P, LZ same shape and DP, GPR (B, N) are work buffers.  ``per_seq``: one GEMM per sequence's
-    row block, followed at once by its element-wise update and re-orthonormalisation while the block is
-    in cache (better for small N and large k); otherwise one GEMM for all rows (W is read once per step,
-    better for large N), split over Numba's threads in column parts of width w when the buffer ``Ps``
-    (n_parts, rows, w) has more than one part (see :func:`split_dot`).
+    place); P, LZ same shape and DP, GPR (B, N) are work buffers.  The step's GEMM is one BLAS call, or
+    split over Numba's threads in column parts of width w when the buffer ``Ps`` (n_parts, rows, w) has
+    more than one part (see :func:`split_dot`).
     Steps s < n_burn are burn-in (QR every ``qr_every`` steps and at s = n_burn - 1, nothing kept);
     for accumulation step a = s - n_burn, QR after steps with (a + 1) % qr_every == 0 and at a = M - 1;
     QR number q = a // qr_every adds log|r_ii| of sequence b to ``blk[q // qr_per_block, b]``.
@@ -339,38 +336,33 @@ def frame_loop(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, qr_every, qr_per_block,
                 do_qr = ((a_idx + 1) % qr_every == 0) or (a_idx == M - 1)
             else:
                 do_qr = ((s + 1) % qr_every == 0) or (s == n_burn - 1)
-        n_blk = B if per_seq else 1
-        for g in range(n_blk):
-            r0 = g * st if per_seq else 0
-            r1 = r0 + st if per_seq else nrows
-            if Ps.shape[0] > 1:
-                split_dot(Z, WT, Ps, P)
+        if Ps.shape[0] > 1:
+            split_dot(Z, WT, Ps, P)
+        else:
+            np.dot(Z, WT, P)
+        lin_rows(rk, rdiag, rblk, rdenseT, Z, LZ)
+        bad = _advance_rows(X, Z, P, LZ, DP, GPR, s, 0, nrows, UT, bias, eps, act, gcode, gscale, k)
+        if not (bad - bad == 0.0):
+            return 1, s
+        if not do_qr:
+            continue
+        for b in range(B):
+            used = qr_rows(Z, b * st + 1, k, cur_mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr)
+            if used == 1:
+                counters[0] += 1
+            elif used == -1:
+                counters[1] += 1
             else:
-                np.dot(Z[r0:r1], WT, P[r0:r1])
-            lin_rows(rk, rdiag, rblk, rdenseT, Z[r0:r1], LZ[r0:r1])
-            bad = _advance_rows(X, Z, P, LZ, DP, GPR, s, r0, r1, UT, bias, eps, act, gcode, gscale, k)
-            if not (bad - bad == 0.0):
-                return 1, s
-            if not do_qr:
-                continue
-            for r in range(r0, r1, st):
-                b = r // st
-                used = qr_rows(Z, r + 1, k, cur_mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr)
-                if used == 1:
-                    counters[0] += 1
-                elif used == -1:
-                    counters[1] += 1
-                else:
-                    counters[2] += 1
+                counters[2] += 1
+            for i in range(k):
+                if logr[i] != logr[i] or logr[i] == np.inf:
+                    return 2, s
+            if acc:
+                q = (s - n_burn) // qr_every
+                jb = q // qr_per_block
                 for i in range(k):
-                    if logr[i] != logr[i] or logr[i] == np.inf:
-                        return 2, s
-                if acc:
-                    q = (s - n_burn) // qr_every
-                    jb = q // qr_per_block
-                    for i in range(k):
-                        blk[jb, b, i] += logr[i]
-        if do_qr and mode == QR_AUTO and cur_mode != QR_HOUSEHOLDER:
+                    blk[jb, b, i] += logr[i]
+        if mode == QR_AUTO and cur_mode != QR_HOUSEHOLDER:
             n_tot = counters[0] + counters[1]
             if n_tot >= AUTO_MIN_QR and counters[1] > AUTO_MAX_FALLBACK_RATE * n_tot:
                 cur_mode = QR_HOUSEHOLDER

@@ -337,7 +337,6 @@ class _Group:
     def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min):
         N = Z.shape[1]
         self.a, self.X, self.Z, self.B, self.k = a, X, Z, B, k
-        self.per_seq = _per_sequence(N, k, B)
         self.Ps = np.zeros((1, 1, 1))
         self.P = np.empty_like(Z)
         self.LZ = np.empty_like(Z)
@@ -353,7 +352,7 @@ class _Group:
         return KL.frame_loop(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qr_every, qpb,
                              a["WT"], a["UT"], a["bias"], a["eps"], a["act"], a["rk"], a["rdiag"], a["rblk"],
                              a["rdenseT"], a["gcode"], a["gscale"], self.B, self.k, self.qr_mode, self.rcond_min,
-                             self.per_seq, self.Ps, self.blk, self.counters, *self.ws.args())
+                             self.Ps, self.blk, self.counters, *self.ws.args())
 
     def split_gemm(self, n_parts):
         """Compute the step's GEMM in ``n_parts`` column parts on Numba's threads (skinny products)."""
@@ -384,13 +383,6 @@ def _threadsafe_numba_layer():
         except Exception:
             continue
     return False
-
-
-def _per_sequence(N, k, B):
-    """Step sequence by sequence (one GEMM of k + 1 rows each, re-orthonormalised while in cache) when
-    W^T is small enough to stay in cache across the B products (N^2 doubles <= 512 KiB) and the blocks
-    are tall enough for an efficient GEMM (k >= 32); otherwise one GEMM for all rows."""
-    return bool(B > 1 and N * N * 8 <= 512 * 1024 and k >= 32)
 
 
 def _default_threads(B=None):
