@@ -63,6 +63,21 @@ def test_cli_bad_input(tmp_path, capsys):
     with pytest.raises(SystemExit):
         cli.main(["train", *TINY, "--optimizer", "lbfgs", "--out", str(tmp_path)])
     assert cli.main(["data", "--task", "nosuchtask"]) == 2
+    assert cli.main(["train", *TINY, "--w-scale", "-1", "--out", str(tmp_path / "c")]) == 2
+    assert "--w-scale" in capsys.readouterr().err
+    assert cli.main(["train", *TINY, "--model", "elman", "--w-scale", "0.5", "--out", str(tmp_path / "d")]) == 2
+    assert "--w-scale" in capsys.readouterr().err
+
+
+def test_w_scale_sets_the_initial_recurrent_weights():
+    args = cli.build_parser().parse_args(["train", *TINY, "--w-scale", "0.1", "--out", "x"])
+    cfg = cli_train._resolve(args)
+    assert cfg["w_scale"] == 0.1
+    small = cli_train.build_net(cfg, 2, 1)
+    cfg["w_scale"] = 1.0
+    big = cli_train.build_net(cfg, 2, 1)
+    np.testing.assert_allclose(small.W, 0.1 * big.W, rtol=1e-12)   # same seed, scaled
+    np.testing.assert_array_equal(small.U, big.U)
 
 
 def test_data_command_lists_and_checks(capsys, tmp_path):

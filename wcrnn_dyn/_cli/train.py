@@ -68,6 +68,9 @@ def add_arguments(p):
     m.add_argument("--mu-min", type=float, default=None, help="heterogeneous: smallest mu (default mu - 0.1)")
     m.add_argument("--eps", type=float, default=None, help="coupling constant eps")
     m.add_argument("--gain-scale", type=float, default=1.0, help="nonlinear residual: tanh saturation scale")
+    m.add_argument("--w-scale", type=float, default=1.0,
+                   help="WCRNN: initial W ~ N(0, w_scale^2 / N); a small value keeps rho(Lambda + eps W) near "
+                        "mu at the start (e.g. mu = 1 for long memory)")
     m.add_argument("--activation", default="tanh", choices=("tanh", "relu", "identity"))
     m.add_argument("--trainable-residual", action="store_true", help="train the residual too")
     m.add_argument("--dtype", default=None, choices=("float32", "float64"), help="training precision")
@@ -113,8 +116,13 @@ def _resolve(args):
             raise ValueError(f"--{k.replace('_', '-')} must be >= 1, got {cfg[k]}")
     if cfg["lr"] <= 0:
         raise ValueError(f"--lr must be > 0, got {cfg['lr']}")
+    if not args.w_scale >= 0:
+        raise ValueError(f"--w-scale must be >= 0, got {args.w_scale}")
+    if args.model == "elman" and args.w_scale != 1.0:
+        raise ValueError("--w-scale applies to --model wcrnn only (Elman uses --init)")
     cfg.update(task=args.task, model=args.model, init=args.init if args.model == "elman" else None, activation=args.activation,
-               mu_min=args.mu_min, gain_scale=args.gain_scale, trainable_residual=args.trainable_residual,
+               mu_min=args.mu_min, gain_scale=args.gain_scale, w_scale=args.w_scale,
+               trainable_residual=args.trainable_residual,
                optimizer=args.optimizer, weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
                data_dir=args.data_dir, blas_threads=args.threads)
     return cfg
@@ -153,7 +161,8 @@ def build_net(cfg, n_in, n_out):
         return models.Elman(n_in, N, n_out, init=cfg["init"], residual=res, eps=cfg["eps"],
                             activation=cfg["activation"], seed=cfg["seed"], dtype=dt)
     return models.WCRNN(n_in, N, n_out, residual=res, eps=cfg["eps"], activation=cfg["activation"],
-                        seed=cfg["seed"], dtype=dt, trainable_residual=cfg["trainable_residual"])
+                        seed=cfg["seed"], dtype=dt, trainable_residual=cfg["trainable_residual"],
+                        w_scale=cfg.get("w_scale", 1.0))
 
 
 def run(args):
