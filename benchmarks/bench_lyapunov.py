@@ -163,6 +163,9 @@ def main(argv=None):
                     help="timed steps per case for the straightforward method (batch: a quarter); wcrnn_dyn 4x more")
     ap.add_argument("--cases", default="full,topk,batch")
     ap.add_argument("--reps", type=int, default=3, help="interleaved repetitions, best time kept")
+    ap.add_argument("--pause", type=float, default=0.3,
+                    help="seconds of idle before each timed run, so that the previous method's BLAS / OpenMP "
+                         "threads (they spin ~0.1 s after work) do not compete with the next one")
     ap.add_argument("--torch-python", default=None, help="python interpreter with torch for the peer script")
     ap.add_argument("--out", default=str(HERE / "results" / "bench_lyapunov.json"))
     args = ap.parse_args(argv)
@@ -189,10 +192,12 @@ def main(argv=None):
         best = {name: np.inf for name in ["straightforward", *variants]}
         le_ref = None
         for _ in range(args.reps):
+            time.sleep(args.pause)
             t0 = time.perf_counter()
             le_ref = straightforward(net, X[:, :T_ref], k)
             best["straightforward"] = min(best["straightforward"], (time.perf_counter() - t0) / T_ref)
             for vname, kw in variants.items():
+                time.sleep(args.pause)
                 t0 = time.perf_counter()
                 r = lyapunov_spectrum(net, X, k=k, burn_in=0, **kw)
                 best[vname] = min(best[vname], (time.perf_counter() - t0) / T_ours)
@@ -239,7 +244,7 @@ def main(argv=None):
         load = None
     doc = {"benchmark": "bench_lyapunov", "gemm_gflops": {"n1024": rate1024, "n256": rate256}, "cases": rows,
            "qr_micro": qr_rows_,
-           "threads_env": env, "cpu_count": os.cpu_count(), "loadavg_at_end": load,
+           "threads_env": env, "pause_s": args.pause, "cpu_count": os.cpu_count(), "loadavg_at_end": load,
            "provenance": wd.io.provenance(sys.argv if argv is None else argv)}
     out = Path(args.out)
     wd.io.write_json(out, doc)
