@@ -512,11 +512,13 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     qr : "auto" (default), "cholesky" or "householder".  "householder": LAPACK geqrf + orgqr, robust for
         any conditioning.  "cholesky": Cholesky-QR (Gram matrix by syrk, potrf, trsm), GEMM-rich, 1.1-3.7x
         faster per re-orthonormalisation in our measurements (more at larger k); falls back to Householder
-        for a block whenever Cholesky fails or the condition estimate of r is below ``rcond_min``.
+        for a block whenever Cholesky fails or r is not shown to be well conditioned (Gershgorin's discs of the
+        Gram matrix, else LAPACK's estimate, against ``rcond_min``).
         "auto": Cholesky-QR with that fall back, and a permanent switch to Householder once more than 25%
         of at least 16 re-orthonormalisations needed the fall back (ill-conditioned Jacobians, e.g.
-        saturated Elman networks).  Chosen by measurement: Cholesky-QR was faster at every size measured in
-        benchmarks/bench_lyapunov.py (docs/LYAPUNOV.md).
+        saturated Elman networks).  Chosen by measurement: Cholesky-QR was 1.3-6.4x faster at every size
+        measured in benchmarks/bench_lyapunov.py except the tiny 256 x 8 frame (within microseconds either
+        way; docs/LYAPUNOV.md).
     history_points : maximum number of rows of the running-estimate history (default 1000).
     tol : convergence criterion (default 1e-3 nats/step): every finite exponent needs stderr <= tol and a
         first-half / second-half difference <= 2 tol.
@@ -559,7 +561,10 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     tol = check_float(tol, "tol", minimum=0.0)
     rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
     h0 = net._check_h0(h0, B).astype(np.float64)
-    Q0 = initial_frame(N, k, seed)
+    with KL.single_threaded_blas():
+        # a small QR: waking NumPy's OpenBLAS threads here would leave them spinning into the kernel's
+        # first steps (measured: the first ~50 steps of a top-16 run at N = 1024 ran 2-4x slower)
+        Q0 = initial_frame(N, k, seed)
 
     what = "lyapunov_spectrum"
     n_threads = _default_threads() if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
