@@ -69,6 +69,8 @@ def test_lyap_digits_input(tmp_path):
     (["--steps", "20", "--burn-in", "30"], "burn_in + washout"),
     (["--qr-every", "0"], "qr_every"),
     (["--batch", "0"], "--batch"),
+    (["--w-scale", "-0.5"], "--w-scale"),
+    (["--arch", "elman", "--w-scale", "0.5"], "--w-scale"),
 ])
 def test_lyap_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
     rc = main(["lyap", "--hidden", "4", "--steps", "50", "--burn-in", "5", "--no-plots", "--out",
@@ -89,3 +91,15 @@ def test_plot_functions_reexported_and_return_fig_ax():
     fig3, ax3 = wd.plotting.plot_lyapunov_spectrum(r.exponents)
     import matplotlib.pyplot as plt
     plt.close("all")
+
+
+def test_lyap_w_scale_reaches_the_model(tmp_path):
+    # W = 0 (w_scale 0): the Jacobian is the residual, so the exponents are log mu exactly (eps = 0 oracle
+    # reached through the CLI's weight scale instead)
+    out = tmp_path / "w0"
+    rc = main(["lyap", "--hidden", "6", "--mu", "0.9", "--residual", "rotational", "--w-scale", "0",
+               "--steps", "60", "--burn-in", "5", "--no-plots", "--out", str(out)])
+    assert rc == 0
+    doc, _ = _read(out)
+    assert doc["config"]["model"]["w_scale"] == 0.0
+    np.testing.assert_allclose(doc["metrics"]["exponents"], np.log(0.9), atol=1e-12)

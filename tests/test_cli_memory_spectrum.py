@@ -44,6 +44,9 @@ def test_memory_command_bad_arguments(tmp_path, capsys):
     rc = cli.main(["memory", "--hidden", "4", "--max-lag", "50", "--n-steps", "50", "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "max_lag must be < n_steps" in capsys.readouterr().err
+    rc = cli.main(["memory", "--hidden", "4", "--w-scale", "-1", "--out", str(tmp_path / "y")])
+    assert rc == 2
+    assert "--w-scale" in capsys.readouterr().err
 
 
 def test_spectrum_command_synthetic(tmp_path, capsys):

@@ -19,9 +19,19 @@ def add_model_arguments(p, hidden=64, mu=0.99, eps=0.05):
     g.add_argument("--mu-min", type=float, default=None, help="heterogeneous: smallest mu (default mu - 0.1)")
     g.add_argument("--eps", type=float, default=eps, help="coupling constant eps")
     g.add_argument("--gain-scale", type=float, default=1.0, help="nonlinear residual: tanh saturation scale")
+    g.add_argument("--w-scale", type=float, default=1.0,
+                   help="WCRNN: initial W ~ N(0, w_scale^2 / N)")
     g.add_argument("--activation", default="tanh", choices=("tanh", "relu", "identity"))
     g.add_argument("--seed", type=int, default=0, help="seed for weights and inputs")
     return g
+
+
+def check_w_scale(args):
+    """--w-scale must be >= 0 (ValueError naming the option)."""
+    w = getattr(args, "w_scale", 1.0)
+    if not w >= 0:
+        raise ValueError(f"--w-scale must be >= 0, got {w}")
+    return w
 
 
 def make_residual(family, n, mu, seed=0, mu_min=None, gain_scale=1.0):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_residual, progress_enabled
+from .common import add_model_arguments, check_w_scale, make_residual, progress_enabled
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -63,15 +63,18 @@ def _build_net(args, n_in):
                       gain_scale=args.gain_scale)
     cfg = {"arch": args.arch, "residual": args.residual, "hidden": args.hidden, "mu": args.mu,
            "mu_min": args.mu_min, "eps": args.eps, "activation": args.activation, "n_in": n_in, "seed": args.seed,
-           "gain_scale": args.gain_scale}
+           "gain_scale": args.gain_scale, "w_scale": check_w_scale(args)}
     if args.arch == "elman":
+        if args.w_scale != 1.0:
+            raise ValueError("--w-scale applies to --arch wcrnn only (Elman uses --elman-init)")
         if args.elman_init == "wcri" and not R.is_linear:
             raise ValueError("--elman-init wcri needs a linear residual family")
         net = Elman(n_in, args.hidden, 1, init=args.elman_init, residual=R, eps=args.eps,
                     activation=args.activation, seed=args.seed)
         cfg["elman_init"] = args.elman_init
     else:
-        net = WCRNN(n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed)
+        net = WCRNN(n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
+                    w_scale=args.w_scale)
     return net, cfg
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_residual
+from .common import add_model_arguments, check_w_scale, make_residual
 
 HELP = "fading memory: input sensitivity, memory capacity, timescales (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -82,10 +82,11 @@ def run(args):
     else:
         R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
                           gain_scale=args.gain_scale)
-        net = WCRNN(args.n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed)
+        net = WCRNN(args.n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
+                    w_scale=check_w_scale(args))
         model_cfg = {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "mu_min": args.mu_min,
                      "eps": args.eps, "activation": args.activation, "n_in": args.n_in, "seed": args.seed,
-                     "gain_scale": args.gain_scale}
+                     "gain_scale": args.gain_scale, "w_scale": args.w_scale}
     if args.max_lag < 0:
         raise ValueError(f"--max-lag must be >= 0, got {args.max_lag}")
     if args.batch < 1:

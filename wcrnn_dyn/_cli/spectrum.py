@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_residual
+from .common import add_model_arguments, check_w_scale, make_residual
 
 HELP = "data power spectrum + matched rotational residual + weight eigenvalues (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -87,7 +87,8 @@ def run(args):
     R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
                       gain_scale=args.gain_scale)
     d = X.shape[2]
-    net = WCRNN(d, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed)
+    net = WCRNN(d, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
+                w_scale=check_w_scale(args))
     ws = spectral.weight_spectra(net)
     fr = spectral.frequency_response(matched, freqs)
     elapsed = time.perf_counter() - t0
@@ -109,7 +110,7 @@ def run(args):
     config = {"command": "spectrum", "task": args.task, "split": args.split, "max_samples": args.max_samples,
               "nperseg": args.nperseg, "method": args.method, "period": args.period, "permute": args.permute,
               "model": {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "eps": args.eps,
-                        "activation": args.activation, "seed": args.seed},
+                        "activation": args.activation, "seed": args.seed, "w_scale": args.w_scale},
               "matched_residual": matched.config()}
     arrays = {"freqs": freqs, "power": power, "peak_freqs": pk_f, "peak_power": pk_p,
               "matched_thetas": 2 * np.pi * matched_freqs, "matched_gain_total": fr.total,
