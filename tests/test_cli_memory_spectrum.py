@@ -80,3 +80,14 @@ def test_spectrum_command_bad_arguments(tmp_path, capsys):
                    "--out", str(tmp_path / "y")])
     assert rc == 2
     assert "nperseg" in capsys.readouterr().err
+
+
+def test_memory_command_default_model_has_memory(tmp_path):
+    # the default residual of `memory` is rotational: N = 64 distinct filters give a large capacity
+    # (measured 47.5); a scaled identity gives every unit the same filter and almost none
+    out = tmp_path / "default"
+    assert cli.main(["memory", "--max-lag", "60", "--n-steps", "3000", "--batch", "2", "--no-plots",
+                     "--out", str(out)]) == 0
+    doc = json.loads((out / "results.json").read_text())
+    assert doc["config"]["model"]["residual"] == "rotational"
+    assert doc["metrics"]["memory_capacity_total"] > 20

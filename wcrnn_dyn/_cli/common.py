@@ -11,10 +11,11 @@ FAMILY_CHOICES = ("scaled_identity", "orthogonal", "rotational", "heterogeneous"
                   "random", "nonlinear")
 
 
-def add_model_arguments(p, hidden=64, mu=0.99, eps=0.05):
+def add_model_arguments(p, hidden=64, mu=0.99, eps=0.05, residual="scaled_identity"):
     g = p.add_argument_group("model")
     g.add_argument("--hidden", "-N", type=int, default=hidden, help="number of hidden units N")
-    g.add_argument("--residual", default="scaled_identity", choices=FAMILY_CHOICES, help="residual family")
+    g.add_argument("--residual", default=residual, choices=FAMILY_CHOICES,
+                   help=f"residual family (default {residual})")
     g.add_argument("--mu", type=float, default=mu, help="residual scale mu (spectral radius of Lambda)")
     g.add_argument("--mu-min", type=float, default=None, help="heterogeneous: smallest mu (default mu - 0.1)")
     g.add_argument("--eps", type=float, default=eps, help="coupling constant eps")
