@@ -385,6 +385,14 @@ def _threadsafe_numba_layer():
     return False
 
 
+def _cpu_count():
+    """CPUs this process may run on (its affinity mask where the OS tells it)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
 def _default_threads(B=None):
     """Numba's thread count (NUMBA_NUM_THREADS / numba.set_num_threads limit it; sweep workers set 1),
     at most B when B is given."""
@@ -433,7 +441,7 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
         n_parts = _split_parts(N, g.Z.shape[0], n_threads)
         if n_parts > 1:
             g.split_gemm(n_parts)
-        with KL.blas_threads(1 if n_parts > 1 else n_threads):
+        with KL.blas_threads(1 if n_parts > 1 else min(n_threads, _cpu_count())):
             while s < S:
                 s1 = min(S, s + chunk)
                 check([g.run(s, s1, n_burn, M, qr_every, qpb)])
