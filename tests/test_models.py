@@ -59,6 +59,21 @@ def test_heterogeneous_rotational_eigenvalues():
     np.testing.assert_allclose(ev, exp, atol=1e-14)
 
 
+@pytest.mark.parametrize("n", [6, 7])
+def test_heterogeneous_rotational_uniform(n):
+    r = R.heterogeneous_rotational_uniform(n, 0.8, 0.95, seed=3)
+    mus = np.sort(np.random.default_rng(3).uniform(0.8, 0.95, n // 2))[::-1]
+    th = np.pi * (np.arange(n // 2) + 0.5) / (n // 2)
+    ref = R.heterogeneous_rotational(mus, th, tail=0.95 if n % 2 else None)
+    np.testing.assert_array_equal(r.matrix(), ref.matrix())
+    # a Generator is used as is (the sweep passes its own stream)
+    g1, g2 = np.random.default_rng(5), np.random.default_rng(5)
+    np.testing.assert_array_equal(R.heterogeneous_rotational_uniform(n, 0.8, 0.95, seed=g1).matrix(),
+                                  R.heterogeneous_rotational_uniform(n, 0.8, 0.95, seed=g2).matrix())
+    with pytest.raises(ValueError, match="mu_max"):
+        R.heterogeneous_rotational_uniform(n, 0.9, 0.8)
+
+
 @pytest.mark.parametrize("res", [R.scaled_identity(5, 0.9), R.rotational(5, 0.9, [0.2, 1.0]),
                                  R.heterogeneous([0.1, 0.2, 0.3, 0.4, 0.5]), R.orthogonal(5, 1.0, seed=0),
                                  R.heterogeneous_rotational([0.9, 0.7], [0.5, 1.5], tail=0.3)])

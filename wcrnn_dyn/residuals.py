@@ -26,7 +26,7 @@ from ._validate import as_array, check_float, check_int, rng_from
 
 __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
            "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
-           "heterogeneous_timescales", "heterogeneous_rotational", "random", "dense", "nonlinear", "zero",
+           "heterogeneous_timescales", "heterogeneous_rotational", "heterogeneous_rotational_uniform", "random", "dense", "nonlinear", "zero",
            "rotation_blocks", "from_config", "as_residual", "FAMILIES"]
 
 
@@ -459,6 +459,20 @@ def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
     tl = [] if tail is None else [check_float(tail, "tail")]
     return BlockResidual(rotation_blocks(mus, thetas), tl, family="heterogeneous_rotational",
                          trainable=trainable, meta={"mus": mus.tolist(), "thetas": thetas.tolist()})
+
+
+def heterogeneous_rotational_uniform(n, mu_min, mu_max, seed=None, trainable=False):
+    """n // 2 rotation blocks mu_k Rot(theta_k) with mu_k uniform on [mu_min, mu_max] (sorted descending) and
+    frequencies spread evenly, theta_k = pi (k + 1/2) / (n // 2); odd n adds a 1 x 1 tail mu_max."""
+    n = check_int(n, "n", minimum=1)
+    mu_min = check_float(mu_min, "mu_min")
+    mu_max = check_float(mu_max, "mu_max")
+    if mu_max < mu_min:
+        raise ValueError(f"mu_max must be >= mu_min, got {mu_max} < {mu_min}")
+    m = n // 2
+    mus = np.sort(rng_from(seed).uniform(mu_min, mu_max, m))[::-1]
+    thetas = np.pi * (np.arange(m) + 0.5) / max(m, 1)
+    return heterogeneous_rotational(mus, thetas, tail=mu_max if n % 2 else None, trainable=trainable)
 
 
 def _haar_orthogonal(n, rng):

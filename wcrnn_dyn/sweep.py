@@ -331,11 +331,8 @@ def make_residual(cell, X=None):
             raise ValueError("family 'heterogeneous_timescales' needs tau_min and tau_max")
         return R.heterogeneous_timescales(n, float(c["tau_min"]), float(c["tau_max"]), seed=rs)
     if fam == "heterogeneous_rotational":
-        m = n // 2
         lo = mu - 0.1 if c["mu_min"] is None else float(c["mu_min"])
-        mus = np.sort(rs.uniform(lo, mu, m))[::-1]
-        thetas = np.pi * (np.arange(m) + 0.5) / max(m, 1)
-        return R.heterogeneous_rotational(mus, thetas, tail=mu if n % 2 else None)
+        return R.heterogeneous_rotational_uniform(n, lo, mu, seed=rs)
     if fam == "random":
         return R.random(n, mu, seed=rs)
     if fam == "nonlinear":

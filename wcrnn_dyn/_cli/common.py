@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 
 from .. import residuals as _res
 
@@ -47,12 +46,7 @@ def make_residual(family, n, mu, seed=0, mu_min=None, gain_scale=1.0):
         lo = mu - 0.1 if mu_min is None else mu_min
         return _res.heterogeneous_uniform(n, lo, mu, seed=seed)
     if family == "heterogeneous_rotational":
-        m = n // 2
-        rng = np.random.default_rng(seed)
-        lo = mu - 0.1 if mu_min is None else mu_min
-        mus = np.sort(rng.uniform(lo, mu, m))[::-1]
-        thetas = np.pi * (np.arange(m) + 0.5) / max(m, 1)
-        return _res.heterogeneous_rotational(mus, thetas, tail=mu if n % 2 else None)
+        return _res.heterogeneous_rotational_uniform(n, mu - 0.1 if mu_min is None else mu_min, mu, seed=seed)
     if family == "random":
         return _res.random(n, mu, seed=seed)
     if family == "nonlinear":
