@@ -26,6 +26,16 @@ LOSSES = ("mse", "cross_entropy")
 PARAM_NAMES = ("W", "U", "b", "V", "c")
 
 
+def activation_derivative(a, activation):
+    """phi'(a) in float64 for activation "tanh", "relu" (0 at a <= 0) or "identity" (NumPy reference, O(len a))."""
+    a = np.asarray(a, dtype=float)
+    if activation == "tanh":
+        return 1.0 - np.tanh(a) ** 2
+    if activation == "relu":
+        return (a > 0).astype(float)
+    return np.ones_like(a)
+
+
 class DivergenceError(FloatingPointError):
     """The state of a network overflowed or became NaN (e.g. a supercritical linear residual)."""
 
@@ -301,12 +311,7 @@ class _RecurrentBase:
         h_prev = as_array(h_prev, "h_prev", shape=(self.n_hidden,), dtype=np.float64)
         x_t = as_array(x_t, "x_t", shape=(self.n_in,), dtype=np.float64)
         a = self.W.astype(float) @ h_prev + self.U.astype(float) @ x_t + self.b
-        if self.activation == "tanh":
-            dphi = 1.0 - np.tanh(a) ** 2
-        elif self.activation == "relu":
-            dphi = (a > 0).astype(float)
-        else:
-            dphi = np.ones_like(a)
+        dphi = activation_derivative(a, self.activation)
         R = self.residual
         if R.is_linear:
             dR = R.matrix()

@@ -140,13 +140,8 @@ def regime(net_or_residual, tol=1e-6, effective=False):
         net = net_or_residual
         if not net.residual.is_linear:
             raise ValueError("effective=True needs a linear residual")
-        b = np.asarray(net.b, dtype=float)
-        if net.activation == "tanh":
-            dphi = 1.0 - np.tanh(b) ** 2
-        elif net.activation == "relu":
-            dphi = (b > 0).astype(float)
-        else:
-            dphi = np.ones_like(b)
+        from .models import activation_derivative
+        dphi = activation_derivative(net.b, net.activation)
         J0 = net.residual.matrix() + net.eps * dphi[:, None] * np.asarray(net.W, dtype=float)
         rho = float(np.max(np.abs(np.linalg.eigvals(J0))))
     else:

@@ -278,6 +278,25 @@ def metric_values(records, task):
     return [r["metrics"].get(m, float("nan")) if not r.get("error") else float("nan") for r in records]
 
 
+def group_metrics(records, tasks, field, arms):
+    """Test metrics per task and arm: arms are (label, value) pairs selecting ``cell[field] == value``.
+    Returns (groups, vals): groups[task] = [(label, values)] for :func:`bar_panels`, vals[(task, value)]."""
+    groups, vals = {}, {}
+    for t in tasks:
+        groups[t] = []
+        for label, value in arms:
+            v = metric_values(select(records, task=t, **{field: value}), t)
+            vals[(t, value)] = v
+            groups[t].append((label, v))
+    return groups, vals
+
+
+def reference_lines(tasks):
+    """Horizontal reference lines per task for :func:`bar_panels`: chance (0.1) for the 10-class tasks and
+    the predict-1 baseline (MSE 1/6) for adding."""
+    return {t: [(0.1, "chance")] if t != "adding" else [(1 / 6, "predict 1 (MSE 1/6)")] for t in tasks}
+
+
 def n_params_of(records):
     v = sorted({r["metrics"]["n_params"] for r in records if not r.get("error") and "n_params" in r["metrics"]})
     return ", ".join(str(x) for x in v) if v else "n/a"

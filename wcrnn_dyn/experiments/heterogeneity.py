@@ -82,14 +82,8 @@ def run(ctx, p):
                        max_lag=int(p["max_lag"]), n_steps=int(p["mc_steps"])) for arm in ARMS for s in p["seeds"]]
         recs = C.run_cells(ctx, exp_dir, cells + mcells)
         trecs, mrecs = recs[:len(cells)], recs[len(cells):]
-        groups, vals = {}, {}
-        for t in tasks:
-            groups[t] = []
-            for arm in ARMS:
-                v = C.metric_values(C.select(trecs, task=t, arm=arm), t)
-                vals[(t, arm)] = v
-                groups[t].append((arm, v))
-        hl = {t: [(0.1, "chance")] if t != "adding" else [(1 / 6, "predict 1 (MSE 1/6)")] for t in tasks}
+        groups, vals = C.group_metrics(trecs, tasks, "arm", [(arm, arm) for arm in ARMS])
+        hl = C.reference_lines(tasks)
         f1 = C.bar_panels(tasks, groups, "heterogeneous vs homogeneous (matched mean timescale)",
                           exp_dir / "het_vs_hom.png", hlines=hl)
         # timescale distributions and memory curves

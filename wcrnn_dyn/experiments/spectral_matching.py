@@ -82,13 +82,7 @@ def run(ctx, p):
         variants = [dict(family=fam, mu=float(p["mu"]), eps=float(p["eps"])) for _, fam in ARMS]
         cells = C.train_cells(p, ctx.preset, tasks, variants, p["seeds"])
         recs = C.run_cells(ctx, exp_dir, cells)
-        groups, vals = {}, {}
-        for t in tasks:
-            groups[t] = []
-            for label, fam in ARMS:
-                v = C.metric_values(C.select(recs, task=t, family=fam), t)
-                vals[(t, fam)] = v
-                groups[t].append((label, v))
+        groups, vals = C.group_metrics(recs, tasks, "family", ARMS)
         hl = {t: [(0.1, "chance")] for t in tasks if t != "adding"}
         fig_bar = C.bar_panels(tasks, groups, f"matched vs random vs identity at mu = {p['mu']}",
                                exp_dir / "matched_vs_random.png", hlines=hl)

@@ -29,14 +29,8 @@ def run(ctx, p):
         variants = [dict(model="elman", init=i, family="scaled_identity", mu=float(p["mu"]), eps=float(p["eps"]),
                          activation=p["activation"]) for i in INITS]
         recs = C.run_cells(ctx, exp_dir, C.train_cells(p, ctx.preset, tasks, variants, p["seeds"]))
-        groups, vals = {}, {}
-        for t in tasks:
-            groups[t] = []
-            for i in INITS:
-                v = C.metric_values(C.select(recs, task=t, init=i), t)
-                vals[(t, i)] = v
-                groups[t].append((i, v))
-        hl = {t: [(0.1, "chance")] if t != "adding" else [(1 / 6, "predict 1 (MSE 1/6)")] for t in tasks}
+        groups, vals = C.group_metrics(recs, tasks, "init", [(i, i) for i in INITS])
+        hl = C.reference_lines(tasks)
         figs = [C.bar_panels(tasks, groups, "Elman RNN: initialisations", exp_dir / "wcri_inits.png", hlines=hl)]
     held, verdicts, numbers = (True if tasks else None), [], {"per_task": {}}
     for t in tasks:
