@@ -80,7 +80,10 @@ class _RecurrentBase:
         return p
 
     def set_params(self, params):
-        """Set trained arrays from a dict like :meth:`get_params` returns (shapes are checked)."""
+        """Set trained arrays from a dict like :meth:`get_params` returns (shapes and finiteness are checked;
+        TypeError if ``params`` is not a dict, ValueError for an unknown name or a bad array)."""
+        if not isinstance(params, dict):
+            raise TypeError(f"params must be a dict of arrays like get_params() returns, got {type(params).__name__}")
         for k, v in params.items():
             if k == "R":
                 self.residual.set_params(np.asarray(v, dtype=float))
@@ -139,7 +142,7 @@ class _RecurrentBase:
             H, DP, GP = parts[0]
         else:
             H, DP, GP = (np.concatenate([p[j] for p in parts], axis=1) for j in range(3))
-        self._check_finite_state(H[-1])
+        self._check_finite_state(H)  # the whole trajectory when it is stored, else the last state
         return H, DP, GP
 
     def _workspace(self, chunks, T, gcode):
@@ -163,18 +166,38 @@ class _RecurrentBase:
         """Free the trajectory buffers kept by :meth:`loss_and_grad`."""
         self._ws = None
 
-    def _check_finite_state(self, last):
-        if not np.all(np.isfinite(last)):
-            raise DivergenceError(
-                "the network state overflowed or became NaN during the forward pass; the residual is probably "
-                f"supercritical (spectral radius {self.residual.spectral_radius():.4g} > 1 for a linear residual) "
-                "or the weights are too large")
+    def _check_finite_state(self, H):
+        """Raise DivergenceError if any value of the states ``H`` ((T, B, N) trajectory, or (B, N)) is not finite;
+        the message names the first time step that is not (for a trajectory)."""
+        bad = ~np.isfinite(H)
+        if not bad.any():
+            return
+        where = ""
+        if H.ndim == 3 and H.shape[0] > 1:
+            t = int(np.argmax(bad.reshape(H.shape[0], -1).any(axis=1)))
+            where = f" at time step {t + 1} of {H.shape[0]}"
+        try:
+            rho = f"{self.residual.spectral_radius():.4g}"
+        except Exception:  # pragma: no cover - a residual without a cheap radius
+            rho = "?"
+        raise DivergenceError(
+            f"the network state overflowed or became NaN during the forward pass{where}; the residual is "
+            f"probably supercritical (spectral radius {rho} > 1 for a linear residual) or the weights or "
+            "inputs are too large")
 
     # ------------------------------------------------------------------ public forward API
     def states(self, X, h0=None):
         """Hidden states h_1..h_T.  X (B, T, d) -> (B, T, N); X (T, d) -> (T, N).
 
-        Cost O(B T N^2) (one GEMM per step).  Raises DivergenceError if the state overflows.
+        Cost O(B T N^2) (one GEMM per step).  Raises DivergenceError if any state of the trajectory is not
+        finite (the message names the first such time step), even when the state becomes finite again later.
+
+        Examples
+        --------
+        >>> import numpy as np, wcrnn_dyn as wd
+        >>> net = wd.WCRNN(1, 4, 1, seed=0)
+        >>> net.states(np.ones((10, 1))).shape
+        (10, 4)
         """
         X, single = self._check_X(X)
         h0 = self._check_h0(h0, X.shape[0])
@@ -183,7 +206,10 @@ class _RecurrentBase:
         return out[0] if single else out
 
     def last_state(self, X, h0=None):
-        """h_T only, without storing the trajectory.  X (B, T, d) -> (B, N); (T, d) -> (N,)."""
+        """h_T only, without storing the trajectory.  X (B, T, d) -> (B, N); (T, d) -> (N,).
+
+        Raises DivergenceError if h_T is not finite (only the last state is checked here: use :meth:`states`
+        to check the whole trajectory)."""
         X, single = self._check_X(X)
         h0 = self._check_h0(h0, X.shape[0])
         H, _, _ = self._run(X, h0, False)
@@ -271,8 +297,9 @@ class _RecurrentBase:
                            gscale, H, DP, GP)
 
         _blas.run_parallel(fwd, len(chunks))
+        for bf in bufs:  # the whole trajectory: an overflow can vanish again before T (relu, Elman)
+            self._check_finite_state(bf[0])
         hT = np.concatenate([bf[0][-1] for bf in bufs], axis=0)
-        self._check_finite_state(hT)
         z = hT @ self.V.T + self.c
         val, dz = self._loss_from_logits(z, y, loss)
         dz = dz.astype(self.dtype)
@@ -303,6 +330,15 @@ class _RecurrentBase:
         out = {"W": dW, "U": dU, "b": db, "V": (dz.T @ hT).astype(self.dtype), "c": dz.sum(axis=0)}
         if want_s:
             out["R"] = np.asarray(dR, dtype=self.dtype)
+        if not np.isfinite(val):
+            raise DivergenceError(f"the {loss} loss is not finite ({val}) although the state is: the outputs "
+                                  "overflowed (weights V or the state too large)")
+        for k, g in out.items():
+            if not np.all(np.isfinite(g)):
+                raise DivergenceError(
+                    f"the gradient of {k} is not finite although the loss ({val:.4g}) is: the backward pass "
+                    "overflowed (exploding gradients; lower the weights, use a subcritical residual or a "
+                    "shorter sequence)")
         return val, out
 
     # ------------------------------------------------------------------ Jacobian (dense, for tests/users)
@@ -385,8 +421,22 @@ class WCRNN(_RecurrentBase):
 
     @classmethod
     def from_arrays(cls, R, W, U, b, V, c, eps, activation="tanh", dtype=np.float64):
-        """Build a WCRNN from explicit arrays.  R: residual object or (N, N) array; W (N, N), U (N, d),
-        b (N,), V (n_out, N), c (n_out,)."""
+        """Build a WCRNN from explicit arrays, e.g. to analyse a network trained elsewhere.
+
+        ``R``: a residual object or an (N, N) array (used as a dense linear residual); ``W`` (N, N),
+        ``U`` (N, d), ``b`` (N,), ``V`` (n_out, N), ``c`` (n_out,); ``eps`` >= 0; ``activation`` "tanh",
+        "relu" or "identity"; ``dtype`` float64 or float32.  The arrays are copied and converted to ``dtype``;
+        ValueError/TypeError naming the array for a wrong shape, a non-numeric or a non-finite array.
+
+        Examples
+        --------
+        >>> import numpy as np, wcrnn_dyn as wd
+        >>> N, d = 4, 1
+        >>> net = wd.WCRNN.from_arrays(0.9 * np.eye(N), np.zeros((N, N)), np.ones((N, d)), np.zeros(N),
+        ...                            np.ones((1, N)), np.zeros(1), eps=0.1)
+        >>> net.n_hidden, round(net.residual.spectral_radius(), 12)
+        (4, 0.9)
+        """
         W = np.asarray(W)
         U = np.asarray(U)
         V = np.asarray(V)
@@ -467,6 +517,27 @@ class Elman(_RecurrentBase):
 
     @classmethod
     def from_arrays(cls, W, U, b, V, c, activation="tanh", dtype=np.float64):
+        """Build an Elman network h_t = phi(W h_{t-1} + U x_t + b), y = V h_T + c from explicit arrays.
+
+        ``W`` (N, N), ``U`` (N, d), ``b`` (N,), ``V`` (n_out, N), ``c`` (n_out,); ``activation`` "tanh",
+        "relu" or "identity".  This is how a network trained elsewhere is analysed: a ``torch.nn.RNN``'s
+        ``weight_hh_l0``, ``weight_ih_l0`` and ``bias_ih_l0 + bias_hh_l0`` are W, U and b (see
+        :func:`wcrnn_dyn.interop.elman_from_torch`, which also reads the readout).  ValueError/TypeError
+        naming the array for a wrong shape, a non-numeric or a non-finite array.
+
+        Examples
+        --------
+        >>> import numpy as np, wcrnn_dyn as wd
+        >>> rng = np.random.default_rng(0)
+        >>> W, U = 0.5 * rng.standard_normal((3, 3)), rng.standard_normal((3, 2))
+        >>> net = wd.Elman.from_arrays(W, U, np.zeros(3), np.ones((1, 3)), np.zeros(1))
+        >>> x = rng.standard_normal((5, 2))
+        >>> h = np.zeros(3)
+        >>> for t in range(5):
+        ...     h = np.tanh(W @ h + U @ x[t])
+        >>> bool(np.allclose(net.states(x)[-1], h))
+        True
+        """
         W = np.asarray(W)
         U = np.asarray(U)
         V = np.asarray(V)

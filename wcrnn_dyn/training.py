@@ -24,7 +24,6 @@ import json
 import logging
 import math
 import numbers
-import sys
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -32,6 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from . import _blas
+from ._progress import progress_bar
 from ._validate import as_array, check_float, check_int, rng_from
 from .models import LOSSES, DivergenceError
 
@@ -343,12 +343,93 @@ def _plain(obj):
     return obj
 
 
+#: every meta entry a resumable checkpoint must hold
+_META_KEYS = ("step", "epoch", "pos", "lr_scale", "n_reductions", "best_metric", "best_epoch", "bad_epochs",
+              "ep_loss_sum", "ep_gn_sum", "ep_count", "elapsed", "finished", "rng_state", "last_lr",
+              "fingerprint", "opt_t", "history", "has_best", "has_prev")
+
+
+def _check_checkpoint(ck, path, net, optimizer, n, total_steps, spe):
+    """Check a loaded checkpoint against this run before anything is changed; ValueError naming the problem.
+
+    Counters in range (0 <= step <= total_steps, 0 <= pos < steps per epoch), the permutation (a permutation
+    of the n training samples while an epoch is under way), every parameter and optimizer array present with
+    the network's shapes and finite, the best/rollback snapshots complete, the generator state restorable.
+    """
+    meta = ck["meta"]
+    bad = []
+
+    def intval(k, lo, hi):
+        v = meta[k]
+        if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+            bad.append(f"{k} = {v!r} (expected an int in {lo}..{hi})")
+            return None
+        return v
+
+    step = intval("step", 0, total_steps)
+    pos = intval("pos", 0, spe - 1)
+    intval("epoch", 0, total_steps)
+    intval("opt_t", 0, total_steps)
+    intval("n_reductions", 0, total_steps)
+    intval("ep_count", 0, spe)
+    for k in ("lr_scale", "elapsed", "last_lr"):
+        v = meta[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+            bad.append(f"{k} = {v!r} (expected a finite number >= 0)")
+    perm = ck["perm"]
+    if step is not None and pos is not None and pos > 0:
+        if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
+            bad.append(f"perm (a permutation of the {n} training samples expected mid-epoch, got shape "
+                       f"{perm.shape})")
+    shapes = {k: v.shape for k, v in net.get_params().items()}
+
+    def group_ok(name, group, dtype_check=True):
+        if group is None:
+            return
+        miss = sorted(set(shapes) - set(group))
+        extra = sorted(set(group) - set(shapes))
+        if miss:
+            bad.append(f"{name} arrays missing: {', '.join(miss)}")
+        if extra:
+            bad.append(f"{name} arrays not in this network: {', '.join(extra)}")
+        for k, v in group.items():
+            if k in shapes and v.shape != shapes[k]:
+                bad.append(f"{name} {k} has shape {v.shape}, the network's is {shapes[k]}")
+            elif k in shapes and (not np.issubdtype(v.dtype, np.floating) or not np.all(np.isfinite(v))):
+                bad.append(f"{name} {k} is not a finite float array")
+
+    group_ok("parameter", ck["params"])
+    group_ok("optimizer (opt_m)", ck["opt_m"])
+    if optimizer == "adam":
+        group_ok("optimizer (opt_v)", ck["opt_v"])
+    if meta["has_best"]:
+        group_ok("best", ck["best"])
+    if meta["has_prev"]:
+        pparams, (_, pm, pv) = ck["prev"]
+        group_ok("rollback (prev_param)", pparams)
+        group_ok("rollback (prev_m)", pm)
+        if optimizer == "adam":
+            group_ok("rollback (prev_v)", pv)
+    rs = meta["rng_state"]
+    if rs is not None:
+        try:
+            np.random.default_rng(0).bit_generator.state = rs
+        except (TypeError, ValueError, KeyError) as e:
+            bad.append(f"rng_state is not a valid generator state ({e})")
+    if bad:
+        raise ValueError(f"resume: the checkpoint {path} cannot be resumed: {'; '.join(bad)}. Nothing was "
+                         "changed; delete it or use another checkpoint_dir to start over")
+
+
 def load_checkpoint(path):
     """Read a training checkpoint written by :func:`train` (``checkpoint_dir/checkpoint.npz``).
 
     Returns a dict: ``meta`` (counters, generator state, fingerprint, ``history`` as a :class:`History`),
     ``params``, ``opt_m``, ``opt_v``, ``best`` (or None), ``prev`` (or None) and ``perm``.
-    Raises ValueError if the file is not a readable checkpoint.
+    Raises ValueError naming the problem if the file is not a readable, complete checkpoint (missing meta
+    entries such as ``rng_state`` or ``history``, no ``perm``, malformed history); :func:`train` checks the
+    rest against the run (counters within the step budget, array shapes) before resuming.  Nothing is
+    ever deleted.
     """
     path = Path(path)
     try:
@@ -358,10 +439,32 @@ def load_checkpoint(path):
         raise ValueError(f"{path}: not a readable training checkpoint ({e})") from e
     if "meta" not in files:
         raise ValueError(f"{path}: not a training checkpoint (no 'meta' entry)")
-    meta = json.loads(str(files.pop("meta")))
+    try:
+        meta = json.loads(str(files.pop("meta")))
+    except ValueError as e:
+        raise ValueError(f"{path}: the checkpoint's 'meta' entry is not valid JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: the checkpoint's 'meta' entry is not a JSON object")
     if meta.get("version") != _CKPT_VERSION:
         raise ValueError(f"{path}: checkpoint version {meta.get('version')} is not supported")
-    meta["history"] = History.from_dict(meta["history"])
+    missing = [k for k in _META_KEYS if k not in meta]
+    if "perm" not in files:
+        missing.append("perm (array)")
+    if missing:
+        raise ValueError(f"{path}: incomplete training checkpoint, missing {', '.join(missing)}; it cannot be "
+                         "resumed (delete it or use another checkpoint_dir to start over)")
+    if not isinstance(meta["fingerprint"], dict):
+        raise ValueError(f"{path}: the checkpoint's fingerprint is malformed (not a JSON object)")
+    h = meta["history"]
+    if (not isinstance(h, dict) or not isinstance(h.get("history"), dict)
+            or not all(isinstance(v, list) for v in h["history"].values())
+            or len({len(v) for v in h["history"].values()}) > 1 or any(k not in h["history"] for k in History.KEYS)):
+        raise ValueError(f"{path}: the checkpoint's history is malformed (expected equally long lists for "
+                         f"{', '.join(History.KEYS)})")
+    meta["history"] = History.from_dict(h)
+    if files["perm"].ndim != 1 or not np.issubdtype(files["perm"].dtype, np.integer):
+        raise ValueError(f"{path}: the checkpoint's perm must be a 1-d integer array, got {files['perm'].dtype} "
+                         f"of shape {files['perm'].shape}")
 
     def group(prefix):
         return {k[len(prefix):]: v for k, v in files.items() if k.startswith(prefix)}
@@ -406,7 +509,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         best validation metric (accuracy for classification, MSE for regression); needs a validation set.
     callbacks : callables ``cb(net, epoch, history)`` called at the end of every epoch (after validation,
         before the checkpoint); one returning True stops training.
-    progress : tqdm progress bar (None: only when stderr is a terminal).
+    progress : tqdm progress bar (None, the default: when stderr is a terminal or inside a Jupyter kernel).
     checkpoint_dir : directory for ``checkpoint.npz``, written atomically at the end of every epoch and every
         ``checkpoint_every_steps`` steps.  resume : continue from that checkpoint when it exists (the data,
         batch size, seed, step budget, loss, optimizer and parameter shapes must match; ValueError otherwise).
@@ -417,7 +520,10 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         ``max_lr_reductions`` (default 3) such events the run stops: ``on_divergence="raise"`` (default) raises
         :class:`TrainingDiverged` (with ``.history``), ``"stop"`` returns the history with
         ``history.meta["diverged"] = True``; either way the network keeps the last finite parameters and a
-        warning is logged.
+        warning is logged.  A non-finite loss, state (anywhere in the trajectory) or gradient at the very first
+        step, before any update, stops the run at once the same way (nothing can be rolled back and a smaller
+        learning rate cannot change the initial parameters): a run never ends with ``diverged = False`` and
+        no successful update.
     eval_batch_size : batch size of validation passes (memory bound).
 
     Returns
@@ -529,6 +635,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         if diff:
             raise ValueError(f"resume: the checkpoint {ckpt_path} was written by a run with different "
                              f"{', '.join(sorted(diff))}; use a new checkpoint_dir or resume=False")
+        _check_checkpoint(ck, ckpt_path, net, optimizer, n, total_steps, spe)
         net.set_params(ck["params"])
         opt.t = int(meta["opt_t"])
         opt.m = {k: v.astype(net.dtype) for k, v in ck["opt_m"].items()}
@@ -556,14 +663,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         _save_checkpoint(ckpt_path, net, opt, state, history, best_params, prev)
 
     # ---------------------------------------------------------------- loop
-    show = sys.stderr.isatty() if progress is None else bool(progress)
-    bar = None
-    if show:
-        try:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=total_steps, initial=state["step"], desc="train", unit="step", leave=False)
-        except ImportError:  # pragma: no cover
-            bar = None
+    bar = progress_bar(progress, total_steps, "train", initial=state["step"])
     t_start = time.perf_counter() - state["elapsed"]
     stop_reason = None
     try:
@@ -579,12 +679,15 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
             try:
                 L, grads = net.loss_and_grad(X_train[idx], y_train[idx], loss=loss)
             except DivergenceError as e:
-                failure = f"state overflow ({e})"
+                failure = f"state overflow or non-finite loss/gradient ({e})"
             if failure is None:
                 if not math.isfinite(L):
                     failure = f"non-finite loss {L}"
                 elif not _all_finite(grads):
                     failure = "non-finite gradient"
+            # a failure of the loss/gradient at parameters no update has changed (the first step of a run):
+            # there is nothing to roll back and a smaller learning rate cannot change them -> stop at once
+            hopeless = failure is not None and prev is None
             if failure is None:
                 gn = _grad_norm(grads)
                 if not math.isfinite(gn):
@@ -617,7 +720,11 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
                 log.warning("training step %d diverged (%s): rolled back the last update; learning rate scale "
                             "now %.3g (%d of %d reductions)", state["step"], failure, state["lr_scale"],
                             state["n_reductions"], max_lr_reductions)
-                if state["n_reductions"] > max_lr_reductions:
+                if hopeless:
+                    ev["reason"] = (f"{failure} at the initial parameters, before any update (nothing to roll "
+                                    "back; a smaller learning rate cannot help)")
+                    stop_reason = "diverged"
+                elif state["n_reductions"] > max_lr_reductions:
                     stop_reason = "diverged"
             state["last_lr"] = lr_now
             state["pos"] += 1
@@ -650,9 +757,13 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
 
     history.meta["n_steps"] = state["step"]
     if stop_reason == "diverged":
-        msg = (f"training diverged: {state['n_reductions']} divergence events (non-finite loss/gradient or "
-               f"overflowing state) exceeded max_lr_reductions={max_lr_reductions}; last: "
-               f"{history.meta['divergence_events'][-1]['reason']}. The network holds the last finite "
+        last = history.meta["divergence_events"][-1]
+        if state["n_reductions"] > max_lr_reductions:
+            what = (f"{state['n_reductions']} divergence events (non-finite loss/gradient or overflowing state) "
+                    f"exceeded max_lr_reductions={max_lr_reductions}")
+        else:
+            what = f"stopped at step {last['step']}"
+        msg = (f"training diverged: {what}; last: {last['reason']}. The network holds the last finite "
                "parameters. Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
         history.meta["diverged"] = True
         history.meta["message"] = msg
