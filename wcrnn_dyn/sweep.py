@@ -64,6 +64,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import build as _build
 from . import io as _io
 from ._version import __version__
 
@@ -71,25 +72,24 @@ log = logging.getLogger(__name__)
 
 __all__ = ["load_config", "parse_config", "expand", "cell_key", "normalize_cell", "kind_defaults",
            "run_cell", "run_cells", "run_sweep", "write_table", "read_table", "format_value",
-           "make_residual", "make_model", "task_data", "input_sequences", "SweepResult", "KINDS",
+           "make_residual", "make_model", "input_sequences", "train_cell", "SweepResult", "KINDS",
            "FAMILIES"]
 
 #: Digits of precision of floats in the CSV table (also what "identical tables" means across runners).
 CSV_DIGITS = 10
 
-FAMILIES = ("scaled_identity", "orthogonal", "rotational", "rotational_random", "rotational_matched",
-            "heterogeneous", "heterogeneous_timescales", "heterogeneous_rotational", "random", "nonlinear",
-            "zero")
+#: The residual families (the registry lives in :mod:`wcrnn_dyn.build`).
+FAMILIES = _build.family_names()
 
-_MODEL = dict(model="wcrnn", family="scaled_identity", mu=0.99, eps=0.05, N=32, seed=0, activation="tanh",
-              mu_min=None, tau_min=None, tau_max=None, gain_scale=1.0, init="wcri", match_method="peaks")
+_MODEL = dict(_build.MODEL_DEFAULTS)
 _KIND_DEFAULTS = {
     "theory": dict(_MODEL),
     "lyap": dict(_MODEL, task="noise", T=500, n_seq=1, k=None, washout=0, burn_in=100, qr_every=1,
                  input_scale=1.0),
     "memory": dict(_MODEL, max_lag=60, n_steps=3000, input_scale=1.0),
-    "train": dict(_MODEL, task="adding", T=100, n_train=1000, n_val=200, n_test=500, epochs=10, lr=1e-3,
-                  batch_size=50, optimizer=None, clip=None),
+    "train": dict(_MODEL, task="adding", T=100, n_train=1000, n_val=200, n_test=500, epochs=10, steps=None,
+                  lr=1e-3, batch_size=50, optimizer=None, clip=None, schedule=None, weight_decay=0.0,
+                  center=False, save_model=False),
 }
 KINDS = tuple(_KIND_DEFAULTS)
 
@@ -230,136 +230,10 @@ def cell_key(cell):
 
 
 # ============================================================================================ building blocks
-def _rng(seed, *tags):
-    """A Generator from (seed, tags): independent streams for weights, inputs, data splits."""
-    return np.random.default_rng(np.random.SeedSequence([int(seed), *[int(t) for t in tags]]))
-
-
-_STREAM = {"weights": 1, "residual": 2, "input": 3, "train": 4, "val": 5, "test": 6, "trainer": 7, "lyap": 8}
-
-#: Fixed permutation of the 64 digits pixels for the "pdigits" task (a permuted-digits stand-in for psMNIST).
-_PDIGITS_SEED = 2024
-
-
-def pdigits_permutation():
-    """The fixed permutation of 0..63 of the "pdigits" task: ``default_rng(2024).permutation(64)``."""
-    return np.random.default_rng(_PDIGITS_SEED).permutation(64)
-
-
-def task_data(task, split, n=None, T=None, seed=0, dtype=np.float64):
-    """(X, y, info) for a training task.
-
-    ``task``: "adding" (generated: ``n`` sequences of length ``T`` from a seed stream per split),
-    "digits", "pdigits" (digits with a fixed pixel permutation, see :func:`pdigits_permutation`),
-    "smnist", "psmnist", "scifar10" (loaded with :func:`wcrnn_dyn.tasks.load`; ``n`` limits the split to its
-    first ``n`` samples).  ``info`` has ``metric`` ("accuracy"/"mse"), ``loss``, ``n_in``, ``n_out``.
-    Raises FileNotFoundError when a data set is not available here.
-    """
-    from . import tasks
-    if task == "adding":
-        if T is None or n is None:
-            raise ValueError("task 'adding' needs n and T")
-        X, y = tasks.adding(int(n), int(T), seed=_rng(seed, _STREAM[split]), dtype=dtype)
-        return X, y, {"metric": "mse", "loss": "mse", "n_in": 2, "n_out": 1}
-    if task in ("digits", "pdigits"):
-        X, y = tasks.load("digits", split, dtype=dtype, limit=n)
-        if task == "pdigits":
-            X = np.ascontiguousarray(X[:, pdigits_permutation()])
-        return X, y, {"metric": "accuracy", "loss": "cross_entropy", "n_in": 1, "n_out": 10}
-    if task in ("smnist", "psmnist", "scifar10"):
-        X, y = tasks.load(task, split, dtype=dtype, limit=n)
-        return X, y, {"metric": "accuracy", "loss": "cross_entropy", "n_in": X.shape[2], "n_out": 10}
-    raise ValueError(f"unknown task {task!r}; choose from adding, digits, pdigits, smnist, psmnist, scifar10")
-
-
-def input_sequences(task, T, n_seq=1, seed=0, input_scale=1.0):
-    """Driving inputs (n_seq, T, d) for Lyapunov / memory cells.
-
-    "noise": i.i.d. N(0, input_scale^2), d = 1; "adding": adding-problem inputs of length T; "digits",
-    "pdigits", "smnist", "psmnist", "scifar10": the first ``n_seq`` test sequences (``T`` is ignored: the
-    task's own length); "zero": no input (d = 1, all zeros).
-    """
-    rng = _rng(seed, _STREAM["input"])
-    if task == "noise":
-        return input_scale * rng.standard_normal((int(n_seq), int(T), 1))
-    if task == "zero":
-        return np.zeros((int(n_seq), int(T), 1))
-    if task == "adding":
-        return task_data("adding", "test", n=n_seq, T=T, seed=seed)[0]
-    return task_data(task, "test", n=n_seq, seed=seed)[0]
-
-
-def make_residual(cell, X=None):
-    """Residual object of a cell (keys ``family``, ``N``, ``mu``, ``mu_min``, ``tau_min``, ``tau_max``,
-    ``gain_scale``, ``seed``).  Families: see :data:`FAMILIES`.  "rotational_matched" needs training inputs
-    ``X`` (frequencies from their spectrum, :func:`wcrnn_dyn.spectral.rotational_from_spectrum` with
-    ``match_method``, default "peaks", falling back to "power" when the spectrum has no peak);
-    "rotational_random" draws its angles uniformly in (0, pi); "heterogeneous_timescales" draws timescales
-    log-uniformly in [tau_min, tau_max]; "nonlinear" is ``gain_scale * tanh(mu h / gain_scale)``."""
-    from . import residuals as R
-    c = dict(_MODEL)
-    c.update(cell)
-    fam, n, mu = c["family"], int(c["N"]), float(c["mu"])
-    rs = _rng(c["seed"], _STREAM["residual"])
-    if fam == "scaled_identity":
-        return R.scaled_identity(n, mu)
-    if fam == "zero":
-        return R.zero(n)
-    if fam == "orthogonal":
-        return R.orthogonal(n, mu, seed=rs)
-    if fam == "rotational":
-        return R.rotational(n, mu)
-    if fam == "rotational_random":
-        return R.rotational(n, mu, thetas=rs.uniform(0.0, np.pi, n // 2))
-    if fam == "rotational_matched":
-        if X is None:
-            raise ValueError("family 'rotational_matched' needs the training inputs X")
-        from . import spectral
-        method = c["match_method"]
-        if method == "peaks":
-            try:
-                return spectral.rotational_from_spectrum(X, n, mu, method="peaks")
-            except ValueError as e:  # flat spectrum (no peak): spread the angles by spectral power
-                log.info("rotational_matched: %s; using method='power'", e)
-                method = "power"
-        return spectral.rotational_from_spectrum(X, n, mu, method=method)
-    if fam == "heterogeneous":
-        lo = mu - 0.1 if c["mu_min"] is None else float(c["mu_min"])
-        return R.heterogeneous_uniform(n, lo, mu, seed=rs)
-    if fam == "heterogeneous_timescales":
-        if c["tau_min"] is None or c["tau_max"] is None:
-            raise ValueError("family 'heterogeneous_timescales' needs tau_min and tau_max")
-        return R.heterogeneous_timescales(n, float(c["tau_min"]), float(c["tau_max"]), seed=rs)
-    if fam == "heterogeneous_rotational":
-        lo = mu - 0.1 if c["mu_min"] is None else float(c["mu_min"])
-        return R.heterogeneous_rotational_uniform(n, lo, mu, seed=rs)
-    if fam == "random":
-        return R.random(n, mu, seed=rs)
-    if fam == "nonlinear":
-        return R.nonlinear(R.scaled_identity(n, mu), scale=float(c["gain_scale"]))
-    raise ValueError(f"unknown residual family {fam!r}; choose from {FAMILIES}")
-
-
-def make_model(cell, n_in, n_out, X=None, residual=None):
-    """WCRNN (``model="wcrnn"``) or Elman (``model="elman"``, ``init`` one of default / orthogonal /
-    identity / wcri, the WCRI residual from the cell's family and ``eps``) for a cell.  ``residual``
-    overrides the residual built from the cell's family."""
-    from .models import WCRNN, Elman
-    c = dict(_MODEL)
-    c.update(cell)
-    seed_w = _rng(c["seed"], _STREAM["weights"])
-    if c["model"] == "wcrnn":
-        res = make_residual(c, X) if residual is None else residual
-        return WCRNN(n_in, int(c["N"]), n_out, residual=res, eps=float(c["eps"]),
-                     activation=c["activation"], seed=seed_w)
-    if c["model"] == "elman":
-        res = None
-        if c["init"] == "wcri":
-            res = make_residual(c, X) if residual is None else residual
-        act = c["activation"]
-        return Elman(n_in, int(c["N"]), n_out, init=c["init"], residual=res, eps=float(c["eps"]),
-                     activation=act, seed=seed_w)
-    raise ValueError(f"unknown model {c['model']!r}; choose 'wcrnn' or 'elman'")
+# Models, residuals and data come from :mod:`wcrnn_dyn.build` (one builder for the CLI, sweeps, experiments).
+make_residual = _build.make_residual
+make_model = _build.make_model
+input_sequences = _build.input_sequences
 
 
 # ============================================================================================ built-in kinds
@@ -413,41 +287,66 @@ def _kind_memory(c):
             "_extra": {"per_lag": np.asarray(res.per_lag, dtype=float).tolist()}}
 
 
-def train_cell(c, residual=None):
+def train_cell(c, residual=None, checkpoint_dir=None):
     """Build data and model from a train cell (kind defaults filled in), train, evaluate on the test split.
 
-    Returns ``(metrics, net, history, info)``; ``residual`` overrides the cell's residual family.
+    The data, the model and the mini-batch order all come from :mod:`wcrnn_dyn.build` with the cell's seed
+    (so ``wcrnn-dyn train`` with the same settings and seed gives the same numbers).  ``checkpoint_dir``:
+    checkpoint there every 100 steps and at every epoch, and resume from it when it holds a checkpoint of
+    the same run (an interrupted cell continues where it stopped).  ``residual`` overrides the cell's family.
+    Returns ``(metrics, net, history, task)``; metrics hold the test metric, the validation curve's
+    convergence (``still_improving``, ``steps_to_90``: steps until the validation metric first covered 90 %
+    of the way from the trivial baseline to its best) and the run's facts.
     """
     from . import training
     c = dict(_KIND_DEFAULTS["train"], **c)
-    task = c["task"]
-    T = int(c["T"])
-    Xtr, ytr, info = task_data(task, "train", n=c["n_train"], T=T, seed=c["seed"])
-    Xva, yva, _ = task_data(task, "val", n=c["n_val"], T=T, seed=c["seed"])
-    Xte, yte, _ = task_data(task, "test", n=c["n_test"], T=T, seed=c["seed"])
-    net = make_model(c, info["n_in"], info["n_out"], X=Xtr, residual=residual)
-    kw = dict(loss=info["loss"], epochs=int(c["epochs"]), lr=float(c["lr"]), batch_size=int(c["batch_size"]),
-              seed=_rng(c["seed"], _STREAM["trainer"]), on_divergence="stop", progress=False)
+    t = _build.task(c["task"])
+    T = int(c["T"]) if t.name == "adding" else None
+    data = dict(T=T, seed=int(c["seed"]), dtype=np.dtype(c["dtype"]).type, center=bool(c["center"]))
+    Xtr, ytr = _build.task_data(t.name, "train", n=c["n_train"], **data)
+    Xva, yva = _build.task_data(t.name, "val", n=c["n_val"], **data)
+    Xte, yte = _build.task_data(t.name, "test", n=c["n_test"], **data)
+    net = make_model(c, Xtr.shape[2], t.n_out, X=Xtr, residual=residual)
+    kw = dict(loss=t.loss, epochs=int(c["epochs"]), lr=float(c["lr"]), batch_size=int(c["batch_size"]),
+              seed=_build.rng(int(c["seed"]), "trainer"), on_divergence="stop", progress=False,
+              weight_decay=float(c["weight_decay"]), schedule=c["schedule"])
+    if c["steps"] is not None:
+        kw["steps"] = int(c["steps"])
     if c.get("optimizer") is not None:
         kw["optimizer"] = c["optimizer"]
     if c.get("clip") is not None:
         kw["clip_norm"] = float(c["clip"])
+    if checkpoint_dir is not None:
+        kw.update(checkpoint_dir=checkpoint_dir, checkpoint_every_steps=100, resume=True)
     hist = training.train(net, Xtr, ytr, Xva, yva, **kw)
-    ev = training.evaluate(net, Xte, yte, loss=info["loss"])
+    ev = training.evaluate(net, Xte, yte, loss=t.loss)
     meta = getattr(hist, "meta", {}) or {}
-    metrics = {"test_" + info["metric"]: float(ev.metric), "test_loss": float(ev.loss),
-               "best_val_metric": float(meta.get("best_val_metric", float("nan"))),
+    curve = [float(v) for v in hist.get("val_metric", [])]
+    spe = int(meta.get("steps_per_epoch") or 0)
+    metrics = {t.metric_key: float(ev.metric), "test_loss": float(ev.loss),
+               "best_val_metric": float(meta.get("best_val_metric") or float("nan")),
+               "best_epoch": int(meta["best_epoch"]) if meta.get("best_epoch") is not None else -1,
+               "epochs_done": len(curve), "steps_done": int(meta.get("n_steps", 0)),
+               "still_improving": t.still_improving(curve),
+               "steps_to_90": max(-1, t.epochs_to_fraction(curve, 0.9) * spe),
                "diverged": bool(meta.get("diverged", False)), "n_params": int(net.n_params)}
-    return metrics, net, hist, info
+    return metrics, net, hist, t
 
 
-def _kind_train(c):
-    metrics, net, hist, info = train_cell(c)
-    extra = {}
+def _kind_train(c, workdir=None, key=None):
+    ckpt = None if workdir is None or key is None else Path(workdir) / f"{key}.ckpt"
+    metrics, net, hist, _ = train_cell(c, checkpoint_dir=ckpt)
+    extra = {"train_seconds": float(hist["time"][-1]) if hist.get("time") else None}
     h = _history_dict(hist)
     if h:
         extra["history"] = h
+    if c.get("save_model") and workdir is not None and key is not None:
+        net.save(Path(workdir) / f"{key}.model.npz")
+        extra["model_file"] = f"{key}.model.npz"
     metrics["_extra"] = extra
+    if ckpt is not None:
+        import shutil
+        shutil.rmtree(ckpt, ignore_errors=True)
     return metrics
 
 
@@ -494,8 +393,11 @@ def _resolve(kind):
     return f
 
 
-def run_cell(cell):
+def run_cell(cell, workdir=None):
     """Run one cell; returns ``{"key", "cell", "metrics", "extra", "error", "seconds", "version"}``.
+
+    ``workdir``: a folder the built-in "train" kind may use for its checkpoint (``<key>.ckpt``, resumed when
+    present, removed when the cell finishes) and its saved model (``<key>.model.npz``).
 
     Exceptions raised by the cell's computation are caught and recorded (``error`` = "Type: message",
     metrics empty); a bad cell specification raises ValueError before anything runs.
@@ -506,7 +408,7 @@ def run_cell(cell):
     t0 = time.perf_counter()
     metrics, extra, error = {}, {}, None
     try:
-        out = fn(c)
+        out = fn(c, workdir=workdir, key=key) if c["kind"] == "train" else fn(c)
         if not isinstance(out, dict):
             raise TypeError(f"cell function for kind {c['kind']!r} must return a dict, got {type(out).__name__}")
         out = dict(out)
@@ -655,12 +557,12 @@ def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, prog
             ctx = multiprocessing.get_context("spawn")
             with _single_threaded_env():
                 with _cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as ex:
-                    futs = [ex.submit(run_cell, c) for _, c in todo]
+                    futs = [ex.submit(run_cell, c, str(cache_dir)) for _, c in todo]
                     for fut in _cf.as_completed(futs):
                         finish(fut.result())
         else:
             for _, c in todo:
-                finish(run_cell(c))
+                finish(run_cell(c, cache_dir))
     finally:
         if bar is not None:
             bar.close()

@@ -4,10 +4,10 @@ from __future__ import annotations
 import sys
 
 
-from .. import residuals as _res
+from ..build import family_names
 
-FAMILY_CHOICES = ("scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_rotational",
-                  "random", "nonlinear")
+#: Residual families the analysis commands build without data (the data-matched ones need training inputs).
+FAMILY_CHOICES = tuple(n for n in family_names() if not n.endswith(("matched", "mismatched")))
 
 
 def add_model_arguments(p, hidden=64, mu=0.99, eps=0.05, residual="scaled_identity"):
@@ -34,24 +34,21 @@ def check_w_scale(args):
     return w
 
 
-def make_residual(family, n, mu, seed=0, mu_min=None, gain_scale=1.0):
-    """Residual object from command-line style arguments."""
-    if family == "scaled_identity":
-        return _res.scaled_identity(n, mu)
-    if family == "orthogonal":
-        return _res.orthogonal(n, mu, seed=seed)
-    if family == "rotational":
-        return _res.rotational(n, mu)
-    if family == "heterogeneous":
-        lo = mu - 0.1 if mu_min is None else mu_min
-        return _res.heterogeneous_uniform(n, lo, mu, seed=seed)
-    if family == "heterogeneous_rotational":
-        return _res.heterogeneous_rotational_uniform(n, mu - 0.1 if mu_min is None else mu_min, mu, seed=seed)
-    if family == "random":
-        return _res.random(n, mu, seed=seed)
-    if family == "nonlinear":
-        return _res.nonlinear(_res.scaled_identity(n, mu), scale=gain_scale)
-    raise ValueError(f"unknown residual family {family!r}; choose from {FAMILY_CHOICES}")
+def model_spec(args, arch="wcrnn", init=None):
+    """The :mod:`wcrnn_dyn.build` model spec of the model options (one seed, the builder's streams)."""
+    spec = dict(model=arch, family=args.residual, N=args.hidden, mu=args.mu, mu_min=args.mu_min, eps=args.eps,
+                activation=args.activation, seed=args.seed, gain_scale=args.gain_scale,
+                w_scale=check_w_scale(args))
+    if arch == "elman":
+        spec["init"] = init
+    return spec
+
+
+def make_net(args, n_in, n_out=1, arch="wcrnn", init=None):
+    """(network, spec) built by :func:`wcrnn_dyn.build.make_model` from the model options."""
+    from .. import build
+    spec = model_spec(args, arch, init)
+    return build.make_model(spec, n_in, n_out), spec
 
 
 def progress_enabled():

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, check_w_scale, make_residual, progress_enabled
+from .common import add_model_arguments, make_net, progress_enabled
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -53,28 +53,20 @@ def add_arguments(p):
 
 
 def _build_net(args, n_in):
-    from ..models import WCRNN, Elman, load_model
+    from ..models import load_model
     if args.model:
         net = load_model(args.model)
         if net.n_in != n_in:
             raise ValueError(f"the loaded model has n_in = {net.n_in}, but the input has d = {n_in} channels")
         return net, {"loaded_from": str(args.model), **net._config()}
-    R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
-                      gain_scale=args.gain_scale)
+    if args.arch == "elman" and args.w_scale != 1.0:
+        raise ValueError("--w-scale applies to --arch wcrnn only (Elman uses --elman-init)")
+    net, spec = make_net(args, n_in, 1, arch=args.arch, init=args.elman_init)
     cfg = {"arch": args.arch, "residual": args.residual, "hidden": args.hidden, "mu": args.mu,
            "mu_min": args.mu_min, "eps": args.eps, "activation": args.activation, "n_in": n_in, "seed": args.seed,
-           "gain_scale": args.gain_scale, "w_scale": check_w_scale(args)}
+           "gain_scale": args.gain_scale, "w_scale": args.w_scale}
     if args.arch == "elman":
-        if args.w_scale != 1.0:
-            raise ValueError("--w-scale applies to --arch wcrnn only (Elman uses --elman-init)")
-        if args.elman_init == "wcri" and not R.is_linear:
-            raise ValueError("--elman-init wcri needs a linear residual family")
-        net = Elman(n_in, args.hidden, 1, init=args.elman_init, residual=R, eps=args.eps,
-                    activation=args.activation, seed=args.seed)
         cfg["elman_init"] = args.elman_init
-    else:
-        net = WCRNN(n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
-                    w_scale=args.w_scale)
     return net, cfg
 
 
@@ -86,7 +78,8 @@ def _make_input(args):
     if args.steps is not None and args.steps < 1:
         raise ValueError(f"--steps must be >= 1, got {args.steps}")
     T = 2000 if args.steps is None else args.steps
-    rng = np.random.default_rng(args.seed + 1)
+    from .. import build
+    rng = build.rng(args.seed, "input")
     if args.input == "none":
         if args.n_in < 1:
             raise ValueError(f"--n-in must be >= 1, got {args.n_in}")
@@ -98,7 +91,7 @@ def _make_input(args):
             f"i.i.d. N(0, {args.input_scale:g}^2)"
     from .. import tasks  # lazily: only for task inputs
     if args.input == "adding":
-        X, _ = tasks.adding(B, T, seed=args.seed + 1)
+        X, _ = tasks.adding(B, T, seed=build.rng(args.seed, "test"))
         return np.asarray(X, dtype=np.float64), T, X.shape[2], "adding problem"
     X, _ = tasks.load(args.input, split="test", data_dir=args.data_dir, dtype=np.float64, limit=B)
     X = np.asarray(X, dtype=np.float64)

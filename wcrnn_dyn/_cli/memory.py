@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, check_w_scale, make_residual
+from .common import add_model_arguments, make_net
 
 HELP = "fading memory: input sensitivity, memory capacity, timescales (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -74,7 +74,8 @@ def _decay_rate(curve):
 
 def run(args):
     from .. import io, memory, spectral
-    from ..models import WCRNN, load_model
+    from .. import build
+    from ..models import load_model
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -82,10 +83,7 @@ def run(args):
         net = load_model(args.model)
         model_cfg = {"loaded_from": str(args.model), **net._config()}
     else:
-        R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
-                          gain_scale=args.gain_scale)
-        net = WCRNN(args.n_in, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
-                    w_scale=check_w_scale(args))
+        net, _ = make_net(args, args.n_in, 1)
         model_cfg = {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "mu_min": args.mu_min,
                      "eps": args.eps, "activation": args.activation, "n_in": args.n_in, "seed": args.seed,
                      "gain_scale": args.gain_scale, "w_scale": args.w_scale}
@@ -94,7 +92,7 @@ def run(args):
     if args.batch < 1:
         raise ValueError(f"--batch must be >= 1, got {args.batch}")
     T = args.T if args.T is not None else 2 * args.max_lag + 100
-    rng = np.random.default_rng(args.seed)
+    rng = build.rng(args.seed, "input")
     X = rng.uniform(-1.0, 1.0, (args.batch, T, net.n_in))
     sens = memory.input_sensitivity(net, X, args.max_lag)
     sens_ro = memory.input_sensitivity(net, X, args.max_lag, readout=True)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, check_w_scale, make_residual
+from .common import add_model_arguments, make_net
 
 HELP = "data power spectrum + matched rotational residual + weight eigenvalues (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -61,7 +61,6 @@ def load_task_inputs(task, split="train", data_dir=None, max_samples=2000, T=784
 
 def run(args):
     from .. import io, spectral
-    from ..models import WCRNN
 
     out = Path(args.out)
     t0 = time.perf_counter()
@@ -84,11 +83,8 @@ def run(args):
         method_used = "power"
         matched = spectral.rotational_from_spectrum(None, args.hidden, args.mu, method="power",
                                                     spectrum=(freqs, power))
-    R = make_residual(args.residual, args.hidden, args.mu, seed=args.seed, mu_min=args.mu_min,
-                      gain_scale=args.gain_scale)
     d = X.shape[2]
-    net = WCRNN(d, args.hidden, 1, residual=R, eps=args.eps, activation=args.activation, seed=args.seed,
-                w_scale=check_w_scale(args))
+    net, _ = make_net(args, d, 1)
     ws = spectral.weight_spectra(net)
     fr = spectral.frequency_response(matched, freqs)
     elapsed = time.perf_counter() - t0

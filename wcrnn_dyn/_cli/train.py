@@ -47,7 +47,7 @@ DEFAULTS = {
 
 
 def add_arguments(p):
-    from .common import FAMILY_CHOICES
+    from ..build import family_names
     p.add_argument("--task", required=True, choices=TASK_CHOICES, help="benchmark task")
     p.add_argument("--out", required=True, help="output directory")
     g = p.add_argument_group("data")
@@ -63,7 +63,8 @@ def add_arguments(p):
     m.add_argument("--init", default="wcri", choices=("default", "orthogonal", "identity", "wcri"),
                    help="Elman initialisation")
     m.add_argument("--hidden", "-N", type=int, default=None, help="hidden units N")
-    m.add_argument("--residual", default=None, choices=FAMILY_CHOICES, help="residual family")
+    m.add_argument("--residual", default=None, choices=family_names(), metavar="FAMILY",
+                   help="residual family: " + ", ".join(family_names()))
     m.add_argument("--mu", type=float, default=None, help="residual scale mu")
     m.add_argument("--mu-min", type=float, default=None, help="heterogeneous: smallest mu (default mu - 0.1)")
     m.add_argument("--eps", type=float, default=None, help="coupling constant eps")
@@ -128,44 +129,39 @@ def _resolve(args):
     return cfg
 
 
+def _data_kw(cfg):
+    return dict(T=cfg["seq_len"], seed=cfg["seed"], dtype=np.dtype(cfg["dtype"]).type, data_dir=cfg["data_dir"])
+
+
 def load_task_data(cfg):
-    """(X_train, y_train, X_val, y_val, X_test, y_test) for the configuration (adding: generated)."""
-    from .. import tasks
-    dt = np.dtype(cfg["dtype"]).type
-    if cfg["task"] == "adding":
-        T = cfg["seq_len"]
-        if T < 2:
-            raise ValueError(f"--seq-len must be >= 2 for the adding problem, got {T}")
-        seeds = [np.random.default_rng(np.random.SeedSequence([cfg["seed"], k])) for k in (1, 2, 3)]
-        Xtr, ytr = tasks.adding(cfg["n_train"], T, seed=seeds[0], dtype=dt)
-        Xva, yva = tasks.adding(cfg["n_val"], T, seed=seeds[1], dtype=dt)
-        Xte, yte = tasks.adding(cfg["n_test"], T, seed=seeds[2], dtype=dt)
-        return Xtr, ytr, Xva, yva, Xte, yte
-    name, dd = cfg["task"], cfg["data_dir"]
-    Xtr, ytr = tasks.load(name, split="train", data_dir=dd, dtype=dt, limit=cfg["n_train"])
-    Xva, yva = tasks.load(name, split="val", data_dir=dd, dtype=dt, limit=cfg["n_val"])
-    Xte, yte = tasks.load(name, split="test", data_dir=dd, dtype=dt, limit=cfg["n_test"])
-    return Xtr, ytr, Xva, yva, Xte, yte
+    """(X_train, y_train, X_val, y_val, X_test, y_test) for the configuration, from :mod:`wcrnn_dyn.build`
+    (the same data a sweep cell with the same settings and seed gets)."""
+    from .. import build
+    if cfg["task"] == "adding" and cfg["seq_len"] < 2:
+        raise ValueError(f"--seq-len must be >= 2 for the adding problem, got {cfg['seq_len']}")
+    out = []
+    for split in ("train", "val", "test"):
+        out += build.task_data(cfg["task"], split, n=cfg["n_" + split], **_data_kw(cfg))
+    return tuple(out)
 
 
-def build_net(cfg, n_in, n_out):
-    from .. import models
-    from .common import make_residual
-    dt = np.dtype(cfg["dtype"]).type
-    N = cfg["hidden"]
-    res = make_residual(cfg["residual"], N, cfg["mu"], seed=cfg["seed"], mu_min=cfg["mu_min"],
-                        gain_scale=cfg["gain_scale"])
+def model_spec(cfg):
+    """The :mod:`wcrnn_dyn.build` model spec of a train configuration."""
+    spec = dict(model=cfg["model"], family=cfg["residual"], N=cfg["hidden"], mu=cfg["mu"], eps=cfg["eps"],
+                seed=cfg["seed"], activation=cfg["activation"], mu_min=cfg["mu_min"], gain_scale=cfg["gain_scale"],
+                w_scale=cfg.get("w_scale", 1.0), dtype=cfg["dtype"], trainable_residual=cfg["trainable_residual"])
     if cfg["model"] == "elman":
-        if cfg["init"] == "wcri" and not res.is_linear:
-            raise ValueError("--init wcri needs a linear --residual")
-        return models.Elman(n_in, N, n_out, init=cfg["init"], residual=res, eps=cfg["eps"],
-                            activation=cfg["activation"], seed=cfg["seed"], dtype=dt)
-    return models.WCRNN(n_in, N, n_out, residual=res, eps=cfg["eps"], activation=cfg["activation"],
-                        seed=cfg["seed"], dtype=dt, trainable_residual=cfg["trainable_residual"],
-                        w_scale=cfg.get("w_scale", 1.0))
+        spec["init"] = cfg["init"]
+    return spec
+
+
+def build_net(cfg, n_in, n_out, X=None):
+    from .. import build
+    return build.make_model(model_spec(cfg), n_in, n_out, X=X)
 
 
 def run(args):
+    from .. import build
     from .. import io as wio
     from ..training import evaluate, train
     from .common import progress_enabled
@@ -179,9 +175,9 @@ def run(args):
     Xtr, ytr, Xva, yva, Xte, yte = load_task_data(cfg)
     t_data = time.perf_counter() - t0
     from .. import tasks
-    n_out = int(tasks.info(cfg["task"])["n_outputs"])
-    net = build_net(cfg, Xtr.shape[2], n_out)
-    loss = "mse" if cfg["task"] == "adding" else "cross_entropy"
+    n_out = build.task(cfg["task"]).n_out
+    net = build_net(cfg, Xtr.shape[2], n_out, X=Xtr)
+    loss = build.task(cfg["task"]).loss
     ckpt_dir = out / "checkpoint"
     every = args.checkpoint_every if args.checkpoint_every is not None else 500
     cfg_json = dict(cfg, n_train_used=int(Xtr.shape[0]), n_val_used=int(Xva.shape[0]),
@@ -192,7 +188,7 @@ def run(args):
     hist = train(net, Xtr, ytr, Xva, yva, loss=loss, epochs=cfg["epochs"] or 1, steps=cfg["steps"],
                  batch_size=cfg["batch_size"], optimizer=cfg["optimizer"], lr=cfg["lr"],
                  weight_decay=cfg["weight_decay"], clip_norm=cfg["clip"] or None, schedule=cfg["schedule"],
-                 seed=cfg["seed"], patience=cfg["patience"], progress=progress_enabled(),
+                 seed=build.rng(cfg["seed"], "trainer"), patience=cfg["patience"], progress=progress_enabled(),
                  checkpoint_dir=ckpt_dir, checkpoint_every_steps=every, resume=args.resume, on_divergence="stop")
     wall_train = time.perf_counter() - t1
     te = evaluate(net, Xte, yte, loss=loss)
