@@ -370,5 +370,5 @@ def frame_loop(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, qr_every, qr_per_block,
     return 0, s1
 
 
-# Thread control of SciPy's OpenBLAS lives in the core module _blas (re-exported here).
-from ._blas import _scipy_openblas, blas_threads, single_threaded_blas  # noqa: E402,F401
+# Thread control of the BLAS libraries lives in wcrnn_dyn.threads (re-exported here).
+from .threads import blas_threads, single_threaded_blas  # noqa: E402,F401

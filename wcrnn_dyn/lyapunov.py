@@ -28,13 +28,13 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-import os
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import _kernels as K
 from . import _kernels_lyap as KL
+from . import threads as _threads
 from ._validate import as_array, check_float, check_int, rng_from
 
 __all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_map",
@@ -387,21 +387,14 @@ def _threadsafe_numba_layer():
 
 def _cpu_count():
     """CPUs this process may run on (its affinity mask where the OS tells it)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+    return _threads.cpu_count()
 
 
 def _default_threads(B=None):
-    """Numba's thread count (NUMBA_NUM_THREADS / numba.set_num_threads limit it; sweep workers set 1),
-    at most B when B is given."""
-    try:
-        import numba
-        nthr = int(numba.get_num_threads())
-    except Exception:  # pragma: no cover
-        nthr = os.cpu_count() or 1
-    return max(1, nthr if B is None else min(B, nthr))
+    """:func:`wcrnn_dyn.threads.default_threads`: Numba's thread count (NUMBA_NUM_THREADS /
+    numba.set_num_threads limit it; sweep workers set 1), fewer when other programs hold CPUs, at most B
+    when B is given."""
+    return _threads.default_threads(B)
 
 
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
@@ -532,9 +525,10 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         first-half / second-half difference <= 2 tol.
     rcond_min : reciprocal condition threshold for Cholesky-QR (default 1e-3; loss of orthogonality is
         about 1e-16 / rcond^2).
-    n_threads : threads to use (default None = numba.get_num_threads(), which follows NUMBA_NUM_THREADS
-        and numba.set_num_threads).  A batch is split into min(n_threads, B) groups, each advanced by the
-        GIL-free kernel in its own thread while SciPy's OpenBLAS is switched to one thread (process-wide,
+    n_threads : threads to use (default None: :func:`wcrnn_dyn.threads.default_threads`, i.e.
+        numba.get_num_threads(), which follows NUMBA_NUM_THREADS and numba.set_num_threads, lowered to the
+        CPUs that other programs leave free, measured from /proc/stat at the call).  A batch is split
+        into min(n_threads, B) groups, each advanced by the GIL-free kernel in its own thread while SciPy's OpenBLAS is switched to one thread (process-wide,
         restored afterwards); one sequence runs in the calling thread with OpenBLAS set to n_threads
         threads.  Results do not depend on it.
     progress : show a tqdm progress bar (default False; the CLI enables it on terminals only).

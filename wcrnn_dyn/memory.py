@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import threads as _threads
 from ._kernels_memory import sensitivity_sweep
 from ._validate import as_array, check_float, check_int, rng_from
 
@@ -402,7 +403,7 @@ class MemoryCapacity:
 
 def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_fraction=0.5, threshold=True,
                     input_dist="uniform", input_scale=1.0, input_channel=0, ridge=0.0, scoring="heldout",
-                    threshold_p=1e-4):
+                    threshold_p=1e-4, n_threads=None):
     """Linear memory capacity MC_l for lags l = 0..max_lag (Jaeger 2001; MATH.md section 6).
 
     Input: an i.i.d. scalar series u_t, ``input_dist`` "uniform" on [-1, 1] (default) or "gaussian"
@@ -431,7 +432,10 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     normal residual has total MC -> N.  Cost: one forward pass O((washout + n_steps) N^2) plus one least
     squares O(n_steps N (N + max_lag)).  Raises ValueError for max_lag >= n_steps or too few steps for the
     fit; models.DivergenceError if the network diverges.  Never NaN: a constant readout scores 0.
+    ``n_threads``: BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`,
+    fewer when other programs hold CPUs); the forward pass of one sequence is single-threaded.
     """
+    n_threads = None if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
     cfg = _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scoring, input_scale,
                           input_channel, threshold, threshold_p)
     if input_dist not in INPUT_DISTRIBUTIONS:
@@ -444,7 +448,8 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     L = cfg["max_lag"]
     idx = np.arange(w, w + n)[:, None] - np.arange(L + 1)[None, :]
     Y = u[idx]
-    raw = _fit_score(F, Y, cfg["n_train"], cfg["ridge"], cfg["scoring"])
+    with _threads.blas_threads(_threads.default_threads() if n_threads is None else n_threads):
+        raw = _fit_score(F, Y, cfg["n_train"], cfg["ridge"], cfg["scoring"])
     per = np.where(raw >= cfg["threshold"], raw, 0.0)
     settings = dict(cfg, input_dist=input_dist, seed=seed if not isinstance(seed, np.random.Generator)
                     else "generator", n_hidden=net.n_hidden)

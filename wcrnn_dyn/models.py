@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from . import _blas
+from . import threads as _threads
 from . import _kernels as K
 from . import residuals as _res
 from ._validate import as_array, as_dtype, check_float, check_int, rng_from
@@ -130,14 +130,14 @@ class _RecurrentBase:
         """Forward pass over the batch, split into contiguous chunks run in parallel threads."""
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
         B = X.shape[0]
-        chunks = _blas.split(B, n_threads or _blas.default_threads(B))
+        chunks, workers = _threads.batch_plan(B, n_threads)
 
         def one(i):
             b0, b1 = chunks[i]
             return K.forward(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, float(self._eps_kernel),
                              K.ACTIVATIONS[self.activation], rk, rdiag, rblk, rdense, gcode, gscale, store)
 
-        parts = _blas.run_parallel(one, len(chunks))
+        parts = _threads.run_parallel(one, len(chunks), workers)
         if len(parts) == 1:
             H, DP, GP = parts[0]
         else:
@@ -275,8 +275,10 @@ class _RecurrentBase:
         trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
         Cost: one forward pass storing the trajectory (3 arrays of B*T*N, kept for reuse by the next call of
         the same shape; :meth:`release_workspace` frees them) plus one backward pass, about 3x the forward
-        FLOPs.  The batch is split into ``n_threads`` chunks run in parallel (default: Numba's thread count,
-        at most one thread per 16 sequences); the result does not depend on it beyond rounding.
+        FLOPs.  The batch is split into ``n_threads`` chunks run in parallel.  Default (None): one chunk per
+        Numba thread (at most one per 16 sequences), run by :func:`wcrnn_dyn.threads.default_threads`
+        threads (fewer when other programs hold CPUs); the result does not depend on the load, and on
+        ``n_threads`` only by rounding.
         """
         X, single = self._check_X(X)
         if single:
@@ -285,7 +287,7 @@ class _RecurrentBase:
         y = self._check_targets(y, B, loss)
         h0 = self._check_h0(h0, B)
         N = self.n_hidden
-        chunks = _blas.split(B, n_threads or _blas.default_threads(B))
+        chunks, workers = _threads.batch_plan(B, n_threads)
         rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
         bufs = self._workspace(chunks, T, gcode)
         eps = float(self._eps_kernel)
@@ -296,7 +298,7 @@ class _RecurrentBase:
             K.forward_into(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, eps, act, rk, rdiag, rblk, rdense, gcode,
                            gscale, H, DP, GP)
 
-        _blas.run_parallel(fwd, len(chunks))
+        _threads.run_parallel(fwd, len(chunks), workers)
         for bf in bufs:  # the whole trajectory: an overflow can vanish again before T (relu, Elman)
             self._check_finite_state(bf[0])
         hT = np.concatenate([bf[0][-1] for bf in bufs], axis=0)
@@ -324,7 +326,7 @@ class _RecurrentBase:
                 dR = self.residual.grad_from_dz(S.reshape(T * Bc, N).astype(np.float64), Hp.astype(np.float64))
             return dW, DAf.T @ Xtm, DAf.sum(axis=0), dR
 
-        parts = _blas.run_parallel(bwd, len(chunks))
+        parts = _threads.run_parallel(bwd, len(chunks), workers)
         dW, dU, db = (sum(p[j] for p in parts) for j in range(3))
         dR = sum(p[3] for p in parts) if want_s else None
         out = {"W": dW, "U": dU, "b": db, "V": (dz.T @ hT).astype(self.dtype), "c": dz.sum(axis=0)}

@@ -869,18 +869,16 @@ def lyapunov_callback(X, k, every=1, **kwargs):
 # ------------------------------------------------------------------------------------------------
 
 def set_blas_threads(n):
-    """Set the thread count of every OpenBLAS (NumPy's and SciPy's, the latter used by Numba's ``np.dot``)
-    loaded in this process; returns the number of libraries changed (0 where this is not possible).
+    """Set the thread count of every BLAS library (NumPy's and SciPy's OpenBLAS, the latter used by Numba's
+    ``np.dot``) loaded in this process, through threadpoolctl (:func:`wcrnn_dyn.threads.set_blas_threads`);
+    returns the number of libraries changed (0 where none is found).
 
     The recurrent kernels issue one small GEMM per time step; with several BLAS threads on a machine whose
     cores are busy, the threads' synchronisation costs far more than the product (measured here: 10x slower
-    training on 2 shared cores).  ``wcrnn-dyn train`` therefore uses 1 thread unless told otherwise.
-    Linux only (reads /proc/self/maps); a no-op elsewhere.
+    training on 2 shared cores).  ``wcrnn-dyn train`` therefore uses 1 thread unless told otherwise.  The
+    batch chunks of ``loss_and_grad`` set single-threaded BLAS for their own duration whatever this says.
     """
     n = check_int(n, "n", minimum=1)
-    libs = _blas._openblas_libs()
-    for _, setter in libs:
-        setter(n)
-    return len(libs)
+    return _blas.set_blas_threads(n)
 
 

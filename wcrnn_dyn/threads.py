@@ -1,0 +1,282 @@
+"""Thread control in one place: how many threads to use, and the BLAS / OpenMP thread pools.
+
+Every threaded entry point (:func:`wcrnn_dyn.lyapunov.lyapunov_spectrum`, the models' batch chunks used by
+``states`` / ``loss_and_grad`` / training, :func:`wcrnn_dyn.memory.memory_capacity`) takes its default thread
+count from :func:`default_threads`, and sets the BLAS thread count of the libraries loaded in this process
+(NumPy's and SciPy's OpenBLAS, the latter behind ``scipy.linalg.cython_blas`` and Numba's ``np.dot``) through
+threadpoolctl with :class:`blas_threads` / :class:`single_threaded_blas`.
+
+Why the default looks at the machine: the kernels issue one small GEMM per time step, and threads that
+wait on each other every step lose badly when another program holds a core (measured on 2 cores: a
+Lyapunov run with 2 threads beside one busy loop was 2.3x slower than with 1 thread; beside a
+multi-threaded job 31x).  :func:`free_cpus` therefore estimates the CPUs left over by *other* processes at
+normal priority, from the ``/proc/stat`` counters (niced work such as a background run at ``nice 15`` does
+not count: the scheduler gives it way) minus this process's own CPU time (``os.times``), averaged over the
+last 0.1-3 s.  The counters are sampled at import and at every call; a call only sleeps (0.1 s) when no
+sample between 0.1 s and 3 s old exists.  Where ``/proc/stat`` is unavailable the estimate is the CPU count.
+
+Wait policy: ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` at import unless the user set it (it only affects an
+OpenMP runtime started afterwards, e.g. Numba's OpenMP threading layer), so that idle OpenMP workers sleep
+instead of spinning on a core another program needs.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+__all__ = ["cpu_count", "busy_cpus", "free_cpus", "default_threads", "blas_threads", "single_threaded_blas",
+           "set_blas_threads", "thread_info", "split", "batch_plan", "run_parallel"]
+
+_MIN_WINDOW = 0.1   # s: shortest interval the busy estimate averages over (10 ms ticks: ~5 % resolution)
+_MAX_WINDOW = 3.0   # s: older samples are stale
+_LOCK = threading.Lock()
+_SAMPLES = []       # [(wall time, busy ticks, total ticks, own CPU seconds)], oldest first
+
+
+def cpu_count():
+    """CPUs this process may run on (its affinity mask where the OS tells it, else ``os.cpu_count()``)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _read_stat():
+    """(busy ticks excluding niced work, total ticks, number of CPUs) from /proc/stat, or None."""
+    try:
+        with open("/proc/stat") as f:
+            first = f.readline().split()
+            n = 0
+            for line in f:
+                if line.startswith("cpu"):
+                    n += 1
+                else:
+                    break
+    except OSError:
+        return None
+    if not first or first[0] != "cpu" or len(first) < 8:
+        return None
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    return user + system + irq + softirq + steal, user + nice + system + idle + iowait + irq + softirq + steal, n
+
+
+def _sample():
+    st = _read_stat()
+    if st is None:
+        return None
+    t = os.times()
+    return (time.monotonic(), st[0], st[1], t.user + t.system), st[2]
+
+
+def busy_cpus():
+    """CPUs kept busy by other processes at normal priority (float, >= 0), averaged over the last 0.1-3 s;
+    None where ``/proc/stat`` is unavailable.
+
+    busy = (non-idle, non-niced share of all CPUs' time) x (CPUs in /proc/stat) - this process's CPU time per
+    second.  Costs ~20 us, or a 0.1 s sleep when no earlier sample in the window exists (first call more
+    than 3 s after the last one).
+    """
+    with _LOCK:
+        now = _sample()
+        if now is None:
+            return None
+        cur, ncpu = now
+        ref = None
+        for s in reversed(_SAMPLES):
+            age = cur[0] - s[0]
+            if _MIN_WINDOW <= age <= _MAX_WINDOW:
+                ref = s
+                break
+        if ref is None:
+            if _SAMPLES and 0.0 <= cur[0] - _SAMPLES[-1][0] < _MIN_WINDOW:
+                ref = _SAMPLES[-1]
+                time.sleep(max(0.0, _MIN_WINDOW - (cur[0] - ref[0])))
+            else:
+                ref = cur
+                time.sleep(_MIN_WINDOW)
+            cur, ncpu = _sample()
+        _SAMPLES.append(cur)
+        del _SAMPLES[:-64]
+        _SAMPLES[:] = [s for s in _SAMPLES if cur[0] - s[0] <= _MAX_WINDOW]
+    dt = cur[0] - ref[0]
+    dtot = cur[2] - ref[2]
+    if dt <= 0 or dtot <= 0:
+        return 0.0
+    busy_all = ncpu * (cur[1] - ref[1]) / dtot
+    own = (cur[3] - ref[3]) / dt
+    return max(0.0, busy_all - own)
+
+
+def free_cpus():
+    """Estimated CPUs free for this process: :func:`cpu_count` minus :func:`busy_cpus`, rounded to the
+    nearest integer, at least 1 (the CPU count where the load cannot be read)."""
+    n = cpu_count()
+    b = busy_cpus()
+    if b is None:
+        return n
+    return max(1, min(n, int(n - b + 0.5)))
+
+
+def _numba_threads():
+    try:
+        import numba
+        return max(1, int(numba.get_num_threads()))
+    except Exception:  # pragma: no cover
+        return cpu_count()
+
+
+def default_threads(n_items=None, min_chunk=1):
+    """Default thread count of every threaded entry point: the smaller of Numba's thread count (which follows
+    ``NUMBA_NUM_THREADS`` and ``numba.set_num_threads``; sweep workers set 1) and :func:`free_cpus`, at most
+    one thread per ``min_chunk`` of ``n_items`` work items (when given), at least 1."""
+    n = min(_numba_threads(), free_cpus())
+    if n_items is not None:
+        n = min(n, int(n_items) // max(1, int(min_chunk)))
+    return max(1, n)
+
+
+# ------------------------------------------------------------------------------------------ BLAS pools
+_CTRL = None
+_CTRL_KEY = None
+
+
+def _controller():
+    """A cached threadpoolctl controller (rebuilt when modules were imported since: a library loaded later,
+    e.g. SciPy's OpenBLAS, must be seen), or None when threadpoolctl is not installed."""
+    global _CTRL, _CTRL_KEY
+    key = len(sys.modules)
+    if _CTRL is not None and key == _CTRL_KEY:
+        return _CTRL
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401  (load SciPy's OpenBLAS before looking for it)
+        from threadpoolctl import ThreadpoolController
+        ctrl = ThreadpoolController()
+    except Exception as e:  # pragma: no cover - threadpoolctl missing or failing
+        log.warning("BLAS thread control unavailable (%s); BLAS runs with its own thread count", e)
+        ctrl = None
+    _CTRL, _CTRL_KEY = ctrl, len(sys.modules)
+    return ctrl
+
+
+def _blas_libs():
+    ctrl = _controller()
+    return [] if ctrl is None else [lc for lc in ctrl.lib_controllers if lc.user_api == "blas"]
+
+
+class blas_threads:
+    """Context manager: every BLAS library in the process (threadpoolctl's ``user_api="blas"``) runs ``n``
+    threads inside; the previous counts are restored on exit.
+
+    The count is always *set* on entry, even when a library already reports ``n``: SciPy's OpenBLAS reports
+    its default at start-up but was measured running single-threaded until told (a 257 x 256 x 256 GEMM
+    through Numba: 0.88 ms before, 0.53 ms after setting 2 threads on a 2-core machine).  ``available``
+    says whether any BLAS library was found.  Cost ~20 us per entry and exit.
+    """
+
+    def __init__(self, n):
+        self.n = max(1, int(n))
+        self.libs = _blas_libs()
+        self.available = bool(self.libs)
+        self.prev = None
+
+    def __enter__(self):
+        self.prev = [lc.num_threads for lc in self.libs]
+        for lc in self.libs:
+            lc.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc):
+        for lc, p in zip(self.libs, self.prev or []):
+            lc.set_num_threads(max(1, int(p)))
+        return False
+
+
+class single_threaded_blas(blas_threads):
+    """Context manager: every BLAS library runs single-threaded inside (restored on exit); used while worker
+    threads each run a kernel on their own chunk of sequences.  ``available`` as in :class:`blas_threads`."""
+
+    def __init__(self):
+        super().__init__(1)
+
+
+def set_blas_threads(n):
+    """Set the thread count of every BLAS library loaded in this process (until changed again); returns the
+    number of libraries changed (0 where threadpoolctl finds none)."""
+    libs = _blas_libs()
+    for lc in libs:
+        lc.set_num_threads(max(1, int(n)))
+    return len(libs)
+
+
+def thread_info():
+    """Dict for provenance: CPU count, Numba's threads and layer, the busy estimate, BLAS / OpenMP pools."""
+    info = {"cpu_count": cpu_count(), "numba_threads": _numba_threads(),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
+    try:
+        import numba
+        info["numba_threading_layer"] = str(numba.config.THREADING_LAYER)
+    except Exception:  # pragma: no cover
+        pass
+    b = busy_cpus()
+    info["busy_cpus_others"] = None if b is None else round(b, 3)
+    ctrl = _controller()
+    if ctrl is not None:
+        info["pools"] = [{"user_api": lc.user_api, "internal_api": lc.internal_api, "num_threads": lc.num_threads,
+                          "version": lc.version, "file": os.path.basename(lc.filepath)} for lc in ctrl.lib_controllers]
+    return info
+
+
+# ------------------------------------------------------------------------------------------ batch chunks
+def split(n_items, n_chunks):
+    """Contiguous (start, stop) ranges splitting ``n_items`` into ``n_chunks`` near-equal parts."""
+    edges = [round(i * n_items / n_chunks) for i in range(n_chunks + 1)]
+    return [(edges[i], edges[i + 1]) for i in range(n_chunks) if edges[i + 1] > edges[i]]
+
+
+def batch_plan(n_items, n_threads=None, min_chunk=16):
+    """(chunks, workers) for ``n_items`` independent sequences.
+
+    With ``n_threads`` given: ``n_threads`` chunks on as many threads.  Otherwise the chunks follow Numba's
+    thread count (at most one per ``min_chunk`` items), which does not depend on the load, so that results
+    are the same to the last bit whatever the machine is doing; the number of threads running them is
+    :func:`default_threads` (fewer when other programs hold CPUs; the chunks then run one after another).
+    """
+    if n_threads is not None:
+        n = max(1, int(n_threads))
+        return split(n_items, n), n
+    chunks = split(n_items, max(1, min(_numba_threads(), int(n_items) // max(1, int(min_chunk)))))
+    return chunks, (default_threads(len(chunks)) if len(chunks) > 1 else 1)
+
+
+def run_parallel(fn, n, workers=None):
+    """Call fn(0..n-1) with single-threaded BLAS on ``workers`` threads (default n; at most n); returns the
+    results in order.  With one worker the calls run one after another in the calling thread.
+
+    The time-step kernels issue one small GEMM per step: multi-threaded BLAS gains little there and, when
+    another process holds a core, its spinning threads make a step 10-50x slower (measured here).
+    The results do not depend on ``workers`` (each call is independent).
+    """
+    workers = n if workers is None else max(1, min(int(workers), n))
+    with single_threaded_blas():
+        if workers == 1:
+            return [fn(i) for i in range(n)]
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(max_workers=workers) as ex:
+            return list(ex.map(fn, range(n)))
+
+
+# a first sample, so that the first default_threads() call rarely has to wait
+try:
+    with _LOCK:
+        _s = _sample()
+        if _s is not None:
+            _SAMPLES.append(_s[0])
+except Exception:  # pragma: no cover
+    pass
