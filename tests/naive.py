@@ -1,6 +1,6 @@
 """Slow, obviously correct NumPy references for the core kernels (the model of stumpy's tests/naive.py).
 
-Everything here follows the definitions of MATH.md sections 1-3 literally: one sample and one step at a
+Everything here follows the definitions of docs/THEORY.md sections 1-3 literally: one sample and one step at a
 time, dense matrices, no structure exploited.  The residual is given as a Python function R(h) together
 with its dense Jacobian dR(h), both built from the family definitions, never from the package's kernels.
 """

@@ -1,4 +1,4 @@
-"""Slow, obviously-correct references for the Lyapunov engine (MATH.md section 5, literally).
+"""Slow, obviously-correct references for the Lyapunov engine (docs/THEORY.md section 5.1, literally).
 
 One sequence at a time, one step at a time: the states come from ``net.states`` (the package's forward
 map), the Jacobian J_t is formed densely with ``net.jacobian(h_{t-1}, x_t)``, the frame is multiplied by it
@@ -27,7 +27,7 @@ def trajectory(net, X, h0=None):
 def qr_log_r_sums(net, X, k, washout, burn_in, qr_every, seed, h0=None):
     """Column sums of log|r_ii| over the accumulated steps (unsorted) and the number of those steps.
 
-    Phases as in MATH.md 5: steps 1..washout state only; next burn_in steps frame evolves, QR every
+    Phases as in docs/THEORY.md section 5.1: steps 1..washout state only; next burn_in steps frame evolves, QR every
     qr_every steps and at the end of burn-in, nothing kept; remaining M steps: QR every qr_every steps and
     at the last step, log|r_ii| summed.
     """
@@ -60,7 +60,7 @@ def spectrum(net, X, k=None, washout=0, burn_in=100, qr_every=1, seed=0, h0=None
 
 
 def mean_log_abs_det(net, X, washout, burn_in, h0=None):
-    """Time average of log|det J_t| over the accumulated steps (the sum identity, MATH.md 4)."""
+    """Time average of log|det J_t| over the accumulated steps (the sum identity, docs/THEORY.md section 4.4)."""
     X = np.asarray(X, dtype=float)
     T = X.shape[0]
     H = trajectory(net, X, h0)

@@ -1,4 +1,4 @@
-"""Known examples: exact theory oracles (MATH.md 4) and classical maps with published exponents.
+"""Known examples: exact theory oracles (docs/THEORY.md section 4) and classical maps with published exponents.
 
 Algorithm invariants (reference agreement, sum identity, qr_every independence, ...) are in
 test_lyapunov_invariants.py.
@@ -21,7 +21,7 @@ def _input(T, d=1, B=None, seed=0):
 
 
 # --------------------------------------------------------------------------------------------------
-# eps = 0: exponents are log|eigenvalues| (MATH.md 4)
+# eps = 0: exponents are log|eigenvalues| (docs/THEORY.md section 4.1)
 # --------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("family", ["identity", "rotational", "orthogonal"])
@@ -92,7 +92,7 @@ def test_nonlinear_residual_fixed_point_exponent():
 
 
 # --------------------------------------------------------------------------------------------------
-# eps > 0: the bound for scaled-orthogonal residuals (MATH.md 4)
+# eps > 0: the bound for scaled-orthogonal residuals (docs/THEORY.md section 4.2)
 # --------------------------------------------------------------------------------------------------
 
 @settings(max_examples=12, deadline=None)
@@ -120,7 +120,7 @@ def test_bound_holds_for_random_weights(family, mu, eps, seed, act):
 
 
 def test_deviation_is_order_eps():
-    """|LE - log mu| shrinks proportionally with eps (MATH.md 4: the deviation is O(eps))."""
+    """|LE - log mu| shrinks proportionally with eps (docs/THEORY.md section 4.2: the deviation is O(eps))."""
     devs = []
     for eps in (0.04, 0.02, 0.01):
         net = wd.WCRNN(1, 10, 1, residual=R_.rotational(10, 0.99), eps=eps, seed=3)

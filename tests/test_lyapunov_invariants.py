@@ -143,7 +143,7 @@ def test_auto_switches_to_householder_for_ill_conditioned_jacobians():
 
 @pytest.mark.parametrize("kind", ["rotational", "nonlinear", "elman", "random"])
 def test_sum_identity(kind):
-    """sum of the full spectrum = time average of log|det J_t| over the accumulated steps (MATH.md 4)."""
+    """sum of the full spectrum = time average of log|det J_t| over the accumulated steps (docs/THEORY.md section 4.4)."""
     net = _net(kind, N=8)
     X = _X(240)
     r = lyapunov_spectrum(net, X, washout=5, burn_in=30, qr_every=3)

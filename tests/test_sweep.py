@@ -219,7 +219,7 @@ def test_serial_run_table_and_resume(tmp_path):
     assert not any(h in header for h in ("seconds", "time", "host", "version"))
     rows = sweep.read_table(res.table_path)
     assert [r["kind"] for r in rows] == ["lyap"] * 8 + ["memory"] * 2 + ["train"] * 2 + ["theory"] * 2
-    # scaled identity / rotational: every exponent within -log(1 - eps||W||/mu) of log mu (MATH.md 4)
+    # scaled identity / rotational: every exponent within -log(1 - eps||W||/mu) of log mu (docs/THEORY.md section 4.2)
     for r in rows[:8]:
         mu = float(r["mu"])
         net = sweep.make_model({"family": r["family"], "mu": mu, "eps": 0.05, "N": 6, "seed": int(r["seed"])}, 1, 1)

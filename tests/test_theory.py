@@ -1,4 +1,4 @@
-"""wcrnn_dyn.theory: predictions, the scaled-orthogonal bound and regimes (MATH.md 2 and 4)."""
+"""wcrnn_dyn.theory: predictions, the scaled-orthogonal bound and regimes (docs/THEORY.md sections 2 and 4)."""
 import numpy as np
 import pytest
 
@@ -36,7 +36,7 @@ def test_predicted_exponents_families():
 def test_predicted_timescales():
     tau = theory.predicted_timescales(R_.heterogeneous([0.99, 0.9, 1.0, 0.0]))
     np.testing.assert_allclose(tau, [np.inf, -1 / np.log(0.99), -1 / np.log(0.9), 0.0])
-    assert abs(tau[1] - 99.5) < 0.01          # MATH.md 4: mu = 0.99 -> 99.5 steps
+    assert abs(tau[1] - 99.5) < 0.01          # docs/THEORY.md section 4.5: mu = 0.99 -> 99.5 steps
 
 
 def test_is_scaled_orthogonal():

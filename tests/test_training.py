@@ -387,7 +387,7 @@ def test_lyapunov_callback_records_top_exponents():
     assert h["lyap_epoch"] == [2, 4]
     ex = np.asarray(h["lyap_exponents"])
     assert ex.shape == (2, 3)
-    # eps -> 0: all exponents near log 0.9 (MATH.md section 4)
+    # eps -> 0: all exponents near log 0.9 (docs/THEORY.md section 4.1)
     np.testing.assert_allclose(ex, np.log(0.9), atol=5e-3)
 
 

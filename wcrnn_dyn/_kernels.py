@@ -3,7 +3,7 @@
 Nothing here is validated: the public wrappers in :mod:`wcrnn_dyn.models`, :mod:`wcrnn_dyn.lyapunov`,
 :mod:`wcrnn_dyn.memory` and :mod:`wcrnn_dyn.training` check their inputs and then call these kernels.
 
-Model (MATH.md sections 1 and 3), for a batch of B sequences, rows are samples::
+Model (docs/THEORY.md sections 1 and 3), for a batch of B sequences, rows are samples::
 
     z_t = L h_{t-1}                      linear part of the residual (structured)
     R(h_{t-1}) = g(z_t)                  g = identity, or s * tanh(z / s) ("scaled tanh")

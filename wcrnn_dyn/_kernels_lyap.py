@@ -1,7 +1,7 @@
 """Numba kernels of the Lyapunov engine (private; the public wrapper is :mod:`wcrnn_dyn.lyapunov`).
 
 One fused loop advances, for B sequences at once, the network state and the tangent frames
-(MATH.md sections 3 and 5).  Everything lives in one row-major array ``Z`` of shape (B (k + 1), N):
+(docs/THEORY.md sections 3 and 5).  Everything lives in one row-major array ``Z`` of shape (B (k + 1), N):
 
 * row ``b (k + 1)`` is the state h_b,
 * rows ``b (k + 1) + 1 .. b (k + 1) + k`` are the k tangent vectors (frame columns) of sequence b.

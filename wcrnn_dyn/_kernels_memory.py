@@ -1,7 +1,7 @@
 """Numba kernel for the fading-memory measures (private; the public wrapper is
 :func:`wcrnn_dyn.memory.input_sensitivity`).
 
-Input sensitivity (MATH.md section 6).  For one sequence with states h_1..h_T, a_t the pre-activations,
+Input sensitivity (docs/THEORY.md section 6.2).  For one sequence with states h_1..h_T, a_t the pre-activations,
 
     dh_T / dx_{T-l} = G_l * eps * diag(phi'(a_{T-l})) U,        G_l = dh_T / dh_{T-l} = J_T J_{T-1} ... J_{T-l+1}
 

@@ -1,6 +1,6 @@
 """Lyapunov spectra of WCRNNs and Elman networks (Benettin / QR method), and of user maps.
 
-Semantics (MATH.md section 5).  The network is driven by an input sequence X (T, d) -- or a batch
+Semantics (docs/THEORY.md section 5.1).  The network is driven by an input sequence X (T, d) -- or a batch
 (B, T, d), or no input at all -- from h_0.  Steps are numbered t = 1..T and J_t = dh_t / dh_{t-1}:
 
 * steps 1 .. ``washout``: only the state evolves (cheap);
@@ -485,7 +485,7 @@ def _progress_bar(enabled, total, desc):
 def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *, T=None, h0=None,
                       qr="auto", history_points=1000, tol=1e-3, rcond_min=1e-3, n_threads=None,
                       progress=False):
-    """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, MATH.md 5).
+    """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, docs/THEORY.md section 5).
 
     Algorithm: the state h_t and an orthonormal frame Q (N x k) from ``seed`` evolve together,
     Q <- J_t Q with J_t = dR(h_{t-1}) + eps diag(phi'(a_t)) W (never formed); after ``washout`` state-only

@@ -1,4 +1,4 @@
-"""Fading-memory measures of WCRNN and Elman networks (MATH.md section 6).
+"""Fading-memory measures of WCRNN and Elman networks (docs/THEORY.md section 6).
 
 * :func:`timescales`: memory timescales tau_i = -1 / LE_i from Lyapunov exponents (or log|eigenvalues|).
 * :func:`input_sensitivity`: M(l) = E || dh_T / dx_{T-l} ||_F (or of the readout V h_T) for l = 0..max_lag,
@@ -87,7 +87,7 @@ def _forward_store(net, X, h0):
 
 
 def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
-    """Input sensitivity curve M(l) = E || dh_T / dx_{T-l} ||_F for l = 0..max_lag (MATH.md section 6).
+    """Input sensitivity curve M(l) = E || dh_T / dx_{T-l} ||_F for l = 0..max_lag (docs/THEORY.md section 6.2).
 
     Lag 0 is the last input x_T; lag l is x_{T-l}.  With ``readout=True`` the readout's sensitivity
     || d(V h_T) / dx_{T-l} ||_F is measured instead.  The expectation is the mean over the B sequences of
@@ -404,7 +404,7 @@ class MemoryCapacity:
 def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_fraction=0.5, threshold=True,
                     input_dist="uniform", input_scale=1.0, input_channel=0, ridge=0.0, scoring="heldout",
                     threshold_p=1e-4, n_threads=None):
-    """Linear memory capacity MC_l for lags l = 0..max_lag (Jaeger 2001; MATH.md section 6).
+    """Linear memory capacity MC_l for lags l = 0..max_lag (Jaeger 2001; docs/THEORY.md section 6.4).
 
     Input: an i.i.d. scalar series u_t, ``input_dist`` "uniform" on [-1, 1] (default) or "gaussian"
     N(0, 1), multiplied by ``input_scale`` and fed to channel ``input_channel`` (default 0) of the network;

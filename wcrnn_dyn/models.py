@@ -473,7 +473,7 @@ class Elman(_RecurrentBase):
       * "identity": the identity (IRNN, Le et al. 2015; usually with activation="relu");
       * "wcri": weakly coupled residual initialisation W_0 = Lambda + eps W~, W~ ~ N(0, 1/N), Lambda the
         matrix of ``residual`` (default scaled_identity(N, 1.0)); near h = 0 the initial exponents sit at
-        log|lambda(Lambda)| (MATH.md section 1).
+        log|lambda(Lambda)| (docs/THEORY.md section 1.3).
     U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
     """
 

@@ -1,4 +1,4 @@
-"""Residual families of a WCRNN (MATH.md section 2).
+"""Residual families of a WCRNN (docs/THEORY.md section 2).
 
 A residual is the fixed (or optionally trainable) map R in ``h_t = R(h_{t-1}) + eps * phi(a_t)``.
 Every residual has ``.n``, ``.family``, ``.eigenvalues()`` (complex, of its linear part), ``.is_linear``,
@@ -302,7 +302,7 @@ class NonlinearResidual(Residual):
 
     Near h = 0 it acts like L (g'(0) = 1); ``scale`` s sets where it saturates (s -> inf is linear).
     With L = mu I and mu > 1 the state stays bounded: the exponents are the trajectory averages of
-    log|g'(z)| + log mu (measured, see MATH.md section 4).  Parameters (trainable) are those of L.
+    log|g'(z)| + log mu (measured, see docs/THEORY.md section 4.6).  Parameters (trainable) are those of L.
     """
 
     family = "nonlinear"
@@ -409,7 +409,7 @@ def heterogeneous_uniform(n, mu_min, mu_max, seed=None, trainable=False):
 def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
     """Diagonal residual with timescales tau_i log-uniform on [tau_min, tau_max] steps, mu_i = exp(-1/tau_i).
 
-    Unit i then has exponent -1/tau_i at eps -> 0 (MATH.md section 4).
+    Unit i then has exponent -1/tau_i at eps -> 0 (docs/THEORY.md section 4.5).
     """
     n = check_int(n, "n", minimum=1)
     tau_min = check_float(tau_min, "tau_min", minimum=0.0, strict_min=True)

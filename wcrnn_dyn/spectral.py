@@ -1,4 +1,4 @@
-"""Spectral analysis of weights, Jacobians and data (MATH.md section 7).
+"""Spectral analysis of weights, Jacobians and data (docs/THEORY.md section 7).
 
 Weights and Jacobians
     :func:`eigenvalues`, :func:`singular_values`, :func:`spectral_radius` (dense LAPACK or ARPACK),
@@ -203,7 +203,7 @@ class JacobianSpectra:
 def jacobian_spectra(net, X, times=None, h0=None):
     """Spectra of the one-step Jacobians J_t = dh_t/dh_{t-1} along the trajectory driven by X (T, d).
 
-    J_t = diag(g'(z_t)) Lambda + eps diag(phi'(a_t)) W (MATH.md section 3) is formed densely from the
+    J_t = diag(g'(z_t)) Lambda + eps diag(phi'(a_t)) W (docs/THEORY.md section 3) is formed densely from the
     stored derivatives of one forward pass.  ``times``: 1-based steps t in 1..T (default: all T steps).
     Cost O(T N^2) forward plus O(K N^3) for K times.  Returns :class:`JacobianSpectra`.
     """

@@ -21,7 +21,7 @@ kind's defaults filled in (so editing a default in the file or in the code rerun
 
 Cell kinds (:data:`KINDS`; see :func:`kind_defaults` for every parameter and default):
 
-* ``"theory"``  - predicted exponents of the residual (sorted log|eigenvalues|) and the bound of MATH.md 4;
+* ``"theory"``  - predicted exponents of the residual (sorted log|eigenvalues|) and the bound of docs/THEORY.md section 4.2;
   no simulation, milliseconds (useful for tests and as a reference column);
 * ``"lyap"``    - Lyapunov spectrum of a WCRNN driven by ``task`` input: ``max_le``, ``mean_le``
   (+ the predictions);

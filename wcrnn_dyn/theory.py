@@ -1,4 +1,4 @@
-"""Theory for WCRNN Lyapunov spectra (MATH.md sections 2 and 4): predictions, bounds, regimes.
+"""Theory for WCRNN Lyapunov spectra (docs/THEORY.md sections 2 and 4): predictions, bounds, regimes.
 
 * :func:`predicted_exponents` -- eps -> 0 prediction: sorted log|eigenvalues| of the residual.
 * :func:`predicted_timescales` -- tau_i = -1 / log|lambda_i| in steps.
@@ -44,7 +44,7 @@ def predicted_exponents(residual):
     recurrent matrix W: the exponents of the linearisation at h = 0 with phi'(0) = 1, e.g. WCRI's
     log|lambda(Lambda)| at eps = 0).  For a non-linear residual g(L h) this is the linearisation at h = 0
     (g'(0) = 1); the measured exponents are trajectory averages of log|g'| + log|lambda| instead.
-    Exact for normal Lambda at eps = 0 (MATH.md 4).  A zero eigenvalue gives -inf.  Cost O(n^3) for dense
+    Exact for normal Lambda at eps = 0 (docs/THEORY.md section 4.1).  A zero eigenvalue gives -inf.  Cost O(n^3) for dense
     residuals, O(n) for diagonal / block ones.
     """
     R = _residual_of(residual)
@@ -54,7 +54,7 @@ def predicted_exponents(residual):
 
 
 def predicted_timescales(residual):
-    """Memory timescales tau_i = -1 / log|lambda_i| in steps, sorted descending (MATH.md 4 and 6):
+    """Memory timescales tau_i = -1 / log|lambda_i| in steps, sorted descending (docs/THEORY.md sections 4.5 and 6.1):
     mu = 0.99 gives 99.5 steps.  Returns inf for |lambda_i| >= 1 and 0 for lambda_i = 0."""
     lam = predicted_exponents(residual)
     with np.errstate(divide="ignore"):
@@ -105,7 +105,7 @@ def _bound_parts(net):
 
 
 def exponent_bound(net):
-    """Bound on |LE_i - log mu| for a WCRNN with scaled-orthogonal residual Lambda = mu * O (MATH.md 4).
+    """Bound on |LE_i - log mu| for a WCRNN with scaled-orthogonal residual Lambda = mu * O (docs/THEORY.md section 4.2).
 
     Every singular value of J_t = Lambda + eps diag(phi') W lies in [mu - delta, mu + delta] with
     delta = eps ||W||_2 (|phi'| <= 1 for tanh, relu and identity), so every exponent of every trajectory
@@ -120,14 +120,14 @@ def exponent_bound(net):
 
 
 def exponent_interval(net):
-    """(low, high) = (log(mu - eps ||W||_2), log(mu + eps ||W||_2)): every exponent lies inside (MATH.md 4);
+    """(low, high) = (log(mu - eps ||W||_2), log(mu + eps ||W||_2)): every exponent lies inside (docs/THEORY.md section 4.2);
     the same conditions and errors as :func:`exponent_bound`."""
     mu, delta = _bound_parts(net)
     return float(np.log(mu - delta)), float(np.log(mu + delta))
 
 
 def regime(net_or_residual, tol=1e-6, effective=False):
-    """Dynamical regime from the spectral radius rho of the residual (MATH.md 2).
+    """Dynamical regime from the spectral radius rho of the residual (docs/THEORY.md section 2).
 
     'subcritical' if rho < 1 - tol, 'supercritical' if rho > 1 + tol, else 'critical' (edge of chaos).
     Accepts a residual, an (n, n) array, a WCRNN (its residual; its linear part for a non-linear residual)

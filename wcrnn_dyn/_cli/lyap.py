@@ -11,7 +11,7 @@ from .common import add_model_arguments, make_net, progress_enabled
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
-    "Measure the Lyapunov spectrum (QR method, MATH.md 5) of a network built from the model arguments (or "
+    "Measure the Lyapunov spectrum (QR method, docs/THEORY.md section 5) of a network built from the model arguments (or "
     "loaded with --model), driven by random input, no input, the adding problem or a dataset, and compare it "
     "with the eps -> 0 prediction log|eig(residual)| and, for scaled-orthogonal residuals, with the bound "
     "|LE - log mu| <= -log(1 - eps ||W|| / mu).")

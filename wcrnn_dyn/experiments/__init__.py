@@ -4,7 +4,7 @@ Registry (:data:`EXPERIMENTS`, in report order):
 
 =================== ==================================================================================
 ``theory``            Lyapunov spectra against log|eigenvalues| of the residual, every family, several
-                      eps, before and after training (MATH.md section 4)
+                      eps, before and after training (docs/THEORY.md section 4)
 ``edge_of_chaos``     test metric against mu (scaled identity), near-critical is best
 ``spectral_matching`` data spectra with residual frequencies; rotational residual matched to the data
                       against random angles and the identity; permuted data as control
@@ -33,7 +33,7 @@ __all__ = ["EXPERIMENTS", "PRESET_NAMES", "get", "run", "run_all", "presets", "C
 
 log = logging.getLogger(__name__)
 
-#: name -> module path, in report order (numbered 1..6 as in the issue).
+#: name -> module path, in report order (numbered 1..6 as the claims in docs/PAPER_MAP.md).
 EXPERIMENTS = {
     "theory": "wcrnn_dyn.experiments.theory",
     "edge_of_chaos": "wcrnn_dyn.experiments.edge_of_chaos",

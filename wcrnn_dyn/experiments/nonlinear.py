@@ -3,7 +3,7 @@
 Residual R(h) = s tanh(g h / s) (slope g at the origin, saturation scale s): for g <= 1 it behaves like the
 linear residual g I near h = 0; for g > 1 the origin is unstable but the state saturates at the fixed points
 +-h* where the local slope g (1 - tanh^2(g h*/s)) < 1, so the dynamics stay bounded.  Measured: (a) Lyapunov
-exponents against the trajectory-average prediction mean_t log|g'(z_t,i)| (MATH.md section 2, eps -> 0) for a
+exponents against the trajectory-average prediction mean_t log|g'(z_t,i)| (docs/THEORY.md section 4.6, eps -> 0) for a
 range of gains; (b) test accuracy against the gain, next to the linear residual g I at the same g.
 """
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 For every residual family and several coupling constants eps, the measured Lyapunov spectrum (QR method,
 :func:`wcrnn_dyn.lyapunov_spectrum`) is compared with the prediction sorted log|eigenvalues(Lambda)|
-(MATH.md section 4), at initialisation and after a short training run (adding problem):
+(docs/THEORY.md section 4), at initialisation and after a short training run (adding problem):
 
 * eps = 0 and a normal Lambda: exact equality (to rounding);
 * Lambda = mu x orthogonal (scaled identity, orthogonal, rotational): every exponent within the bound
@@ -66,7 +66,7 @@ def orthogonal_bound(net):
 
 
 def general_bound(net, M):
-    """Perturbation scale of MATH.md section 4 for a diagonalisable Lambda = P D P^-1:
+    """Perturbation scale of docs/THEORY.md section 4.3 for a diagonalisable Lambda = P D P^-1:
     -log(1 - kappa(P) eps ||W||_2 / min|lambda|) + _ALIGN_C / M (the finite-time frame-alignment term)."""
     lam = net.residual.eigenvalues()
     M_ = net.residual.matrix()
@@ -246,8 +246,8 @@ def run(ctx, p):
                  "families (scaled identity, orthogonal, rotational), every eps > 0, at init and after training: "
                  "max_i |LE_i - log mu| <= -log(1 - eps ||W||_2 / mu) (+1e-9 rounding); (c) other families (Lambda = P D P^-1), "
                  "every eps > 0, at init and after training: max_i |LE_i - log|lambda_i|| <= -log(1 - kappa(P) eps "
-                 f"||W||_2 / min|lambda|) + {_ALIGN_C:g}/M (the O(kappa eps ||W||) perturbation scale of MATH.md "
-                 "section 4 plus the finite-time alignment term).")
+                 f"||W||_2 / min|lambda|) + {_ALIGN_C:g}/M (the O(kappa eps ||W||) perturbation scale of docs/THEORY.md "
+                 "section 4.3 plus the finite-time alignment term).")
     verdict = (f"(a) {'holds' if a_ok else 'fails'}: largest eps=0 deviation {C.fmt(dev0)} (mu x orthogonal), "
                f"{C.fmt(dev0_other)} (other normal families); "
                f"(b) {'holds' if b_ok else 'fails'}: {len(viol)} of {len(so)} runs outside the bound, the largest "

@@ -27,7 +27,7 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
         spread = np.full_like(lam, np.nan)
     idx = np.arange(1, lam.size + 1)
     if interval is not None:
-        ax.axhspan(interval[0], interval[1], color="0.85", label="bound (MATH.md 4)")
+        ax.axhspan(interval[0], interval[1], color="0.85", label="bound (THEORY.md section 4.2)")
     if np.any(np.isfinite(spread)):
         ax.fill_between(idx, lam - spread, lam + spread, color="C0", alpha=0.2, lw=0, label="spread over sequences")
     err = np.where(np.isfinite(se), se, 0.0)

@@ -1,4 +1,4 @@
-"""Benchmark tasks for WCRNNs (MATH.md section 8): the adding problem and sequence classification.
+"""Benchmark tasks for WCRNNs (docs/THEORY.md section 8): the adding problem and sequence classification.
 
 * :func:`adding` generates the adding problem (regression, metric MSE).
 * :func:`load` returns ``(X, y)`` for "smnist", "psmnist", "scifar10", "scifar10_noise" and "digits"

@@ -1,4 +1,4 @@
-"""``load`` and ``info``: the sequence-classification benchmarks (MATH.md section 8)."""
+"""``load`` and ``info``: the sequence-classification benchmarks (docs/THEORY.md section 8)."""
 from __future__ import annotations
 
 import copy
