@@ -504,8 +504,8 @@ class FiniteTimeResult:
     global_exponents : (k,) the mean over windows (and sequences): the ``lyapunov_spectrum`` estimate on the
         same steps.
     mean, std, skewness, excess_kurtosis : (k,) moments of the distribution of the finite-time exponents
-        pooled over windows and sequences (std with ddof = 1; NaN with fewer than 2 / 3 / 4 windows or zero
-        spread for the higher moments).
+        pooled over windows and sequences (std with ddof = 1; NaN with fewer than 2 / 3 / 4 windows, and the
+        higher moments NaN when the spread is at rounding level, std <= 1e-12 (1 + |mean|)).
     timescales : same shape as ``exponents``: local time scales -1 / lambda (steps; inf where lambda >= 0).
     median_timescale : (k,) median of ``timescales`` over windows and sequences.
     window : window length in steps; n_windows : windows per sequence.
@@ -538,8 +538,9 @@ def _moments(P):
         m2 = (c ** 2).mean(axis=0)
         skew = (c ** 3).mean(axis=0) / m2 ** 1.5 if n > 2 else np.full(P.shape[1], np.nan)
         kurt = (c ** 4).mean(axis=0) / m2 ** 2 - 3.0 if n > 3 else np.full(P.shape[1], np.nan)
-    skew = np.where(m2 > 0, skew, np.nan)
-    kurt = np.where(m2 > 0, kurt, np.nan)
+    spread = np.sqrt(m2) > 1e-12 * (1.0 + np.abs(mean))     # otherwise rounding noise only
+    skew = np.where(spread, skew, np.nan)
+    kurt = np.where(spread, kurt, np.nan)
     return mean, std, skew, kurt
 
 
