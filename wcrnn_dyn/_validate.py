@@ -1,17 +1,72 @@
-"""Validation helpers used at the public boundary (private)."""
+"""Validation helpers used at the public boundary (private).
+
+Every public entry point checks what it is given with these: type, shape, finiteness, range and a size
+bound (:func:`check_memory`) that refuses work needing more memory than the machine has, up front.  Errors
+are ValueError / TypeError whose message starts with the argument's name.
+
+Torch tensors (also ones that require grad) are accepted wherever an array is: they are converted with
+``.detach().cpu().numpy()`` (:func:`to_numpy`); no gradient flows back into torch.
+"""
 from __future__ import annotations
 
 import numbers
+import os
 
 import numpy as np
 
 FLOAT_DTYPES = (np.float32, np.float64)
 
 
+def to_numpy(x):
+    """A torch tensor (detached, on the CPU) as a NumPy array; anything else unchanged."""
+    if type(x).__module__.split(".")[0] == "torch" and hasattr(x, "detach"):
+        return x.detach().cpu().numpy()
+    return x
+
+
+def physical_memory_bytes():
+    """Physical memory of the machine in bytes (os.sysconf), or None where it cannot be read."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def check_memory(n_values, what, itemsize=8, fraction=0.8):
+    """Refuse, up front, work that needs more than ``fraction`` of the machine's physical memory.
+
+    ``n_values``: the number of array elements the work allocates (an int, may be huge); ``what``: the
+    argument(s) responsible, named in the message with the figure.  Raises ValueError; returns the bytes.
+    """
+    need = int(n_values) * int(itemsize)
+    have = physical_memory_bytes()
+    if have is not None and need > fraction * have:
+        raise ValueError(f"{what} needs about {need / 2**30:.3g} GiB of memory, more than this machine can "
+                         f"give ({have / 2**30:.3g} GiB physical); use smaller sizes")
+    return need
+
+
+def check_n_threads(n_threads, name="n_threads"):
+    """None (the default) or an int in 1 .. 64 x the CPU count; ValueError / TypeError otherwise."""
+    if n_threads is None:
+        return None
+    cap = 64 * (os.cpu_count() or 1)
+    return check_int(n_threads, name, minimum=1, maximum=cap)
+
+
+def check_net(net, name="net"):
+    """A WCRNN or Elman network (duck-typed on the model API), else TypeError naming ``name``."""
+    if not all(hasattr(net, a) for a in ("W", "residual", "n_hidden", "_eps_kernel", "_check_X")):
+        raise TypeError(f"{name} must be a WCRNN or Elman network (wcrnn_dyn.models), got {type(net).__name__}")
+    return net
+
+
 def rng_from(seed):
-    """Return a numpy Generator from None, an int or a Generator (never global state)."""
+    """Return a numpy Generator from None, an int or a Generator (never global state; True/False refused)."""
     if isinstance(seed, np.random.Generator):
         return seed
+    if isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got bool ({seed!r})")
     if seed is None or isinstance(seed, (numbers.Integral, np.integer)):
         if seed is not None and seed < 0:
             raise ValueError(f"seed must be a non-negative int, None or a numpy Generator, got {seed!r}")
@@ -63,6 +118,9 @@ def as_array(x, name, ndim=None, shape=None, dtype=np.float64, finite=True):
     """
     if x is None:
         raise TypeError(f"{name} must be an array, got None")
+    x = to_numpy(x)
+    if isinstance(x, (str, bytes, dict, set)):
+        raise TypeError(f"{name} must be an array, got {type(x).__name__}")
     try:
         arr = np.asarray(x)
     except Exception as e:  # pragma: no cover - exotic objects

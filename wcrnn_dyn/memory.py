@@ -23,7 +23,7 @@ import numpy as np
 
 from . import threads as _threads
 from ._kernels_memory import sensitivity_sweep
-from ._validate import as_array, check_float, check_int, rng_from
+from ._validate import as_array, check_float, check_int, check_memory, check_net, rng_from
 
 __all__ = ["timescales", "input_sensitivity", "perturbation_decay", "PerturbationDecay", "memory_capacity",
            "MemoryCapacity", "linear_memory_capacity", "information_processing_capacity",
@@ -42,9 +42,7 @@ _SWEEP_BLOCK_ELEMS = 1 << 22
 
 
 def _check_net(net):
-    if not (hasattr(net, "_run") and hasattr(net, "residual") and hasattr(net, "n_hidden")):
-        raise TypeError(f"net must be a WCRNN or Elman network (wcrnn_dyn.models), got {type(net).__name__}")
-    return net
+    return check_net(net)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -108,7 +106,7 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
     from .models import DivergenceError
     _check_net(net)
     max_lag = check_int(max_lag, "max_lag", minimum=0)
-    if reduce not in ("mean", "none"):
+    if not isinstance(reduce, str) or reduce not in ("mean", "none"):
         raise ValueError(f"reduce must be 'mean' or 'none', got {reduce!r}")
     X, single, H, DP, GP = _forward_store(net, X, h0)
     B, T, d = X.shape
@@ -226,19 +224,28 @@ def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
 # ----------------------------------------------------------------------------------------------------------
 
 def capacity_threshold(n_score, df=1, p=1e-4):
-    """Finite-sample bias threshold for capacities: chi2.ppf(1 - p, df) / n_score.
+    """Finite-sample bias threshold for capacities: chi2.isf(p, df) / n_score (= chi2.ppf(1 - p, df) / n_score).
 
     Under the null hypothesis (target independent of the states) a held-out squared correlation scored on
     ``n_score`` steps satisfies n_score * r^2 ~ chi^2 with 1 degree of freedom (the i.i.d. target makes
     r ~ N(0, 1 / n_score) whatever the readout), and an in-sample R^2 with N regressors satisfies
     n_score * R^2 ~ chi^2_N (Dambre et al. 2012, their threshold).  Capacities below the returned value
-    are indistinguishable from zero at level ``p`` and are set to zero.
+    are indistinguishable from zero at level ``p`` and are set to zero.  The upper quantile is computed
+    with the survival function, so tiny ``p`` (down to the smallest float) gives a finite threshold.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn.memory import capacity_threshold
+    >>> round(capacity_threshold(1000, p=1e-4), 5)
+    0.01514
+    >>> capacity_threshold(1000, p=1e-300) < 1.5
+    True
     """
     from scipy.stats import chi2
     n_score = check_int(n_score, "n_score", minimum=1)
     df = check_int(df, "df", minimum=1)
     p = check_float(p, "p", minimum=0.0, maximum=1.0, strict_min=True)
-    return float(chi2.ppf(1.0 - p, df) / n_score)
+    return float(chi2.isf(p, df) / n_score)
 
 
 def _default_washout(net, max_lag):
@@ -347,6 +354,8 @@ def _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scori
     if not isinstance(threshold, (bool, np.bool_)):
         threshold = check_float(threshold, "threshold", minimum=0.0)
     N = net.n_hidden
+    check_memory((washout + n_steps) * (2 * N + max_lag + 4), f"n_steps / washout / max_lag ({n_steps} / {washout} / "
+                 f"{max_lag}: states, features and lagged targets)")
     if scoring == "heldout":
         n_train = int(round(train_fraction * n_steps))
         n_score = n_steps - n_train

@@ -18,7 +18,8 @@ import numpy as np
 from . import threads as _threads
 from . import _kernels as K
 from . import residuals as _res
-from ._validate import as_array, as_dtype, check_float, check_int, rng_from
+from ._validate import (as_array, as_dtype, check_float, check_int, check_memory, check_n_threads, rng_from,
+                        to_numpy)
 
 __all__ = ["WCRNN", "Elman", "load_model", "LOSSES"]
 
@@ -34,6 +35,12 @@ def activation_derivative(a, activation):
     if activation == "relu":
         return (a > 0).astype(float)
     return np.ones_like(a)
+
+
+def _check_sizes(n_in, n_hidden, n_out):
+    """Refuse networks whose parameters (and a dense residual) cannot fit in memory, before allocating."""
+    check_memory(3 * n_hidden * n_hidden + n_hidden * (n_in + n_out + 1), "n_hidden / n_in / n_out "
+                 f"({n_hidden} / {n_in} / {n_out}: W, a dense residual and the initialisation)")
 
 
 class DivergenceError(FloatingPointError):
@@ -97,7 +104,9 @@ class _RecurrentBase:
 
     # ------------------------------------------------------------------ input checks
     def _check_X(self, X, name="X"):
-        X = np.asarray(X)
+        if X is None:
+            raise TypeError(f"{name} must be an array of shape (T, d) or (B, T, d), got None")
+        X = as_array(X, name, finite=False, dtype=None) if not isinstance(X, np.ndarray) else X
         if X.ndim == 2:
             single = True
             X = X[None]
@@ -116,7 +125,7 @@ class _RecurrentBase:
         N = self.n_hidden
         if h0 is None:
             return np.zeros((B, N), dtype=self.dtype)
-        h0 = np.asarray(h0)
+        h0 = as_array(h0, "h0", dtype=None, finite=False)
         if h0.ndim == 1:
             h0 = np.broadcast_to(h0, (B, N)) if h0.shape == (N,) else h0
         h0 = as_array(h0, "h0", shape=(B, N), dtype=self.dtype)
@@ -200,6 +209,8 @@ class _RecurrentBase:
         (10, 4)
         """
         X, single = self._check_X(X)
+        check_memory(3 * X.shape[0] * X.shape[1] * self.n_hidden,
+                     f"X of shape {X.shape} (the stored trajectory, 3 x B x T x N)", np.dtype(self.dtype).itemsize)
         h0 = self._check_h0(h0, X.shape[0])
         H, _, _ = self._run(X, h0, True)
         out = np.ascontiguousarray(H.transpose(1, 0, 2))
@@ -224,7 +235,9 @@ class _RecurrentBase:
     def _check_targets(self, y, B, loss):
         if loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        y = np.asarray(y)
+        if y is None:
+            raise TypeError("y must be an array of targets, got None")
+        y = np.asarray(to_numpy(y))
         if loss == "mse":
             if y.ndim == 1 and self.n_out == 1:
                 y = y[:, None]
@@ -279,11 +292,26 @@ class _RecurrentBase:
         Numba thread (at most one per 16 sequences), run by :func:`wcrnn_dyn.threads.default_threads`
         threads (fewer when other programs hold CPUs); the result does not depend on the load, and on
         ``n_threads`` only by rounding.
+
+        Never returns non-finite values: raises DivergenceError (naming the array) if any state of the
+        trajectory, the loss or a gradient is not finite.
+
+        Examples
+        --------
+        >>> import wcrnn_dyn as wd
+        >>> net = wd.WCRNN(2, 8, 1, seed=0)
+        >>> X, y = wd.tasks.adding(16, 20)
+        >>> L, g = net.loss_and_grad(X, y)
+        >>> sorted(g), g["W"].shape
+        (['U', 'V', 'W', 'b', 'c'], (8, 8))
         """
+        n_threads = check_n_threads(n_threads)
         X, single = self._check_X(X)
         if single:
             raise ValueError("X must be a batch (B, T, d) for loss_and_grad; add a leading batch axis")
         B, T, d = X.shape
+        check_memory(4 * B * T * self.n_hidden, f"X of shape {X.shape} (the stored trajectory, 4 x B x T x N)",
+                     itemsize=np.dtype(self.dtype).itemsize)
         y = self._check_targets(y, B, loss)
         h0 = self._check_h0(h0, B)
         N = self.n_hidden
@@ -402,6 +430,7 @@ class WCRNN(_RecurrentBase):
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dtype = as_dtype(dtype)
+        _check_sizes(self.n_in, self.n_hidden, self.n_out)
         self.eps = check_float(eps, "eps", minimum=0.0)
         self.activation = self._check_activation(activation)
         w_scale = check_float(w_scale, "w_scale", minimum=0.0)
@@ -439,9 +468,9 @@ class WCRNN(_RecurrentBase):
         >>> net.n_hidden, round(net.residual.spectral_radius(), 12)
         (4, 0.9)
         """
-        W = np.asarray(W)
-        U = np.asarray(U)
-        V = np.asarray(V)
+        W = as_array(W, "W", ndim=2, dtype=None, finite=False)
+        U = as_array(U, "U", ndim=2, dtype=None, finite=False)
+        V = as_array(V, "V", ndim=2, dtype=None, finite=False)
         if W.ndim != 2 or W.shape[0] != W.shape[1]:
             raise ValueError(f"W must have shape (N, N), got {W.shape}")
         if U.ndim != 2:
@@ -486,6 +515,7 @@ class Elman(_RecurrentBase):
         self.n_hidden = check_int(n_hidden, "n_hidden", minimum=1)
         self.n_out = check_int(n_out, "n_out", minimum=1)
         self.dtype = as_dtype(dtype)
+        _check_sizes(self.n_in, self.n_hidden, self.n_out)
         self.activation = self._check_activation(activation)
         if not isinstance(init, str) or init not in self.INITS:
             raise ValueError(f"init must be one of {self.INITS}, got {init!r}")
@@ -540,9 +570,9 @@ class Elman(_RecurrentBase):
         >>> bool(np.allclose(net.states(x)[-1], h))
         True
         """
-        W = np.asarray(W)
-        U = np.asarray(U)
-        V = np.asarray(V)
+        W = as_array(W, "W", ndim=2, dtype=None, finite=False)
+        U = as_array(U, "U", ndim=2, dtype=None, finite=False)
+        V = as_array(V, "V", ndim=2, dtype=None, finite=False)
         if W.ndim != 2 or W.shape[0] != W.shape[1]:
             raise ValueError(f"W must have shape (N, N), got {W.shape}")
         if U.ndim != 2 or V.ndim != 2:

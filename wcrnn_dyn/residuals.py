@@ -53,19 +53,52 @@ class Residual:
         """Complex eigenvalues (n,) of the (linear part of the) residual."""
         return np.linalg.eigvals(self.matrix()).astype(complex)
 
+    # --- argument checks of apply / jvp / vjp ----------------------------------------------------
+    def _rows(self, x, name):
+        """x as a finite float array of shape (n,) or (..., n); ValueError / TypeError naming ``name``."""
+        a = as_array(x, name, dtype=None)
+        if a.ndim < 1 or a.shape[-1] != self.n:
+            raise ValueError(f"{name} must have shape (n,) or (..., n) with n = {self.n}, got {a.shape}")
+        return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+    def _frame(self, Q, name="Q"):
+        a = as_array(Q, name, dtype=None)
+        if a.ndim != 2 or a.shape[0] != self.n:
+            raise ValueError(f"{name} must be a frame of shape (n, k) with n = {self.n}, got {a.shape}")
+        return a if a.dtype in (np.float32, np.float64) else a.astype(np.float64)
+
+    def _state(self, h):
+        """The state of jvp / vjp: ignored (may be None) for linear residuals, a finite (n,) vector otherwise."""
+        if h is None and self.is_linear:
+            return None
+        h = self._rows(h, "h")
+        if not self.is_linear and h.ndim != 1:
+            raise ValueError(f"h must be a single state of shape ({self.n},) for a non-linear residual, got {h.shape}")
+        return h
+
     # --- application -----------------------------------------------------------------------------
     def apply(self, h):
-        """R(h) for h of shape (n,) or (..., n)."""
-        h = np.asarray(h, dtype=float)
+        """R(h) for h of shape (n,) or (..., n).  ValueError for a wrong last axis or non-finite values.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from wcrnn_dyn import residuals
+        >>> residuals.scaled_identity(3, 0.5).apply(np.ones(3))
+        array([0.5, 0.5, 0.5])
+        """
+        h = self._rows(h, "h")
         return h @ self.matrix().T
 
     def jvp(self, h, Q):
-        """dR(h) @ Q for a frame Q (n, k) (h is ignored by linear residuals)."""
-        return self.matrix() @ np.asarray(Q)
+        """dR(h) @ Q for a frame Q (n, k) (h is ignored by linear residuals and may be None)."""
+        h, Q = self._state(h), self._frame(Q)
+        return self.matrix() @ Q
 
     def vjp(self, h, v):
-        """dR(h)^T v for v of shape (n,) or rows (..., n)."""
-        return np.asarray(v) @ self.matrix()
+        """dR(h)^T v for v of shape (n,) or rows (..., n) (h is ignored by linear residuals)."""
+        h, v = self._state(h), self._rows(v, "v")
+        return v @ self.matrix()
 
     # --- kernels ---------------------------------------------------------------------------------
     def kernel_args(self, dtype=np.float64):
@@ -126,12 +159,15 @@ class DiagonalResidual(Residual):
         return self.d.astype(complex)
 
     def apply(self, h):
+        h = self._rows(h, "h")
         return np.asarray(h) * self.d
 
     def jvp(self, h, Q):
+        h, Q = self._state(h), self._frame(Q)
         return self.d[:, None] * np.asarray(Q)
 
     def vjp(self, h, v):
+        h, v = self._state(h), self._rows(v, "v")
         return np.asarray(v) * self.d
 
     def kernel_args(self, dtype=np.float64):
@@ -200,6 +236,7 @@ class BlockResidual(Residual):
         return out.astype(complex)
 
     def apply(self, h):
+        h = self._rows(h, "h")
         h = np.asarray(h)
         out = np.empty(h.shape, dtype=np.result_type(h, float))
         x, y = h[..., 0:2 * self.nb:2], h[..., 1:2 * self.nb:2]
@@ -210,10 +247,12 @@ class BlockResidual(Residual):
         return out
 
     def jvp(self, h, Q):
+        h, Q = self._state(h), self._frame(Q)
         Q = np.asarray(Q)
         return self.apply(Q.T).T
 
     def vjp(self, h, v):
+        h, v = self._state(h), self._rows(v, "v")
         v = np.asarray(v)
         out = np.empty(v.shape, dtype=np.result_type(v, float))
         x, y = v[..., 0:2 * self.nb:2], v[..., 1:2 * self.nb:2]
@@ -270,12 +309,15 @@ class DenseResidual(Residual):
         return self.M.copy()
 
     def apply(self, h):
+        h = self._rows(h, "h")
         return np.asarray(h) @ self.M.T
 
     def jvp(self, h, Q):
+        h, Q = self._state(h), self._frame(Q)
         return self.M @ np.asarray(Q)
 
     def vjp(self, h, v):
+        h, v = self._state(h), self._rows(v, "v")
         return np.asarray(v) @ self.M
 
     def kernel_args(self, dtype=np.float64):
@@ -334,6 +376,7 @@ class NonlinearResidual(Residual):
         return 1.0 - t * t
 
     def apply(self, h):
+        h = self._rows(h, "h")
         return self.scale * np.tanh(self.base.apply(h) / self.scale)
 
     def jacobian(self, h):
@@ -342,10 +385,12 @@ class NonlinearResidual(Residual):
         return self._gprime(z)[:, None] * self.base.matrix()
 
     def jvp(self, h, Q):
+        h, Q = self._state(h), self._frame(Q)
         z = self.base.apply(np.asarray(h))
         return self._gprime(z)[:, None] * self.base.jvp(None, Q)
 
     def vjp(self, h, v):
+        h, v = self._state(h), self._rows(v, "v")
         z = self.base.apply(np.asarray(h))
         return self.base.vjp(None, self._gprime(z) * np.asarray(v))
 

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from . import residuals as _res
-from ._validate import as_array, check_float, check_int, rng_from
+from ._validate import as_array, check_float, check_int, check_memory, check_net, rng_from
 
 __all__ = ["eigenvalues", "singular_values", "spectral_radius", "effective_matrix", "effective_spectral_radius",
            "weight_spectra", "jacobian_spectra", "JacobianSpectra", "data_spectrum", "spectral_peaks",
@@ -135,7 +135,18 @@ def _arpack_radius(A, tol, maxiter, seed):
 def effective_matrix(net):
     """The matrix Lambda + eps W (dense, O(N^2)): Lambda is the residual's linear part (for a non-linear
     residual its linearisation at 0, g'(0) = 1) and W the recurrent weights; for an Elman network it is W.
-    It is the one-step Jacobian at a state where phi' = 1 (tanh at a_t = 0, identity activation)."""
+    It is the one-step Jacobian at a state where phi' = 1 (tanh at a_t = 0, identity activation).
+    TypeError if ``net`` is not a WCRNN / Elman network.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> from wcrnn_dyn import spectral
+    >>> net = wd.WCRNN(1, 3, 1, eps=0.0)
+    >>> bool(np.allclose(spectral.effective_matrix(net), 0.99 * np.eye(3)))
+    True
+    """
+    check_net(net)
     W = np.asarray(net.W, dtype=np.float64)
     L = net.residual.linear_part.matrix()
     return L + float(net._eps_kernel) * W
@@ -148,6 +159,7 @@ def effective_spectral_radius(net, method="auto", tol=0.0, maxiter=None, seed=0)
     eps W v, through a LinearOperator) or "auto" (ARPACK for N >= 2048).  See :func:`spectral_radius`.
     """
     from scipy.sparse.linalg import LinearOperator
+    check_net(net)
     if method not in ("dense", "arpack", "auto"):
         raise ValueError(f"method must be 'dense', 'arpack' or 'auto', got {method!r}")
     N = net.n_hidden
@@ -174,8 +186,17 @@ def weight_spectra(net):
 
     Returns a dict with, for "residual" (the linear part Lambda), "W", "eps_W" (eps W) and "effective"
     (Lambda + eps W; W for Elman): ``<name>_eigenvalues`` (complex, by modulus), ``<name>_singular_values``
-    and ``<name>_spectral_radius``.  Dense, O(N^3).
+    and ``<name>_spectral_radius``.  Dense, O(N^3).  TypeError if ``net`` is not a WCRNN / Elman network.
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> from wcrnn_dyn import spectral
+    >>> s = spectral.weight_spectra(wd.WCRNN(1, 8, 1, eps=0.0))
+    >>> round(s["effective_spectral_radius"], 6)
+    0.99
     """
+    check_net(net)
     eps = float(net._eps_kernel)
     mats = {"residual": net.residual.linear_part.matrix(), "W": np.asarray(net.W, dtype=np.float64),
             "eps_W": eps * np.asarray(net.W, dtype=np.float64), "effective": effective_matrix(net)}
@@ -207,6 +228,7 @@ def jacobian_spectra(net, X, times=None, h0=None):
     stored derivatives of one forward pass.  ``times``: 1-based steps t in 1..T (default: all T steps).
     Cost O(T N^2) forward plus O(K N^3) for K times.  Returns :class:`JacobianSpectra`.
     """
+    check_net(net)
     X, single = net._check_X(X)
     if not single and X.shape[0] != 1:
         raise ValueError(f"X must be one sequence (T, d) for jacobian_spectra, got a batch of {X.shape[0]}")
@@ -241,8 +263,8 @@ def jacobian_spectra(net, X, times=None, h0=None):
 # ----------------------------------------------------------------------------------------------------------
 
 def _as_sequences(X):
-    """(T,) -> (1, T, 1); (T, d) -> (1, T, d); (B, T, d) as is.  Checks finiteness."""
-    X = np.asarray(X)
+    """(T,) -> (1, T, 1); (T, d) -> (1, T, d); (B, T, d) as is (finiteness is checked per chunk later)."""
+    X = as_array(X, "X", dtype=None, finite=False)
     if X.ndim == 1:
         X = X[None, :, None]
     elif X.ndim == 2:
@@ -266,7 +288,19 @@ def data_spectrum(X, nperseg=None, noverlap=None, window="hann", detrend="consta
     chunks of ``chunk`` to bound memory.
 
     Returns ``(freqs, power)``, both (nperseg // 2 + 1,).  Cost O(B d T log nperseg).  Raises ValueError
-    for sequences shorter than 8 steps, nperseg > T, or non-finite data.
+    for sequences shorter than 8 steps, nperseg > T, or non-finite data.  The data are divided by their
+    largest magnitude before the transform and the power multiplied back, so data of any finite scale give
+    scale-covariant power (power(c X) = c^2 power(X)) without intermediate overflow; ValueError (naming X)
+    only when that power itself exceeds the float64 range (|X| beyond ~1e150).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> t = np.arange(256)
+    >>> f, p = spectral.data_spectrum(np.sin(2 * np.pi * t / 8))
+    >>> float(f[np.argmax(p)])
+    0.125
     """
     from scipy.signal import welch
     X = _as_sequences(X)
@@ -287,14 +321,24 @@ def data_spectrum(X, nperseg=None, noverlap=None, window="hann", detrend="consta
     if noverlap is not None:
         noverlap = check_int(noverlap, "noverlap", minimum=0, maximum=nperseg - 1)
     chunk = check_int(chunk, "chunk", minimum=1)
+    scale = 0.0
+    for s in range(0, B, chunk):  # largest magnitude first: the transform runs on X / scale (no overflow)
+        xc = as_array(X[s:s + chunk], "X", dtype=np.float64)
+        scale = max(scale, float(np.max(np.abs(xc))) if xc.size else 0.0)
+    if scale == 0.0:
+        scale = 1.0
     total = None
     for s in range(0, B, chunk):
-        xc = as_array(X[s:s + chunk], "X", dtype=np.float64)
+        xc = np.asarray(X[s:s + chunk], dtype=np.float64) / scale
         f, p = welch(xc, fs=1.0, window=window, nperseg=nperseg, noverlap=noverlap, detrend=detrend, axis=1)
         # p: (b, F, d)
         ps = p.sum(axis=(0, 2))
         total = ps if total is None else total + ps
-    power = total / (B * d)
+    with np.errstate(over="ignore"):
+        power = (total / (B * d)) * scale * scale
+    if not np.all(np.isfinite(power)):
+        raise ValueError(f"X: its power spectral density exceeds the float64 range (largest |X| = {scale:.3g}); "
+                         "rescale the data (the spectrum's shape does not depend on the scale)")
     return f, power
 
 
@@ -418,7 +462,10 @@ def allocate_angles(peak_power, m):
     going to the stronger (earlier) peak.  Returns an int array (n_peaks,) summing to m.
     """
     pp = as_array(peak_power, "peak_power", ndim=1)
+    if np.any(pp < 0):
+        raise ValueError(f"peak_power must be >= 0, got min {pp.min()}")
     m = check_int(m, "m", minimum=0)
+    check_memory(m, "m (angles)")
     k = pp.size
     counts = np.zeros(k, dtype=np.int64)
     if k == 0 or m == 0:
@@ -428,7 +475,9 @@ def allocate_angles(peak_power, m):
         return counts
     counts[:] = 1
     rest = m - k
-    w = pp / pp.sum() if pp.sum() > 0 else np.full(k, 1.0 / k)
+    top = pp.max()
+    w = pp / top if top > 0 else np.ones(k)  # divided by the largest first: the sum cannot overflow
+    w = w / w.sum()
     share = rest * w
     base = np.floor(share).astype(np.int64)
     counts += base
@@ -556,6 +605,8 @@ def frequency_response(residual, freqs):
     else:
         R = _res.dense(_as_square(residual, "residual"))
     f = as_array(freqs, "freqs", ndim=1)
+    check_memory(f.size * R.n * (R.n if not isinstance(R, (_res.DiagonalResidual, _res.BlockResidual)) else 1),
+                 "freqs x residual size", itemsize=16)
     z = np.exp(2j * np.pi * f)
     n = R.n
     if isinstance(R, _res.BlockResidual):

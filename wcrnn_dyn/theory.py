@@ -65,6 +65,7 @@ def predicted_timescales(residual):
 def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
     """(True, mu) if the linear residual satisfies Lambda^T Lambda = mu^2 I within ``rtol`` (relative to
     mu^2), else (False, nan).  mu = sqrt(mean diag(Lambda^T Lambda)).  Non-linear residuals: (False, nan)."""
+    rtol = check_float(rtol, "rtol", minimum=0.0)
     R = _residual_of(residual)
     if not R.is_linear:
         return False, float("nan")

@@ -32,7 +32,7 @@ import numpy as np
 
 from . import _blas
 from ._progress import progress_bar
-from ._validate import as_array, check_float, check_int, rng_from
+from ._validate import as_array, check_float, check_int, check_net, rng_from, to_numpy
 from .models import LOSSES, DivergenceError
 
 __all__ = ["train", "evaluate", "Evaluation", "History", "TrainingDiverged", "lyapunov_callback",
@@ -116,7 +116,9 @@ def _higher_is_better(loss):
 
 def _infer_loss(y, loss):
     if loss is None:
-        y = np.asarray(y)
+        if y is None:
+            raise TypeError("y must be an array of targets, got None")
+        y = np.asarray(to_numpy(y))
         return "cross_entropy" if (np.issubdtype(y.dtype, np.integer) and y.ndim == 1) else "mse"
     if not isinstance(loss, str):
         raise TypeError(f"loss must be a string or None, got {type(loss).__name__}")
@@ -131,6 +133,11 @@ def _check_data(net, X, y, loss, xname, yname):
         raise ValueError(f"{xname} must have d = n_in = {net.n_in} input channels (last axis), got shape {X.shape}")
     if X.shape[0] < 1 or X.shape[1] < 1:
         raise ValueError(f"{xname} must hold at least one sequence of at least one step, got shape {X.shape}")
+    if y is None:
+        raise TypeError(f"{yname} must be an array of targets, got None")
+    y = to_numpy(y)
+    if isinstance(y, (str, bytes, dict, set)):
+        raise TypeError(f"{yname} must be an array of targets, got {type(y).__name__}")
     y = np.asarray(y)
     if y.ndim == 0 or y.shape[0] != X.shape[0]:
         raise ValueError(f"{xname} and {yname} must have the same number of samples, got {X.shape[0]} "
@@ -178,6 +185,7 @@ def evaluate(net, X, y, loss=None, batch_size=1024):
     Cost: one forward pass over X (no trajectory stored), memory O(batch_size * N).
     Returns NaN for both when the forward pass diverges (overflowing state, see ``models.DivergenceError``).
     """
+    check_net(net)
     loss = _infer_loss(y, loss)
     batch_size = check_int(batch_size, "batch_size", minimum=1)
     X, y = _check_data(net, X, y, loss, "X", "y")
@@ -535,8 +543,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     validation set per epoch.  Memory: the batch trajectory (3 * batch_size * T * N values).
     """
     # ---------------------------------------------------------------- validation of arguments
-    if not hasattr(net, "loss_and_grad") or not hasattr(net, "get_params"):
-        raise TypeError(f"net must be a WCRNN or Elman network, got {type(net).__name__}")
+    check_net(net)
     loss = _infer_loss(y_train, loss)
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_dtype, check_int, rng_from
+from .._validate import as_dtype, check_int, check_memory, rng_from
 
 _CHUNK_ELEMS = 1 << 22  # rows are generated in chunks of about this many values
 
@@ -32,11 +32,22 @@ def adding(n_samples, T, seed=0, dtype=np.float64):
         from the values stored in ``X``, then cast).
 
     Cost: O(n_samples * T) time; memory ``2 * n_samples * T`` values of ``dtype`` (plus a float64 chunk
-    of at most ~4M values).
+    of at most ~4M values); sizes needing more memory than the machine has are refused up front
+    (ValueError with the figure).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import tasks
+    >>> X, y = tasks.adding(4, 10, seed=0)
+    >>> X.shape, y.shape
+    ((4, 10, 2), (4, 1))
+    >>> bool((X[:, :, 1].sum(axis=1) == 2).all())
+    True
     """
     n = check_int(n_samples, "n_samples", minimum=1)
     T = check_int(T, "T", minimum=2)
     dtype = as_dtype(dtype)
+    check_memory(2 * n * T, f"n_samples x T ({n} x {T})", itemsize=np.dtype(dtype).itemsize)
     rng = rng_from(seed)
     X = np.zeros((n, T, 2), dtype=dtype)
     rows = max(1, _CHUNK_ELEMS // T)

@@ -160,7 +160,15 @@ def find_source(data_dir=None, cache_dir=None):
 
 # ------------------------------------------------------------------------------------ python batches
 def _batch_arrays(fileobj, where):
-    d = safe_pickle_load(fileobj, encoding="bytes")
+    try:
+        d = safe_pickle_load(fileobj, encoding="bytes")
+    except (ValueError, EOFError, OSError, IndexError, KeyError, TypeError, AttributeError, MemoryError) as e:
+        # a truncated pickle raises EOFError / UnpicklingError (-> ValueError) without naming the file
+        raise ValueError(f"{where}: not a readable CIFAR-10 python batch (truncated or corrupt: "
+                         f"{type(e).__name__}: {e})") from e
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: not a CIFAR-10 python batch (the pickle holds a {type(d).__name__}, "
+                         "not a dict)")
     try:
         data = np.asarray(d[b"data"], dtype=np.uint8)
         labels = np.asarray(d[b"labels"], dtype=np.int64)

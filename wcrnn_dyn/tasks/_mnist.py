@@ -66,10 +66,17 @@ _MEMO = {}  # one entry: source key -> (x_train, y_train, x_test, y_test)
 def read_idx(path):
     """Read an IDX file of unsigned bytes (gzip-compressed or not, detected from its content).
 
-    Returns a uint8 ndarray with the dimensions stored in the header.  Raises ValueError on a file
-    that is not a well-formed uint8 IDX file.  Cost: reads the whole file (47 MB for MNIST training
-    images, ~0.3 s from .gz).
+    Returns a uint8 ndarray with the dimensions stored in the header.  Raises ValueError naming the file
+    when it is not a well-formed uint8 IDX file: bad magic number, element type other than unsigned byte,
+    zero or too many dimensions, a header announcing more than 2**31 elements, or a body whose length
+    differs from the header's sizes.  Cost: reads the whole file (47 MB for MNIST training images,
+    ~0.3 s from .gz).
     """
+    return _read_idx(path)[0]
+
+
+def _read_idx(path):
+    """(array, SHA-256 of the decompressed bytes) of an IDX file; see :func:`read_idx`."""
     path = Path(path)
     with open(path, "rb") as f:
         head = f.read(2)
@@ -84,15 +91,21 @@ def read_idx(path):
     if data[2] != 0x08:
         raise ValueError(f"{path}: IDX element type 0x{data[2]:02x} is not unsigned byte (0x08)")
     ndim = data[3]
-    if ndim < 1 or len(data) < 4 + 4 * ndim:
+    if ndim < 1 or ndim > 4:
+        raise ValueError(f"{path}: IDX header announces {ndim} dimensions (MNIST files have 1 or 3)")
+    if len(data) < 4 + 4 * ndim:
         raise ValueError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
-    size = int(np.prod(dims, dtype=np.int64))
+    size = 1
+    for n in dims:
+        size *= int(n)
+    if size > 2 ** 31:
+        raise ValueError(f"{path}: IDX header announces {dims} = {size} elements (corrupt header)")
     body = memoryview(data)[4 + 4 * ndim:]
     if len(body) != size:
         raise ValueError(f"{path}: IDX header announces {dims} = {size} bytes but the file holds "
                          f"{len(body)} (truncated or corrupt)")
-    return np.frombuffer(body, dtype=np.uint8).reshape(dims).copy()
+    return np.frombuffer(body, dtype=np.uint8).reshape(dims).copy(), hashlib.sha256(data).hexdigest()
 
 
 def idx_bytes(arr):
@@ -146,10 +159,22 @@ def _load_idx_dir(files):
     key = ("idx",) + _stat_key(files.values())
     if key in _MEMO:
         return _MEMO[key]
-    arrs = {role: read_idx(p) for role, p in files.items()}
+    arrs, digests = {}, {}
+    for role, p in files.items():
+        arrs[role], digests[role] = _read_idx(p)
     where = str(Path(files["train_images"]).parent)
     _check_mnist_arrays(arrs["train_images"], arrs["train_labels"], arrs["test_images"],
                         arrs["test_labels"], where)
+    # files of the standard sizes must be the genuine ones: random or damaged bytes in the body would
+    # otherwise load silently (subsets and other sizes get the structural checks only)
+    standard = (arrs["train_images"].shape[0] == 60000 and arrs["test_images"].shape[0] == 10000)
+    if standard:
+        for role, p in files.items():
+            want = MNIST_RAW_SHA256[IDX_FILES[role]]
+            if digests[role] != want:
+                raise ValueError(f"{p}: the content differs from the genuine MNIST file (SHA-256 of the IDX "
+                                 f"bytes {digests[role][:16]}..., expected {want[:16]}...): damaged or modified; "
+                                 "delete it and download again (wcrnn_dyn.tasks.download_mnist())")
     out = (arrs["train_images"].reshape(-1, 784), arrs["train_labels"],
            arrs["test_images"].reshape(-1, 784), arrs["test_labels"])
     _MEMO.clear()
