@@ -40,12 +40,38 @@ def _residual_of(obj, name="residual"):
 def predicted_exponents(residual):
     """Lyapunov exponents predicted at eps -> 0: log|lambda_i| of the residual, sorted descending.
 
-    ``residual`` may be a residual object, an (n, n) array, a WCRNN (its residual) or an Elman network (its
-    recurrent matrix W: the exponents of the linearisation at h = 0 with phi'(0) = 1, e.g. WCRI's
-    log|lambda(Lambda)| at eps = 0).  For a non-linear residual g(L h) this is the linearisation at h = 0
-    (g'(0) = 1); the measured exponents are trajectory averages of log|g'| + log|lambda| instead.
-    Exact for normal Lambda at eps = 0 (docs/THEORY.md section 4.1).  A zero eigenvalue gives -inf.  Cost O(n^3) for dense
-    residuals, O(n) for diagonal / block ones.
+    Parameters
+    ----------
+    residual : Residual, (n, n) array_like, WCRNN or Elman
+        A residual object, a matrix (taken as a dense residual), a WCRNN (its residual) or an Elman network
+        (its recurrent matrix W: the exponents of the linearisation at h = 0 with phi'(0) = 1, e.g. WCRI's
+        log|lambda(Lambda)| at eps = 0).
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        log|lambda_i| in nats per step, sorted descending; -inf for a zero eigenvalue (never NaN).
+
+    Raises
+    ------
+    TypeError
+        If ``residual`` is none of the accepted types.
+    ValueError
+        If a matrix is not square or not finite.
+
+    Notes
+    -----
+    Exact for normal Lambda at eps = 0, and the eps -> 0 limit of the measured spectrum otherwise
+    (docs/THEORY.md section 4.1); at eps > 0 the deviation is O(eps), bounded by :func:`exponent_bound`
+    for scaled-orthogonal residuals (section 4.2) and scaled by kappa(P) for non-normal ones (section 4.3).
+    For a non-linear residual g(L h) this is the linearisation at h = 0 (g'(0) = 1); the measured exponents
+    are trajectory averages of log|g'| + log|lambda| instead (section 4.6).  Cost O(n^3) for dense
+    residuals (one eigenvalue decomposition), O(n) for diagonal and block ones.
+
+    References
+    ----------
+    Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
+    Neural Networks 173, 106179.
     """
     R = _residual_of(residual)
     ev = np.asarray(R.eigenvalues())
@@ -54,8 +80,29 @@ def predicted_exponents(residual):
 
 
 def predicted_timescales(residual):
-    """Memory timescales tau_i = -1 / log|lambda_i| in steps, sorted descending (docs/THEORY.md sections 4.5 and 6.1):
-    mu = 0.99 gives 99.5 steps.  Returns inf for |lambda_i| >= 1 and 0 for lambda_i = 0."""
+    """Memory timescales tau_i = -1 / log|lambda_i| in steps, sorted descending.
+
+    Parameters
+    ----------
+    residual : Residual, (n, n) array_like, WCRNN or Elman
+        As in :func:`predicted_exponents`.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        tau_i in steps, sorted descending: inf for |lambda_i| >= 1 (never decays), 0 for lambda_i = 0
+        (never NaN).  mu = 0.99 gives 99.5 steps.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As in :func:`predicted_exponents`.
+
+    Notes
+    -----
+    The eps -> 0 timescales of the residual (docs/THEORY.md sections 4.5 and 6.1); for measured exponents
+    use :func:`wcrnn_dyn.memory.timescales`.  Cost: that of :func:`predicted_exponents`.
+    """
     lam = predicted_exponents(residual)
     with np.errstate(divide="ignore"):
         tau = np.where(lam < 0, -1.0 / np.where(lam < 0, lam, -1.0), np.inf)
@@ -63,8 +110,31 @@ def predicted_timescales(residual):
 
 
 def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
-    """(True, mu) if the linear residual satisfies Lambda^T Lambda = mu^2 I within ``rtol`` (relative to
-    mu^2), else (False, nan).  mu = sqrt(mean diag(Lambda^T Lambda)).  Non-linear residuals: (False, nan)."""
+    """Whether a linear residual is a scaled orthogonal matrix, Lambda^T Lambda = mu^2 I.
+
+    Parameters
+    ----------
+    residual : Residual, (n, n) array_like, WCRNN or Elman
+        As in :func:`predicted_exponents`.
+    rtol : float, default ORTHO_RTOL = 1e-8
+        Tolerance relative to mu^2 on max |Lambda^T Lambda - mu^2 I|.
+
+    Returns
+    -------
+    (bool, float)
+        (True, mu) with mu = sqrt(mean diag(Lambda^T Lambda)) if the test passes, else (False, nan).
+        Non-linear residuals and Lambda = 0 give (False, nan).
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a residual of the wrong type or shape, or a negative or non-finite ``rtol``.
+
+    Notes
+    -----
+    The hypothesis of the bound of :func:`exponent_bound` (docs/THEORY.md sections 2 and 4.2): the scaled
+    identity, rotational and orthogonal families pass.  Cost O(n^3) (one dense product).
+    """
     rtol = check_float(rtol, "rtol", minimum=0.0)
     R = _residual_of(residual)
     if not R.is_linear:
@@ -106,34 +176,102 @@ def _bound_parts(net):
 
 
 def exponent_bound(net):
-    """Bound on |LE_i - log mu| for a WCRNN with scaled-orthogonal residual Lambda = mu * O (docs/THEORY.md section 4.2).
+    """Bound on |LE_i - log mu| for a WCRNN with scaled-orthogonal residual Lambda = mu * O.
 
+    Parameters
+    ----------
+    net : WCRNN
+        A WCRNN with a linear, scaled-orthogonal residual (see :func:`is_scaled_orthogonal`).
+
+    Returns
+    -------
+    float
+        -log(1 - eps ||W||_2 / mu) >= 0, in nats per step (never NaN or inf).
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a network.
+    ValueError
+        If the network is an Elman network, the residual is non-linear or not scaled orthogonal
+        (Lambda^T Lambda = mu^2 I to relative 1e-8), or eps ||W||_2 >= mu (the bound does not apply).
+
+    Notes
+    -----
     Every singular value of J_t = Lambda + eps diag(phi') W lies in [mu - delta, mu + delta] with
-    delta = eps ||W||_2 (|phi'| <= 1 for tanh, relu and identity), so every exponent of every trajectory
-    satisfies  |LE_i - log mu| <= -log(1 - delta / mu).  The deviation is O(eps).
+    delta = eps ||W||_2 (|phi'| <= 1 for tanh, relu and identity), so every exponent of every trajectory,
+    and every finite-time QR estimate, satisfies |LE_i - log mu| <= -log(1 - delta / mu).  The deviation is
+    O(eps).  The bound is worst case: it can be much wider than the measured deviation and, once
+    mu + delta >= 1, does not decide the sign of the exponents (docs/THEORY.md section 4.2).  Cost: one
+    SVD-based 2-norm of W, O(N^3).
 
-    Raises ValueError when the residual is not scaled-orthogonal (checked numerically:
-    Lambda^T Lambda = mu^2 I to relative 1e-8), is non-linear, the network is an Elman network, or
-    eps ||W||_2 >= mu (the bound does not apply).  Cost: one SVD-based 2-norm of W, O(N^3).
+    References
+    ----------
+    Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
+    Neural Networks 173, 106179.
     """
     mu, delta = _bound_parts(net)
     return float(-np.log1p(-delta / mu))
 
 
 def exponent_interval(net):
-    """(low, high) = (log(mu - eps ||W||_2), log(mu + eps ||W||_2)): every exponent lies inside (docs/THEORY.md section 4.2);
-    the same conditions and errors as :func:`exponent_bound`."""
+    """Interval (log(mu - eps ||W||_2), log(mu + eps ||W||_2)) that contains every Lyapunov exponent.
+
+    Parameters
+    ----------
+    net : WCRNN
+        As in :func:`exponent_bound`.
+
+    Returns
+    -------
+    (float, float)
+        (low, high) in nats per step; low <= log mu <= high (equal when eps ||W||_2 = 0).
+
+    Raises
+    ------
+    TypeError, ValueError
+        Under the same conditions as :func:`exponent_bound`.
+
+    Notes
+    -----
+    The one-sided form of :func:`exponent_bound` (docs/THEORY.md section 4.2); the interval contains 0 when
+    mu + eps ||W||_2 >= 1.  Cost O(N^3).
+    """
     mu, delta = _bound_parts(net)
     return float(np.log(mu - delta)), float(np.log(mu + delta))
 
 
 def regime(net_or_residual, tol=1e-6, effective=False):
-    """Dynamical regime from the spectral radius rho of the residual (docs/THEORY.md section 2).
+    """Dynamical regime from the spectral radius rho of the residual.
 
-    'subcritical' if rho < 1 - tol, 'supercritical' if rho > 1 + tol, else 'critical' (edge of chaos).
-    Accepts a residual, an (n, n) array, a WCRNN (its residual; its linear part for a non-linear residual)
-    or an Elman network (its W).  With ``effective=True`` and a WCRNN with linear residual, rho is that of
-    the linearisation at h = 0, rho(Lambda + eps diag(phi'(b)) W).  Cost O(n^3) for dense matrices.
+    Parameters
+    ----------
+    net_or_residual : Residual, (n, n) array_like, WCRNN or Elman
+        A residual, a matrix, a WCRNN (its residual; its linear part for a non-linear residual) or an Elman
+        network (its W).
+    tol : float, default 1e-6
+        Width of the critical band around rho = 1.
+    effective : bool, default False
+        With a WCRNN with linear residual, use the linearisation at h = 0,
+        rho(Lambda + eps diag(phi'(b)) W), instead of rho(Lambda).
+
+    Returns
+    -------
+    str
+        'subcritical' if rho < 1 - tol, 'supercritical' if rho > 1 + tol, else 'critical' (edge of chaos);
+        one of :data:`REGIMES`.
+
+    Raises
+    ------
+    TypeError
+        For an argument of the wrong type.
+    ValueError
+        For a negative or non-finite ``tol``, a non-square matrix, or ``effective=True`` with a non-linear
+        residual.
+
+    Notes
+    -----
+    docs/THEORY.md section 2.  Cost O(n^3) for dense matrices, O(n) for diagonal and block residuals.
     """
     from .models import _RecurrentBase
     tol = check_float(tol, "tol", minimum=0.0)
