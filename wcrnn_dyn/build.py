@@ -65,7 +65,7 @@ def rng(seed, stream):
 #: Keys of a model spec and their defaults.
 MODEL_DEFAULTS = dict(model="wcrnn", family="scaled_identity", mu=0.99, eps=0.05, N=32, seed=0,
                       activation="tanh", mu_min=None, tau_min=None, tau_max=None, gain_scale=1.0, init="wcri",
-                      match_method="peaks", theta_min=None, w_scale=1.0, dtype="float64",
+                      match_method="peaks", match_task=None, theta_min=None, w_scale=1.0, dtype="float64",
                       trainable_residual=False)
 
 MODELS = ("wcrnn", "elman")

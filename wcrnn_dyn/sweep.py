@@ -306,7 +306,10 @@ def train_cell(c, residual=None, checkpoint_dir=None):
     Xtr, ytr = _build.task_data(t.name, "train", n=c["n_train"], **data)
     Xva, yva = _build.task_data(t.name, "val", n=c["n_val"], **data)
     Xte, yte = _build.task_data(t.name, "test", n=c["n_test"], **data)
-    net = make_model(c, Xtr.shape[2], t.n_out, X=Xtr, residual=residual)
+    Xm = Xtr
+    if c.get("match_task"):  # a data-matched residual tuned to another task's spectrum (a control)
+        Xm = _build.task_data(c["match_task"], "train", n=5000, **dict(data, center=False))[0]
+    net = make_model(c, Xtr.shape[2], t.n_out, X=Xm, residual=residual)
     kw = dict(loss=t.loss, epochs=int(c["epochs"]), lr=float(c["lr"]), batch_size=int(c["batch_size"]),
               seed=_build.rng(int(c["seed"]), "trainer"), on_divergence="stop", progress=False,
               weight_decay=float(c["weight_decay"]), schedule=c["schedule"])

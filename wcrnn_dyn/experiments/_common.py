@@ -69,9 +69,10 @@ def params_for(presets, preset, overrides=None):
 
 
 def run_cells(ctx, exp_dir, cells):
-    """Run (or reuse) cells under ``exp_dir/cells`` with the context's workers; returns the records.
+    """Run (or reuse) cells under ``OUT/cells`` (shared by all experiments of a run, so a run that two
+    experiments need is trained once) with the context's workers; returns the records.
     The compute seconds of all records (recorded when each cell ran) accumulate in ``ctx.cell_seconds``."""
-    records, n_run = _sweep.run_cells(cells, Path(exp_dir) / "cells", jobs=ctx.jobs, scheduler=ctx.scheduler,
+    records, n_run = _sweep.run_cells(cells, Path(ctx.out_dir) / "cells", jobs=ctx.jobs, scheduler=ctx.scheduler,
                                       progress=ctx.progress, isolate=ctx.isolate)
     ctx.cell_seconds += float(sum(r.get("seconds", 0.0) for r in records))
     ctx.cells_reused += len(records) - n_run
@@ -84,10 +85,11 @@ def task_available(task):
     if task in ("adding", "digits", "pdigits", "noise"):
         return True
     try:
-        _sweep.task_data(task, "test", n=1)
+        from .. import build
+        build.task_data(task, "test", n=1)
         return True
     except (FileNotFoundError, ValueError, OSError) as e:
-        log.warning("task %s not available here: %s", task, e)
+        log.info("task %s not available here: %s", task, e)
         return False
 
 

@@ -1,31 +1,34 @@
 """Claim 5 (non-linear residuals): the results extend to element-wise non-linear residuals.
 
-Residual R(h) = s tanh(g h / s) (slope g at the origin, saturation scale s): for g <= 1 it behaves like the
-linear residual g I near h = 0; for g > 1 the origin is unstable but the state saturates at the fixed points
-+-h* where the local slope g (1 - tanh^2(g h*/s)) < 1, so the dynamics stay bounded.  Measured: (a) Lyapunov
-exponents against the trajectory-average prediction mean_t log|g'(z_t,i)| (docs/THEORY.md section 4.6, eps -> 0) for a
-range of gains; (b) test accuracy against the gain, next to the linear residual g I at the same g.
+Residual R(h) = s tanh(g h / s) (slope g at the origin, saturation scale s).  (a) Lyapunov exponents against
+the trajectory-average prediction mean_t log|g'(z_t,i)| (docs/THEORY.md section 4.6, eps -> 0) for a range of
+gains.  (b) Training: the non-linear rotational residual s tanh(mu Rot h / s) with mu calibrated so that the
+untrained network's measured top exponent equals log 0.99 (and log 0.995) against the linear rotational
+residual at mu = 0.99 (0.995): arms matched by dynamics, not by gain.  Planned comparisons: non-linear not
+worse than linear by more than ``margin`` accuracy (non-inferiority), paired over seeds.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .. import sweep as _sweep
+from . import _arms as A
 from . import _common as C
 
 NAME = "nonlinear"
-TITLE = "Non-linear residuals: exponents and accuracy against the gain"
+TITLE = "Non-linear residuals: exponents and training at matched dynamics"
 CLAIM = ("The analysis extends to non-linear residuals: their Lyapunov exponents are the trajectory average of "
-         "log|g'| of the residual map, and non-linear residuals train as well as linear ones, including at "
-         "gains above 1 where a linear residual is supercritical.")
+         "log|g'| of the residual map, and a non-linear residual trains as well as a linear one with the same "
+         "dynamics (the same top Lyapunov exponent).")
 
 PRESETS = {
-    "tiny": dict(task="digits", gains=[0.9, 1.1], scale=1.0, seeds=[0], eps=0.05, lyap_N=8, lyap_eps=0.01,
-                 lyap_T=400, burn_in=100),
-    "quick": dict(task="digits", gains=[0.9, 0.99, 1.05, 1.1, 1.2], scale=1.0, seeds=[0, 1], eps=0.05,
-                  lyap_N=16, lyap_eps=0.01, lyap_T=3000, burn_in=300),
-    "full": dict(task="psmnist", gains=[0.9, 0.95, 0.99, 1.0, 1.02, 1.05, 1.1, 1.2], scale=1.0, seeds=[0, 1],
-                 eps=0.05, lyap_N=64, lyap_eps=0.01, lyap_T=10000, burn_in=1000),
+    "tiny": dict(tasks=["smnist"], targets=[0.99], train_scale=0.1, gains=[0.9, 1.1], scale=1.0, seeds=[0, 1],
+                 lyap_N=8, lyap_eps=0.01, lyap_T=400, burn_in=100, margin=0.01),
+    "quick": dict(tasks=["psmnist"], targets=[0.99, 0.995], train_scale=0.1, gains=[0.9, 0.99, 1.05, 1.1, 1.2],
+                  scale=1.0, seeds=[0, 1, 2], lyap_N=16, lyap_eps=0.01, lyap_T=3000, burn_in=300, margin=0.01),
+    "full": dict(tasks=["psmnist"], targets=[0.99, 0.995], train_scale=0.1,
+                 gains=[0.9, 0.95, 0.99, 1.0, 1.02, 1.05, 1.1, 1.2], scale=1.0, seeds=[0, 1, 2], lyap_N=64,
+                 lyap_eps=0.01, lyap_T=10000, burn_in=1000, margin=0.01),
 }
 
 
@@ -49,97 +52,96 @@ def lyap_cell(c):
             "_extra": {"exponents": le.tolist(), "predicted": pred.tolist()}}
 
 
+def calibrate_cell(c):
+    """Sweep cell: the mu of the non-linear rotational residual (scale ``gain_scale``) whose untrained network
+    has measured top Lyapunov exponent log(target) on the task's test inputs (bisection, 12 steps)."""
+    from .. import build, lyapunov
+    T = build.input_sequences(c["task"], 0, n_seq=1).shape[1]
+    X = build.input_sequences(c["task"], 0, n_seq=max(4, 4000 // T))
+    burn = min(100, T // 4)
+    target = float(np.log(c["target"]))
+
+    def top(mu):
+        spec = dict(family="nonlinear_rotational", N=c["N"], mu=mu, eps=c["eps"], gain_scale=c["gain_scale"],
+                    seed=0)
+        net = build.make_model(spec, X.shape[2], 1)
+        res = lyapunov.lyapunov_spectrum(net, X, k=1, burn_in=burn, seed=0, tol=1.0)
+        return float(res.exponents[0])
+
+    lo, hi = float(c["target"]), 2.0
+    if top(lo) >= target:
+        return {"mu": lo, "top_exponent": top(lo), "target_exponent": target}
+    for _ in range(12):
+        mid = 0.5 * (lo + hi)
+        if top(mid) < target:
+            lo = mid
+        else:
+            hi = mid
+    mu = round(0.5 * (lo + hi), 5)
+    return {"mu": mu, "top_exponent": top(mu), "target_exponent": target}
+
+
+def _prediction_part(ctx, p):
+    lcells = [dict(kind=f"{__name__}:lyap_cell", N=int(p["lyap_N"]), mu=float(g), eps=float(p["lyap_eps"]),
+                   gain_scale=float(p["scale"]), seed=int(s), T=int(p["lyap_T"]), burn_in=int(p["burn_in"]))
+              for g in p["gains"] for s in p["seeds"]]
+    recs = [r for r in C.run_cells(ctx, ctx.out_dir / NAME, lcells) if not r.get("error")]
+    worst = max((abs(r["metrics"]["mean_le"] - r["metrics"]["pred_mean"]) / max(r["metrics"]["eps_w_norm"], 1e-12)
+                 for r in recs), default=float("nan"))
+    dev = max((abs(r["metrics"]["mean_le"] - r["metrics"]["pred_mean"]) for r in recs), default=float("nan"))
+    ok = bool(recs) and worst <= 1.0
+    return ok, dev, worst, recs
+
+
+def _prediction_figure(lrecs, gains):
+    def make(exp_dir, task_results, recs):
+        plt = C.plt()
+        fig, ax = plt.subplots(figsize=(5.0, 3.5), constrained_layout=True)
+        for k, g in enumerate(gains):
+            rr = [r for r in lrecs if r["cell"]["mu"] == g]
+            for r in rr:
+                le, pr = np.asarray(r["extra"]["exponents"]), np.asarray(r["extra"]["predicted"])
+                ax.plot(np.arange(1, le.size + 1), le, "-", color=f"C{k % 10}", lw=1,
+                        label=f"g={g:g} measured" if r is rr[0] else None)
+                ax.plot(np.arange(1, pr.size + 1), pr, ":", color=f"C{k % 10}", lw=1)
+        ax.set_xlabel("exponent index i")
+        ax.set_ylabel("LE_i (solid) and mean_t log|g'| (dotted), nats/step")
+        ax.set_title("non-linear residual s tanh(g h / s): exponents vs prediction", fontsize=9)
+        ax.legend(fontsize=6, ncol=2)
+        return [C.savefig(fig, exp_dir / "nonlinear_exponents.png")]
+    return make
+
+
 def run(ctx, p):
-    exp_dir = ctx.out_dir / NAME
-    plt = C.plt()
-    with C.Timer() as tm:
-        pairs, notes = C.resolve_tasks([p["task"]])
-        task = pairs[0][1] if pairs else "digits"
-        lcells = [dict(kind=f"{__name__}:lyap_cell", N=int(p["lyap_N"]), mu=float(g), eps=float(p["lyap_eps"]),
-                       gain_scale=float(p["scale"]), seed=int(s), T=int(p["lyap_T"]), burn_in=int(p["burn_in"]))
-                  for g in p["gains"] for s in p["seeds"]]
-        variants = ([dict(family="nonlinear", mu=float(g), gain_scale=float(p["scale"]), eps=float(p["eps"]))
-                     for g in p["gains"]]
-                    + [dict(family="scaled_identity", mu=float(g), eps=float(p["eps"])) for g in p["gains"]])
-        tcells = C.train_cells(p, ctx.preset, [task], variants, p["seeds"])
-        recs = C.run_cells(ctx, exp_dir, lcells + tcells)
-        lrecs, trecs = recs[:len(lcells)], recs[len(lcells):]
-        # exponents figure
-        fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
-        gains = [float(g) for g in p["gains"]]
-        le_m, pr_m, bounds = [], [], []
-        for g in gains:
-            rr = [r for r in lrecs if r["cell"]["mu"] == g and not r["error"]]
-            le_m.append(C.stats([r["metrics"]["mean_le"] for r in rr]))
-            pr_m.append(C.stats([r["metrics"]["pred_mean"] for r in rr]))
-            bounds.append(max((r["metrics"]["eps_w_norm"] for r in rr), default=float("nan")))
-        axes[0].errorbar(gains, [m[0] for m in le_m], yerr=[m[1] for m in le_m], marker="o", label="measured mean LE")
-        axes[0].plot(gains, [m[0] for m in pr_m], "k--", marker="x", label="prediction mean_t log|g'|")
-        axes[0].plot(gains, np.log(gains), ":", color="gray", label="log g (linear residual g I)")
-        axes[0].axhline(0, color="k", lw=0.5)
-        axes[0].set_xlabel("gain g (slope of the residual at 0)")
-        axes[0].set_ylabel("exponent (nats/step)")
-        axes[0].set_title(f"N={p['lyap_N']}, eps={p['lyap_eps']}, s={p['scale']}", fontsize=9)
-        axes[0].legend(fontsize=7)
-        for k, fam in enumerate(("nonlinear", "scaled_identity")):
-            ms, ss = [], []
-            for g in gains:
-                m, s_, _ = C.stats(C.metric_values(C.select(trecs, family=fam, mu=g), task))
-                ms.append(m)
-                ss.append(s_)
-            axes[1].errorbar(gains, ms, yerr=ss, marker="o", capsize=3, color=f"C{k}",
-                             label="s tanh(g h / s)" if fam == "nonlinear" else "linear g I")
-        axes[1].axhline(0.1 if task != "adding" else 1 / 6, color="gray", ls=":", lw=1)
-        axes[1].set_xlabel("gain g")
-        axes[1].set_ylabel(C.metric_name(task).replace("_", " "))
-        axes[1].set_title(C.TASK_LABEL.get(task, task), fontsize=9)
-        axes[1].legend(fontsize=7)
-        figs = [C.savefig(fig, exp_dir / "nonlinear_gain.png")]
-    # (a) exponents vs prediction
-    devs = [abs(le_m[i][0] - pr_m[i][0]) for i in range(len(gains))]
-    a_ok = all(np.isfinite(d) and d <= 2 * b for d, b in zip(devs, bounds)) and bool(gains)
-    # (b) accuracy: best non-linear comparable to best linear, and non-linear stays trainable above g = 1
-    best = {}
-    for fam in ("nonlinear", "scaled_identity"):
-        opts = [(C.better(task) * C.stats(C.metric_values(C.select(trecs, family=fam, mu=g), task))[0], g) for g in gains]
-        opts = [(v, g) for v, g in opts if np.isfinite(v)]
-        best[fam] = max(opts) if opts else (float("nan"), None)
-    nl_vals = C.metric_values(C.select(trecs, family="nonlinear", mu=best["nonlinear"][1]), task)
-    li_vals = C.metric_values(C.select(trecs, family="scaled_identity", mu=best["scaled_identity"][1]), task)
-    margin, pooled = C.compare(task, nl_vals, li_vals)
-    b_ok = bool(np.isfinite(margin) and margin >= -(pooled if np.isfinite(pooled) else 0.0))
-    held = bool(a_ok and b_ok)
-    rows = []
-    for i, g in enumerate(gains):
-        nl = C.stats(C.metric_values(C.select(trecs, family="nonlinear", mu=g), task))
-        li = C.stats(C.metric_values(C.select(trecs, family="scaled_identity", mu=g), task))
-        rows.append([f"{g:g}", C.fmt_ms(le_m[i][0], le_m[i][1]), C.fmt(pr_m[i][0]), C.fmt(devs[i], 3),
-                     C.fmt(2 * bounds[i], 3), C.fmt_ms(nl[0], nl[1]), C.fmt_ms(li[0], li[1])])
-    header = ["gain g", "mean LE (measured)", "mean_t log|g'| (predicted)", "|difference|", "2 eps||W||",
-              f"non-linear {C.metric_name(task)}", f"linear g I {C.metric_name(task)}"]
-    criterion = ("(a) for every gain, |mean measured exponent - mean trajectory-average prediction| <= 2 eps ||W||_2 "
-                 "(the first-order size of the coupling term); (b) the best non-linear residual (over gains) is at "
-                 "least as good as the best linear residual g I (over the same gains) within the pooled standard "
-                 "deviation over seeds.")
-    verdict = (f"(a) {'holds' if a_ok else 'fails'}: largest |difference| {C.fmt(max(devs) if devs else float('nan'), 3)}"
-               f" (allowed {C.fmt(2 * min(bounds) if bounds else float('nan'), 3)} .. "
-               f"{C.fmt(2 * max(bounds) if bounds else float('nan'), 3)}); (b) {'holds' if b_ok else 'fails'}: best "
-               f"non-linear g = {best['nonlinear'][1]} ({C.fmt_ms(*C.stats(nl_vals)[:2])}) vs best linear g = "
-               f"{best['scaled_identity'][1]} ({C.fmt_ms(*C.stats(li_vals)[:2])}), difference {C.fmt(margin, 3)} "
-               f"(pooled std {C.fmt(pooled, 2)}).")
-    s = C.train_settings(ctx.preset, task)
-    setup = (f"preset `{ctx.preset}`: exponents of untrained WCRNNs with N={p['lyap_N']}, eps={p['lyap_eps']}, "
-             f"s={p['scale']}, i.i.d. N(0,1) input, {p['lyap_T'] - p['burn_in']} accumulated steps after "
-             f"{p['burn_in']} burn-in, seeds {p['seeds']}; training on {C.TASK_LABEL.get(task, task)}: eps={p['eps']}, "
-             f"N={s['N']}, {s['n_train']}/{s['n_val']}/{s['n_test']} train/val/test, {s['epochs']} epochs Adam lr "
-             f"{s['lr']}; trained parameters: {C.n_params_of(trecs)}."
+    ok_a, dev_a, worst_a, lrecs = _prediction_part(ctx, p)
+    tasks, notes = A.plan_tasks(ctx.preset, p["tasks"])
+    plan, cal = [], {}
+    for t in tasks:
+        r = A.recipe(ctx.preset, t)
+        ccells = [dict(kind=f"{__name__}:calibrate_cell", task=t, N=int(r["N"]), eps=float(r.get("eps", 0.05)),
+                       gain_scale=float(p["train_scale"]), target=float(x)) for x in p["targets"]]
+        crecs = C.run_cells(ctx, ctx.out_dir / NAME, ccells)
+        arms, comps = [], []
+        for x, cr in zip(p["targets"], crecs):
+            if cr.get("error"):
+                raise RuntimeError(f"calibration for target {x} failed: {cr['error']}")
+            mu_nl = float(cr["metrics"]["mu"])
+            cal[f"{t}/{x:g}"] = cr["metrics"]
+            lin = A.Arm(f"linear mu={x:g}", dict(family="rotational", mu=float(x)))
+            nl = A.Arm(f"nonlinear mu={mu_nl:g} (LE log {x:g})",
+                       dict(family="nonlinear_rotational", mu=mu_nl, gain_scale=float(p["train_scale"])))
+            arms += [lin, nl]
+            comps.append(A.Comparison(nl.label, lin.label, "noninferior", float(p["margin"])))
+        plan.append((t, "test", arms, comps))
+    extra = (f"(a) Exponent prediction, N={p['lyap_N']}, eps={p['lyap_eps']}, gains {list(p['gains'])}, scale "
+             f"{p['scale']}: largest |mean LE - mean_t log|g'|| = {C.fmt(dev_a)}, at most {C.fmt(worst_a, 3)} x "
+             f"eps||W|| ({'within' if ok_a else 'NOT within'} the O(eps||W||) allowance). (b) Non-linear residual "
+             f"scale s = {p['train_scale']}; calibrated mu: "
+             + ", ".join(f"{k}: mu = {v['mu']:g} (measured top LE {v['top_exponent']:.5f} vs "
+                         f"{v['target_exponent']:.5f})" for k, v in cal.items()) + "."
              + (" Data notes: " + "; ".join(notes) + "." if notes else ""))
-    body = C.md_table(header, rows) + C.failure_note(recs)
-    numbers = {"gains": gains, "mean_le": [m[0] for m in le_m], "pred_mean": [m[0] for m in pr_m], "abs_dev": devs,
-               "eps_w_norm": bounds, "best_nonlinear": best["nonlinear"], "best_linear": best["scaled_identity"],
-               "margin": margin, "pooled_std": pooled, "a": a_ok, "b": b_ok, "table_header": header,
-               "table_rows": rows, "notes": notes}
-    res = C.ExperimentResult(NAME, TITLE, CLAIM, criterion, held, verdict,
-                             C.section(5, TITLE, CLAIM, setup, body, criterion, held, verdict, figs, NAME),
-                             figs, numbers, tm.seconds, len(recs), len(C.failures(recs)))
-    return C.finish(ctx, exp_dir, NAME, p, res)
+    res = A.run_claim(ctx, name=NAME, number=5, title=TITLE, claim=CLAIM, p=p, plan=plan, setup_extra=extra,
+                      extra_figs=[_prediction_figure(lrecs, [float(g) for g in p["gains"]])],
+                      numbers_extra={"prediction_ok": ok_a, "prediction_max_dev": dev_a,
+                                     "prediction_dev_over_epsW": worst_a, "calibration": cal})
+    return res

@@ -29,16 +29,21 @@ FAMILIES = ("scaled_identity", "orthogonal", "rotational", "heterogeneous", "het
 SCALED_ORTHOGONAL = ("scaled_identity", "orthogonal", "rotational")
 NORMAL = ("scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_rotational")
 
+#: Trained models analysed by claim 1 (label, model file relative to the working folder, task of its inputs):
+#: the committed N = 128 sMNIST and psMNIST runs of ``wcrnn-dyn train``.
+TRAINED_MODELS = [("sMNIST N=128 (trained 20 epochs)", "results/smnist_N128/model.npz", "smnist"),
+                  ("psMNIST N=128 (trained 15 epochs)", "results/psmnist_N128/model.npz", "psmnist")]
+
 PRESETS = {
     "tiny": dict(families=["scaled_identity", "heterogeneous"], eps=[0.0, 0.05], seeds=[0], N=8, mu=0.99,
                  mu_min=0.8, T=200, burn_in=50, train_eps=[0.05], train_T=20, train_n=64, train_epochs=1,
                  lr=3e-3),
-    "quick": dict(families=list(FAMILIES), eps=[0.0, 0.01, 0.03, 0.1], seeds=[0, 1], N=16, mu=0.99, mu_min=0.8,
+    "quick": dict(families=list(FAMILIES), eps=[0.0, 0.01, 0.03, 0.1], seeds=[0, 1, 2], N=16, mu=0.99, mu_min=0.8,
                   T=1000, burn_in=200, train_eps=[0.01, 0.03, 0.1], train_T=50, train_n=500, train_epochs=3,
-                  lr=3e-3),
-    "full": dict(families=list(FAMILIES), eps=[0.0, 0.003, 0.01, 0.03, 0.1, 0.2], seeds=[0, 1], N=64, mu=0.99,
+                  lr=3e-3, trained_models=TRAINED_MODELS, trained_n_seq=1),
+    "full": dict(families=list(FAMILIES), eps=[0.0, 0.003, 0.01, 0.03, 0.1, 0.2], seeds=[0, 1, 2], N=64, mu=0.99,
                  mu_min=0.8, T=5000, burn_in=500, train_eps=[0.01, 0.03, 0.1], train_T=200, train_n=2000,
-                 train_epochs=5, lr=3e-3),
+                 train_epochs=5, lr=3e-3, trained_models=TRAINED_MODELS, trained_n_seq=4),
 }
 
 _TOL = 1e-9  # rounding allowance of the exact statements
@@ -105,6 +110,42 @@ def cell(c):
     if stderr is not None:
         out["max_stderr"] = float(np.max(np.asarray(stderr, dtype=float)))
     return out
+
+
+def trained_cell(c):
+    """Sweep cell: the spectrum of a trained model file on its task's test sequences against log|eig R| and
+    the bound with its trained ||W||; then the same trained W, U, b at other eps (exponents against eps)."""
+    from .. import build, lyapunov
+    from ..models import WCRNN, load_model
+    net = load_model(c["path"])
+    X = build.input_sequences(c["task"], 0, n_seq=int(c["n_seq"]))
+    out, ex = {}, {}
+    for eps in [float(net.eps)] + [float(e) for e in str(c["eps_list"]).split(",") if e]:
+        m = WCRNN.from_arrays(net.residual, net.W, net.U, net.b, net.V, net.c, eps, activation=net.activation)
+        res = lyapunov.lyapunov_spectrum(m, X, burn_in=int(c["burn_in"]), seed=0, tol=1.0)
+        le = np.asarray(res.exponents, dtype=float)
+        pred = predicted(m.residual)
+        dev = float(np.max(np.abs(le - pred)))
+        b = orthogonal_bound(m)
+        ex[f"{eps:g}"] = {"exponents": le.tolist(), "max_abs_dev": dev, "bound": b}
+        if eps == float(net.eps):
+            out.update(max_abs_dev=dev, bound=b, w_norm=float(np.linalg.norm(net.W, 2)), eps=eps,
+                       max_le=float(le[0]), pred_max_le=float(pred[0]))
+    out["_extra"] = {"by_eps": ex, "predicted": predicted(net.residual).tolist()}
+    return out
+
+
+def _trained_part(ctx, p):
+    from pathlib import Path
+    cells, notes = [], []
+    for label, path, task in p.get("trained_models", []):
+        if not Path(path).is_file():
+            notes.append(f"{label}: model file {path} not found, skipped")
+            continue
+        cells.append(dict(kind=f"{__name__}:trained_cell", label=label, path=str(path), task=task,
+                          n_seq=int(p.get("trained_n_seq", 2)), burn_in=200, eps_list="0,0.01,0.1,0.2"))
+    recs = C.run_cells(ctx, ctx.out_dir / NAME, cells) if cells else []
+    return recs, notes
 
 
 def _cells(p):
@@ -189,6 +230,33 @@ def _figures(ctx, exp_dir, p, recs):
     return [f1, f2]
 
 
+def _trained_figure(exp_dir, recs):
+    plt = C.plt()
+    fig, axes = plt.subplots(1, 2, figsize=(9.0, 3.4), constrained_layout=True)
+    for k, r in enumerate(recs):
+        by = r["extra"]["by_eps"]
+        e0 = f"{r['metrics']['eps']:g}"
+        le = np.asarray(by[e0]["exponents"])
+        axes[0].plot(np.arange(1, le.size + 1), le, "-", color=f"C{k}", label=f"{r['cell']['label']}: measured")
+        pr = np.asarray(r["extra"]["predicted"])
+        axes[0].plot(np.arange(1, pr.size + 1), pr, ":", color=f"C{k}", label="log|lambda_i| (prediction)")
+        b = r["metrics"]["bound"]
+        if np.isfinite(b):
+            axes[0].fill_between(np.arange(1, pr.size + 1), pr - b, pr + b, color=f"C{k}", alpha=0.1)
+        eps = sorted(float(e) for e in by if float(e) > 0)
+        axes[1].loglog(eps, [by[f"{e:g}"]["max_abs_dev"] for e in eps], "o-", color=f"C{k}", label=r["cell"]["label"])
+        axes[1].loglog(eps, [by[f"{e:g}"]["bound"] for e in eps], "--", color=f"C{k}", lw=0.8)
+    axes[0].set_xlabel("exponent index i")
+    axes[0].set_ylabel("LE_i (nats per step)")
+    axes[0].set_title("trained N=128 models (band: the bound)", fontsize=9)
+    axes[0].legend(fontsize=6)
+    axes[1].set_xlabel("eps (trained W, U, b kept)")
+    axes[1].set_ylabel("max_i |LE_i - log|lambda_i|| (dashed: bound)")
+    axes[1].set_title("deviation against eps for the trained W", fontsize=9)
+    axes[1].legend(fontsize=6)
+    return C.savefig(fig, exp_dir / "trained_spectra.png")
+
+
 def run(ctx, p):
     exp_dir = ctx.out_dir / NAME
     with C.Timer() as tm:
@@ -237,7 +305,12 @@ def run(ctx, p):
         else:
             row.append("bound (b)")
         rows.append(row)
-    held = bool(a_ok and b_ok and (c_ok or not c_checked))
+    trecs, tnotes = _trained_part(ctx, p)
+    tok = [r for r in trecs if not r.get("error")]
+    d_ok = all(r["metrics"]["max_abs_dev"] <= r["metrics"]["bound"] + _TOL for r in tok)
+    if tok:
+        figs.append(_trained_figure(exp_dir, tok))
+    held = bool(a_ok and b_ok and (c_ok or not c_checked) and d_ok)
     header = ["family"] + [f"eps={e:g} (init)" for e in sorted(p["eps"])] + ["trained (all eps)", "within (c)?"]
     table = C.md_table(header, rows)
     criterion = ("(a) eps = 0: mu x orthogonal residuals exact, max_i |LE_i - log|lambda_i|| <= 1e-8; other "
@@ -248,7 +321,8 @@ def run(ctx, p):
                  "every eps > 0, at init and after training: max_i |LE_i - log|lambda_i|| <= -log(1 - kappa(P) eps "
                  f"||W||_2 / min|lambda|) + {_ALIGN_C:g}/M (the O(kappa eps ||W||) perturbation scale of docs/THEORY.md "
                  "section 4.3 plus the finite-time alignment term).")
-    verdict = (f"(a) {'holds' if a_ok else 'fails'}: largest eps=0 deviation {C.fmt(dev0)} (mu x orthogonal), "
+    verdict = (f"(d) trained models {'within' if d_ok else 'NOT within'} the bound ({len(tok)} models); "
+               f"(a) {'holds' if a_ok else 'fails'}: largest eps=0 deviation {C.fmt(dev0)} (mu x orthogonal), "
                f"{C.fmt(dev0_other)} (other normal families); "
                f"(b) {'holds' if b_ok else 'fails'}: {len(viol)} of {len(so)} runs outside the bound, the largest "
                f"deviation/bound ratio is {C.fmt(worst_ratio, 3)}; (c) {'holds' if c_ok else 'fails'}"
@@ -260,7 +334,15 @@ def run(ctx, p):
              f"'trained' = {p['train_epochs']} epochs of Adam (lr {p['lr']}) on the adding problem (T="
              f"{p['train_T']}, {p['train_n']} sequences) at eps in {p['train_eps']}. Table: max_i |LE_i - "
              "log|lambda_i||, mean ± std over seeds.")
-    body = table + C.failure_note(recs)
+    trows = [[r["cell"]["label"], C.fmt(r["metrics"]["eps"]), C.fmt(r["metrics"]["w_norm"]),
+              C.fmt(r["metrics"]["max_le"]), C.fmt(r["metrics"]["pred_max_le"]), C.fmt(r["metrics"]["max_abs_dev"]),
+              C.fmt(r["metrics"]["bound"]),
+              ", ".join(f"eps={e}: {C.fmt(v['max_abs_dev'], 3)}" for e, v in r["extra"]["by_eps"].items())]
+             for r in tok]
+    ttable = ("\n\n**(d) Trained models** (spectrum on the task's test sequences):\n\n" + C.md_table(
+        ["model", "eps", "trained ||W||_2", "top LE", "log mu", "max |LE - log|lambda||", "bound", "deviation at other eps (trained W)"],
+        trows) if trows else "") + ("\n\n" + "; ".join(tnotes) if tnotes else "")
+    body = table + ttable + C.failure_note(recs)
     numbers = {"eps0_max_dev": dev0, "eps0_max_dev_other_normal": dev0_other, "bound_violations": len(viol), "bound_checked": len(so),
                "worst_dev_over_bound": worst_ratio, "a_exact_eps0": a_ok, "b_bound": b_ok, "c_order_eps": c_ok, "c_vacuous_runs": n_vacuous,
                "table_header": header, "table_rows": rows}
