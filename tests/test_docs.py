@@ -196,7 +196,7 @@ def test_no_citation_of_files_under_shared():
 
 
 def test_shared_rule_catches_documents():
-    for cited in ("../shared/docs/API.md", "/work/shared/docs/MATH.md", "../shared/peers/README.md"):
+    for cited in ("../shared/docs/API.md", "/work/shared/docs/NOTES.md", "../shared/peers/README.md"):
         m = SHARED_PATH.search(f"see {cited} for details")
         assert m and not SHARED_ALLOWED.match((m.group(1) + m.group(2)).rstrip("."))
     for allowed in ("../shared/data", "../shared/data/cifar10-jpeg-q75.tar.gz", "shared/peers/torch_wcrnn_lyap.py"):
