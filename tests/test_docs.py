@@ -202,3 +202,65 @@ def test_shared_rule_catches_documents():
     for allowed in ("../shared/data", "../shared/data/cifar10-jpeg-q75.tar.gz", "shared/peers/torch_wcrnn_lyap.py"):
         m = SHARED_PATH.search(f"in {allowed}.")
         assert m and SHARED_ALLOWED.match((m.group(1) + m.group(2)).rstrip("."))
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Names in docs/THEORY.md resolve (a renamed or moved function shows up here, not in a reader's session)
+# ----------------------------------------------------------------------------------------------------------
+
+SEARCH_MODULES = ("", "lyapunov", "memory", "spectral", "theory", "residuals", "clv", "models")
+
+
+def _resolve(dotted):
+    """The object ``wcrnn_dyn.<dotted>`` (attributes and submodules), or None."""
+    import importlib
+    obj, modname = importlib.import_module("wcrnn_dyn"), "wcrnn_dyn"
+    for part in dotted.split("."):
+        if hasattr(obj, part):
+            obj = getattr(obj, part)
+            modname = f"{modname}.{part}"
+            continue
+        try:
+            obj = importlib.import_module(f"{modname}.{part}")
+            modname = f"{modname}.{part}"
+        except ImportError:
+            return None
+    return obj
+
+
+def theory_code_names(text=None):
+    """Package names in backticks in docs/THEORY.md: dotted names (``theory.exponent_bound``,
+    ``wcrnn_dyn.memory``, ``wd.theory.regime(net)``) and calls (``lyapunov_spectrum(net, X)``); other
+    libraries' names (scipy, numpy) are left out."""
+    text = _read(THEORY) if text is None else text
+    names = set()
+    for tok in re.findall(r"`([^`\n]+)`", text):
+        m = re.fullmatch(r"((?:wd|wcrnn_dyn)\.)?([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*)(\(.*\))?", tok.strip())
+        if not m or "/" in tok:
+            continue
+        name, call = m.group(2), m.group(3)
+        if name.split(".")[0] in ("scipy", "numpy", "np", "docs", "tests"):
+            continue
+        if m.group(1) or "." in name or call:
+            names.add(name)
+    return names
+
+
+def test_theory_code_name_parser():
+    got = theory_code_names("`wd.theory.regime(net)` `memory.timescales` `lyapunov_spectrum(net, X)` `burn_in` "
+                            "`scipy.signal.welch` `qr=\"auto\"` `wcrnn_dyn.tasks` `docs/MEMORY.md`")
+    assert got == {"theory.regime", "memory.timescales", "lyapunov_spectrum", "tasks"}
+
+
+def test_names_in_theory_doc_exist():
+    names = theory_code_names()
+    assert len(names) > 20, sorted(names)
+    missing = []
+    for name in sorted(names):
+        if "." in name:
+            ok = _resolve(name) is not None
+        else:
+            ok = any(_resolve(f"{mod}.{name}" if mod else name) is not None for mod in SEARCH_MODULES)
+        if not ok:
+            missing.append(name)
+    assert not missing, f"docs/THEORY.md names functions or modules that do not exist: {missing}"
