@@ -239,3 +239,20 @@ def test_bad_arguments():
     singular = wd.WCRNN(1, 3, 1, residual=R_.heterogeneous([0.9, 0.0, 0.5]), eps=0.0)
     with pytest.raises(ValueError, match="singular"):
         covariant_lyapunov_vectors(singular, None, T=300)
+
+
+def test_angle_plot_and_lazy_exports(tmp_path):
+    from wcrnn_dyn.plotting._base import savefig
+    assert wd.covariant_lyapunov_vectors is covariant_lyapunov_vectors
+    assert wd.covariant_lyapunov_vectors_map is covariant_lyapunov_vectors_map
+    net = _wcrnn(N=4)
+    r = covariant_lyapunov_vectors(net, np.random.default_rng(0).standard_normal((400, 2)), times=[150])
+    fig, ax = wd.plotting.plot_clv_angles(r)
+    assert len(ax.patches) == 2 and ax.get_xlim() == (0.0, 90.0)
+    fig2, ax2 = wd.plotting.plot_clv_angles(r.angles, splits=[2, 3], degrees=False)
+    assert len(ax2.patches) == 2
+    with pytest.raises(ValueError, match="splits"):
+        wd.plotting.plot_clv_angles(r, splits=[4])
+    savefig(fig, tmp_path / "angles.png")
+    savefig(fig2, tmp_path / "angles2.png")
+    assert (tmp_path / "angles.png").stat().st_size > 1000

@@ -86,3 +86,16 @@ def test_bad_arguments():
         finite_time_exponents(net, X, 10, k=6)
     with pytest.raises(TypeError, match="net"):
         finite_time_exponents(None, X, 10)
+
+
+def test_histogram_plot_and_lazy_export(tmp_path):
+    from wcrnn_dyn.plotting._base import savefig
+    assert wd.finite_time_exponents is finite_time_exponents
+    r = finite_time_exponents(_net(), np.random.default_rng(0).standard_normal((2, 500, 2)), 20, k=3)
+    fig, ax = wd.plotting.plot_finite_time_exponents(r)
+    assert len(ax.patches) == 3 and "window 20" in ax.get_xlabel()
+    fig2, ax2 = wd.plotting.plot_finite_time_exponents(r.exponents, indices=[1])
+    assert len(ax2.patches) == 1
+    savefig(fig, tmp_path / "ftle.png")
+    savefig(fig2, tmp_path / "ftle2.png")
+    assert (tmp_path / "ftle.png").stat().st_size > 1000

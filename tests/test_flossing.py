@@ -120,3 +120,19 @@ def test_bad_arguments():
         floss(net, X, 0, 2)
     with pytest.raises(ValueError, match="lr"):
         floss(net, X, 1, 2, lr=0.0)
+
+
+def test_exponents_during_training_plot(tmp_path):
+    from wcrnn_dyn.plotting._base import savefig
+    assert wd.floss is floss
+    net = wd.Elman(2, 4, 1, seed=0)
+    h = floss(net, np.random.default_rng(0).standard_normal((2, 20, 2)), 5, 2, lr=0.01)
+    fig, ax = wd.plotting.plot_exponents_during_training(h, target=0.0)
+    assert len(ax.lines) == 3
+    fig2, ax2 = wd.plotting.plot_exponents_during_training({"lyap_epoch": [1, 2], "lyap_exponents": [[-1.0], [-.5]]})
+    assert ax2.get_xlabel() == "epoch"
+    with pytest.raises(ValueError, match="exponents"):
+        wd.plotting.plot_exponents_during_training({"step": []})
+    savefig(fig, tmp_path / "floss.png")
+    savefig(fig2, tmp_path / "floss2.png")
+    assert (tmp_path / "floss.png").stat().st_size > 1000

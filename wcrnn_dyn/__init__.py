@@ -16,12 +16,16 @@ from .models import WCRNN, Elman, load_model
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "io", "lyapunov", "training",
-                 "sweep", "experiments"}
+                 "sweep", "experiments", "clv", "flossing"}
 _LAZY_ATTRS = {
     "lyapunov_spectrum": ("lyapunov", "lyapunov_spectrum"),
     "lyapunov_spectrum_map": ("lyapunov", "lyapunov_spectrum_map"),
     "top_exponent_two_trajectories": ("lyapunov", "top_exponent_two_trajectories"),
     "train": ("training", "train"),
+    "covariant_lyapunov_vectors": ("clv", "covariant_lyapunov_vectors"),
+    "covariant_lyapunov_vectors_map": ("clv", "covariant_lyapunov_vectors_map"),
+    "finite_time_exponents": ("clv", "finite_time_exponents"),
+    "floss": ("flossing", "floss"),
 }
 
 __all__ = ["__version__", "residuals", "WCRNN", "Elman", "load_model", *_LAZY_MODULES, *_LAZY_ATTRS]

@@ -6,7 +6,7 @@ Functions are grouped by topic in private submodules and re-exported here:
 """
 import importlib
 
-_SUBMODULES = ("_lyap", "_memory", "_spectral", "_train")
+_SUBMODULES = ("_lyap", "_memory", "_spectral", "_train", "_clv")
 
 
 def _public_names():
