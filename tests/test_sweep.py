@@ -74,11 +74,47 @@ def test_other_example_configs_expand():
 
 
 def test_defaults_unknown_to_a_kind_are_dropped_but_grid_keys_are_checked(tmp_path):
-    cfg = {"defaults": {"T": 50, "N": 4}, "grid": [{"kind": "memory", "mu": [0.9]}]}
-    (cell,) = sweep.expand(cfg)
-    assert "T" not in cell and cell["N"] == 4
+    cfg = {"defaults": {"T": 50, "N": 4}, "grid": [{"kind": "memory", "mu": [0.9]}, {"kind": "lyap", "mu": [0.9]}]}
+    mem, lyap = sweep.expand(cfg)
+    assert "T" not in mem and mem["N"] == 4 and lyap["T"] == 50
     with pytest.raises(ValueError, match="unknown keys"):
         sweep.expand({"grid": [{"kind": "memory", "T": [5]}]})
+
+
+def test_a_typo_in_defaults_is_refused():
+    with pytest.raises(ValueError, match=r"\[defaults\] has keys \['muu'\]"):
+        sweep.expand({"defaults": {"muu": 0.5}, "grid": [{"kind": "lyap", "mu": [0.9]}]})
+    # a custom kind takes any key
+    assert sweep.expand({"defaults": {"muu": 0.5}, "grid": [{"kind": "mymod:f"}]})[0]["muu"] == 0.5
+
+
+@pytest.mark.parametrize("key, value", [("N", 4.5), ("N", True), ("T", 120.7), ("mu", True), ("family", 3),
+                                        ("seed", 1.5)])
+def test_values_are_never_coerced(key, value):
+    with pytest.raises(ValueError, match=key):
+        sweep.expand({"grid": [{"kind": "lyap", key: [value]}]})
+
+
+def test_integral_floats_are_accepted():
+    (c,) = sweep.expand({"grid": [{"kind": "lyap", "N": [4.0]}]})
+    assert sweep.cell_key(c) == sweep.cell_key(dict(c, N=4))
+
+
+def crashing_cell(c):
+    """A cell function that kills its worker process (for the crash-survival test)."""
+    import os
+    if c.get("x") == 1:
+        os.abort()
+    return {"y": float(c["x"])}
+
+
+def test_a_crashing_cell_is_recorded_and_the_rest_run(tmp_path):
+    cfg = {"grid": [{"kind": "test_sweep:crashing_cell", "x": [0, 1, 2]}]}
+    res = sweep.run_sweep(cfg, tmp_path, jobs=2)
+    rows = {r[1]: r for r in res.rows}
+    assert res.n_failed == 1 and res.n_cells == 3
+    assert "WorkerCrashed" in rows["1"][-1]
+    assert rows["0"][-1] == "" and rows["2"][-1] == ""
 
 
 @pytest.mark.parametrize("cfg, match", [

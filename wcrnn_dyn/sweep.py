@@ -181,7 +181,20 @@ def expand(cfg):
                 continue
             seen.add(key)
             cells.append(cell)
+    _check_default_keys(cfg["defaults"], cells)
     return cells
+
+
+def _check_default_keys(defaults, cells):
+    """A ``[defaults]`` key that no cell's kind takes is a typo: refuse it (custom kinds take any key)."""
+    kinds = {c.get("kind", defaults.get("kind")) for c in cells}
+    if any(k not in _KIND_DEFAULTS for k in kinds):
+        return
+    known = set().union(*(_KIND_DEFAULTS[k] for k in kinds)) | {"kind"}
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        raise ValueError(f"config [defaults] has keys {unknown} that no cell kind here takes "
+                         f"({', '.join(sorted(kinds))}); known: {sorted(known - {'kind'})}")
 
 
 def kind_defaults(kind):
@@ -205,10 +218,36 @@ def normalize_cell(cell):
         unknown = set(cell) - set(d) - {"kind"}
         if unknown:
             raise ValueError(f"cell of kind {kind!r} has unknown keys {sorted(unknown)}; known: {sorted(d)}")
+    for k, v in cell.items():
+        if k in d:
+            _check_type(kind, k, v, d[k])
     out = {"kind": kind}
     out.update(d)
     out.update(cell)
     return out
+
+
+def _check_type(kind, k, v, default):
+    """Values are never coerced silently: an int key takes an int (or an integral float), a float key a
+    number, a bool key a bool, a string key a string; None is allowed where the default is None."""
+    if v is None:
+        if default is not None:
+            raise ValueError(f"cell of kind {kind!r}: {k} may not be empty (default {default!r})")
+        return
+    if isinstance(default, bool):
+        ok = isinstance(v, bool)
+    elif isinstance(default, int):
+        ok = not isinstance(v, bool) and (isinstance(v, numbers.Integral)
+                                          or (isinstance(v, numbers.Real) and float(v).is_integer()))
+    elif isinstance(default, float):
+        ok = not isinstance(v, bool) and isinstance(v, numbers.Real)
+    elif isinstance(default, str):
+        ok = isinstance(v, str)
+    else:
+        ok = not isinstance(v, bool) or k in ("center", "save_model", "trainable_residual")
+    if not ok:
+        want = type(default).__name__ if default is not None else "a value"
+        raise ValueError(f"cell of kind {kind!r}: {k} must be {want} like its default {default!r}, got {v!r}")
 
 
 def _canonical(v):
@@ -557,12 +596,7 @@ def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, prog
             finally:
                 client.close()
         elif (jobs > 1 and len(todo) > 1) or isolate:
-            ctx = multiprocessing.get_context("spawn")
-            with _single_threaded_env():
-                with _cf.ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as ex:
-                    futs = [ex.submit(run_cell, c, str(cache_dir)) for _, c in todo]
-                    for fut in _cf.as_completed(futs):
-                        finish(fut.result())
+            _run_pool(todo, min(jobs, len(todo)), cache_dir, finish, done)
         else:
             for _, c in todo:
                 finish(run_cell(c, cache_dir))
@@ -570,6 +604,32 @@ def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, prog
         if bar is not None:
             bar.close()
     return [done[k] for k in keys], len(todo)
+
+
+def _run_pool(todo, workers, cache_dir, finish, done):
+    """Run cells on spawned single-threaded workers.  A cell that kills its worker (a crash in native code,
+    os.abort, the OOM killer) breaks the pool: the cells not finished then run one per fresh worker, and the
+    one that breaks its own worker is recorded as failed; the others run as usual."""
+    ctx = multiprocessing.get_context("spawn")
+    with _single_threaded_env():
+        try:
+            with _cf.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as ex:
+                futs = [ex.submit(run_cell, c, str(cache_dir)) for _, c in todo]
+                for fut in _cf.as_completed(futs):
+                    finish(fut.result())
+            return
+        except _cf.process.BrokenProcessPool:
+            log.warning("a worker process died; running the unfinished cells one per worker")
+        for k, c in todo:
+            if k in done:
+                continue
+            try:
+                with _cf.ProcessPoolExecutor(max_workers=1, mp_context=ctx) as ex:
+                    finish(ex.submit(run_cell, c, str(cache_dir)).result())
+            except _cf.process.BrokenProcessPool:
+                finish({"key": k, "cell": dict(c), "metrics": {}, "extra": {}, "seconds": 0.0,
+                        "error": "WorkerCrashed: the worker process running this cell died (crash in native "
+                                 "code, abort or out of memory)", "version": __version__})
 
 
 # ============================================================================================ table
