@@ -121,11 +121,17 @@ def flossing_loss_and_grad(net, X, k, *, beta=1.0, target=0.0, washout=0, burn_i
     NeurIPS 2023.  QR derivative: M. Seeger et al., Auto-differentiating linear algebra (2017);
     S. F. Walter and L. Lehmann, Algorithmic differentiation of linear algebra functions (2013).
     """
-    from .lyapunov import initial_frame
-    from .models import DivergenceError
+    from .threads import single_threaded_blas
     X, k, washout, burn_in, h0 = _check(net, X, k, washout, burn_in, h0)
     beta = check_float(beta, "beta", minimum=0.0)
     target = check_float(target, "target")
+    with single_threaded_blas():     # many small products: waking BLAS threads costs more than the work
+        return _loss_and_grad(net, X, k, beta, target, washout, burn_in, seed, h0)
+
+
+def _loss_and_grad(net, X, k, beta, target, washout, burn_in, seed, h0):
+    from .lyapunov import initial_frame
+    from .models import DivergenceError
     B, T, d = X.shape
     N = net.n_hidden
     W = np.asarray(net.W, dtype=float)
