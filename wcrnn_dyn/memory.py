@@ -188,6 +188,8 @@ def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
     X, single = net._check_X(X)
     B, T, d = X.shape
     N = net.n_hidden
+    check_memory(4 * B * (n_perturb + 1) * (T + 1) * N, f"n_perturb x X ({n_perturb} perturbations of {B} "
+                 f"sequences of {T} steps, N = {N}: the stored trajectories)")
     h0 = net._check_h0(h0, B).astype(np.float64)
     rng = rng_from(seed)
     P = n_perturb
@@ -488,9 +490,12 @@ def linear_memory_capacity(net, max_lag, input_channel=0, tail_tol=1e-18, max_te
     max_lag = check_int(max_lag, "max_lag", minimum=0)
     input_channel = check_int(input_channel, "input_channel", minimum=0, maximum=net.n_in - 1)
     max_terms = check_int(max_terms, "max_terms", minimum=1)
+    if max_lag >= max_terms:
+        raise ValueError(f"max_lag must be < max_terms = {max_terms} (the Krylov columns computed), got {max_lag}")
     tail_tol = check_float(tail_tol, "tail_tol", minimum=0.0, strict_min=True)
     if net.activation != "identity" or not net.residual.is_linear:
-        raise ValueError("linear_memory_capacity needs a linear network: identity activation and a linear residual")
+        raise ValueError("net must be a linear network for linear_memory_capacity: identity activation and a "
+                         f"linear residual (got activation {net.activation!r}, residual {net.residual.family!r})")
     eps = float(net._eps_kernel)
     A = net.residual.matrix() + eps * np.asarray(net.W, dtype=np.float64)
     rho = float(np.max(np.abs(np.linalg.eigvals(A))))
@@ -591,6 +596,10 @@ def information_processing_capacity(net, max_degree, max_lag, n_steps=10000, see
     too few steps.
     """
     max_degree = check_int(max_degree, "max_degree", minimum=1)
+    if isinstance(max_lag, (int, np.integer)) and isinstance(n_steps, (int, np.integer)) and max_lag >= 0:
+        check_memory(2 * max(int(n_steps), 1) * max_degree * (int(max_lag) + 1),
+                     f"max_degree x (max_lag + 1) x n_steps ({max_degree} x {int(max_lag) + 1} x {n_steps}: the "
+                     "target matrix)")
     cfg = _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scoring, input_scale,
                           input_channel, threshold, threshold_p)
     L = cfg["max_lag"]

@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from ._validate import as_array, check_float, check_int, rng_from
+from ._validate import as_array, check_float, check_int, check_memory, rng_from
 
 __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
            "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
@@ -132,6 +132,14 @@ class Residual:
 
     def __repr__(self):
         return f"<{type(self).__name__} family={self.family!r} n={self.n}{' trainable' if self.trainable else ''}>"
+
+
+def _check_n(n, dense=False):
+    """n >= 1, and a residual of that size (n values, or n x n for dense families) must fit in memory."""
+    n = check_int(n, "n", minimum=1)
+    check_memory(4 * n * (n if dense else 1), f"n = {n} ({'a dense' if dense else 'an'} n{' x n' if dense else ''} "
+                 "residual and its construction)")
+    return n
 
 
 def _empty_blk(dtype):
@@ -419,14 +427,14 @@ class NonlinearResidual(Residual):
 
 def scaled_identity(n, mu, trainable=False):
     """R = mu I: every exponent equals log mu at eps -> 0.  O(n) application."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     mu = check_float(mu, "mu")
     return DiagonalResidual(np.full(n, mu), family="scaled_identity", trainable=trainable, meta={"mu": mu})
 
 
 def zero(n):
     """R = 0 (the residual of an Elman network)."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     return DiagonalResidual(np.zeros(n), family="zero", meta={"mu": 0.0})
 
 
@@ -440,7 +448,7 @@ def heterogeneous(mus, trainable=False):
 
 def heterogeneous_uniform(n, mu_min, mu_max, seed=None, trainable=False):
     """Diagonal residual with mu_i drawn uniformly from [mu_min, mu_max] (sorted descending)."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
     mu_max = check_float(mu_max, "mu_max")
     if mu_max < mu_min:
@@ -456,7 +464,7 @@ def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
 
     Unit i then has exponent -1/tau_i at eps -> 0 (docs/THEORY.md section 4.5).
     """
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     tau_min = check_float(tau_min, "tau_min", minimum=0.0, strict_min=True)
     tau_max = check_float(tau_max, "tau_max", minimum=0.0, strict_min=True)
     if tau_max < tau_min:
@@ -481,7 +489,7 @@ def rotational(n, mu, thetas=None, trainable=False):
     theta_k / (2 pi) cycles per step.  ``thetas`` (n // 2,) radians; None spaces them evenly in (0, pi).
     O(n) application.
     """
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     mu = check_float(mu, "mu")
     m = n // 2
     if thetas is None:
@@ -509,7 +517,7 @@ def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
 def heterogeneous_rotational_uniform(n, mu_min, mu_max, seed=None, trainable=False):
     """n // 2 rotation blocks mu_k Rot(theta_k) with mu_k uniform on [mu_min, mu_max] (sorted descending) and
     frequencies spread evenly, theta_k = pi (k + 1/2) / (n // 2); odd n adds a 1 x 1 tail mu_max."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
     mu_max = check_float(mu_max, "mu_max")
     if mu_max < mu_min:
@@ -528,7 +536,7 @@ def _haar_orthogonal(n, rng):
 
 def orthogonal(n, mu, seed=None, trainable=False):
     """R = mu Q with Q Haar-random orthogonal (dense).  Every exponent is log mu at eps -> 0."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n, dense=True)
     mu = check_float(mu, "mu")
     Q = _haar_orthogonal(n, rng_from(seed))
     return DenseResidual(mu * Q, family="orthogonal", trainable=trainable, meta={"mu": mu})
@@ -536,7 +544,7 @@ def orthogonal(n, mu, seed=None, trainable=False):
 
 def random(n, mu, seed=None, trainable=False):
     """Non-normal residual R = mu G / rho(G) with G Gaussian: spectral radius mu, spread eigenvalues."""
-    n = check_int(n, "n", minimum=1)
+    n = _check_n(n, dense=True)
     mu = check_float(mu, "mu")
     G = rng_from(seed).standard_normal((n, n))
     rho = np.max(np.abs(np.linalg.eigvals(G)))
@@ -597,7 +605,10 @@ def as_residual(R, n=None, name="residual"):
     if isinstance(R, Residual):
         res = R
     elif isinstance(R, (np.ndarray, list, tuple)):
-        res = dense(R)
+        M = as_array(R, name, ndim=2)
+        if M.shape[0] != M.shape[1]:
+            raise ValueError(f"{name} must be a square (n, n) matrix, got shape {M.shape}")
+        res = dense(M)
     else:
         raise TypeError(f"{name} must be a residual object (wcrnn_dyn.residuals) or an (n, n) array, "
                         f"got {type(R).__name__}")

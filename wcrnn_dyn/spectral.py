@@ -59,8 +59,8 @@ def _as_square(A, name="A"):
     if isinstance(A, _res.Residual):
         return A.linear_part.matrix()
     A = as_array(A, name, ndim=2)
-    if A.shape[0] != A.shape[1]:
-        raise ValueError(f"{name} must be a square (n, n) matrix, got shape {A.shape}")
+    if A.shape[0] != A.shape[1] or A.shape[0] < 1:
+        raise ValueError(f"{name} must be a non-empty square (n, n) matrix, got shape {A.shape}")
     return A
 
 
@@ -430,6 +430,8 @@ def synthetic_row_periodic(n_samples, n_rows=28, period=28, seed=0, noise=0.05, 
     n_rows = check_int(n_rows, "n_rows", minimum=1)
     period = check_int(period, "period", minimum=2)
     noise = check_float(noise, "noise", minimum=0.0)
+    check_memory(3 * n_samples * n_rows * period, f"n_samples x n_rows x period ({n_samples} x {n_rows} x "
+                 f"{period}: the sequences and their noise)")
     rng = rng_from(seed)
     cols = np.arange(period)
     X = np.empty((n_samples, n_rows, period))
@@ -444,6 +446,8 @@ def synthetic_row_periodic(n_samples, n_rows=28, period=28, seed=0, noise=0.05, 
                                  + rng.uniform(0, 2 * np.pi))
         X[s] = amp[:, None] * prof[None, :]
     X = X.reshape(n_samples, n_rows * period) + noise * rng.standard_normal((n_samples, n_rows * period))
+    if not np.all(np.isfinite(X)):
+        raise ValueError(f"noise = {noise:g} is too large: the sequences overflow float64")
     if permute:
         perm = rng_from(seed).permutation(n_rows * period)
         X = X[:, perm]

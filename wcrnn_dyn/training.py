@@ -114,10 +114,10 @@ def _higher_is_better(loss):
     return loss == "cross_entropy"
 
 
-def _infer_loss(y, loss):
+def _infer_loss(y, loss, yname="y"):
     if loss is None:
         if y is None:
-            raise TypeError("y must be an array of targets, got None")
+            raise TypeError(f"{yname} must be an array of targets, got None")
         y = np.asarray(to_numpy(y))
         return "cross_entropy" if (np.issubdtype(y.dtype, np.integer) and y.ndim == 1) else "mse"
     if not isinstance(loss, str):
@@ -544,7 +544,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     """
     # ---------------------------------------------------------------- validation of arguments
     check_net(net)
-    loss = _infer_loss(y_train, loss)
+    loss = _infer_loss(y_train, loss, "y_train")
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if schedule is not None and (not isinstance(schedule, str) or schedule not in SCHEDULES):
