@@ -136,3 +136,61 @@ def test_exponents_during_training_plot(tmp_path):
     savefig(fig, tmp_path / "floss.png")
     savefig(fig2, tmp_path / "floss2.png")
     assert (tmp_path / "floss.png").stat().st_size > 1000
+
+
+# --------------------------------------------------------------------------------------------------
+# train(..., regularizer=...) hook
+# --------------------------------------------------------------------------------------------------
+
+def _adding(n, T, seed):
+    rng = np.random.default_rng(seed)
+    X = np.zeros((n, T, 2))
+    X[:, :, 0] = rng.uniform(0, 1, (n, T))
+    for i in range(n):
+        X[i, rng.choice(T, 2, replace=False), 1] = 1.0
+    return X, (X[:, :, 0] * X[:, :, 1]).sum(axis=1)
+
+
+def test_train_with_regularizer_equals_manual_sgd_steps():
+    X, y = _adding(16, 12, 0)
+    reg = flossing_regularizer(2, beta=0.5, burn_in=2)
+    kw = dict(steps=3, batch_size=16, optimizer="sgd", momentum=0.0, lr=0.05, clip_norm=None, seed=0)
+    net = wd.Elman(2, 5, 1, seed=1)
+    ref = net.copy()
+    h = wd.train(net, X, y, regularizer=reg, **kw)
+    for _ in range(3):            # one batch of all 16 sequences per step (their order only changes rounding)
+        L, g = ref.loss_and_grad(X, y)
+        p = ref.get_params()
+        rv, rg = reg(ref, X)
+        ref.set_params({k: p[k] - 0.05 * (g[k] + rg[k]) for k in p})
+    for k, v in net.get_params().items():
+        np.testing.assert_allclose(v, ref.get_params()[k], rtol=0, atol=1e-10)
+    assert len(h["train_loss"]) >= 1
+    # the regulariser's value is part of the recorded training loss
+    plain = wd.Elman(2, 5, 1, seed=1)
+    h0 = wd.train(plain, X, y, steps=1, batch_size=16, optimizer="sgd", momentum=0.0, lr=0.05, clip_norm=None)
+    net1 = wd.Elman(2, 5, 1, seed=1)
+    h1 = wd.train(net1, X, y, steps=1, batch_size=16, optimizer="sgd", momentum=0.0, lr=0.05, clip_norm=None,
+                  regularizer=reg)
+    r0 = flossing_loss_and_grad(wd.Elman(2, 5, 1, seed=1), X, 2, beta=0.5, burn_in=2)[0]
+    assert abs(h1["train_loss"][0] - (h0["train_loss"][0] + r0)) < 1e-10
+
+
+def test_train_zero_regularizer_is_a_no_op_and_callback_records_exponents():
+    X, y = _adding(20, 10, 1)
+    kw = dict(epochs=2, batch_size=10, lr=0.01, seed=3)
+    a = wd.Elman(2, 4, 1, seed=2)
+    b = wd.Elman(2, 4, 1, seed=2)
+    wd.train(a, X, y, **kw)
+    wd.train(b, X, y, regularizer=lambda net, Xb: (0.0, {"W": np.zeros_like(net.W)}), **kw)
+    np.testing.assert_array_equal(a.W, b.W)
+    reg = flossing_regularizer(2)
+    c = wd.Elman(2, 4, 1, seed=2)
+    h = wd.train(c, X, y, regularizer=reg, callbacks=[reg.callback], **kw)
+    assert h["floss_epoch"] == [1, 2] and len(h["floss_exponents"][0]) == 2 and len(h["floss_value"]) == 2
+    fig, ax = wd.plotting.plot_exponents_during_training(h)
+    assert ax.get_xlabel() == "epoch"
+    with pytest.raises(TypeError, match="regularizer"):
+        wd.train(c, X, y, regularizer="floss", **kw)
+    with pytest.raises(ValueError, match="unknown parameters"):
+        wd.train(c, X, y, regularizer=lambda net, Xb: (0.0, {"Z": 1.0}), **kw)

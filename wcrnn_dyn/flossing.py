@@ -217,20 +217,39 @@ def _loss_and_grad(net, X, k, beta, target, washout, burn_in, seed, h0):
 
 
 def flossing_regularizer(k, *, beta=1.0, target=0.0, washout=0, burn_in=0, seed=0):
-    """A callable (net, Xbatch) -> (value, grads) computing :func:`flossing_loss_and_grad` with these settings
-    (for a training loop that adds a regulariser's gradient to the loss gradient).  The gradients are cast to
-    the network's dtype.  Cost and memory: those of :func:`flossing_loss_and_grad` per call."""
+    """A callable reg(net, Xbatch) -> (value, grads) computing :func:`flossing_loss_and_grad` with these settings,
+    for ``train(..., regularizer=reg)`` (gradient flossing during training) or any loop that adds a
+    regulariser's gradient to the loss gradient.  The gradients are cast to the network's dtype.
+
+    ``reg.last_exponents`` holds the batch-mean exponents of the latest call; ``reg.callback`` is an epoch
+    callback for :func:`wcrnn_dyn.train` (``callbacks=[reg.callback]``) that appends the epoch's epoch number,
+    mean exponents and mean regulariser value to ``history["floss_epoch"]``, ``history["floss_exponents"]``
+    and ``history["floss_value"]``.  Cost and memory: those of :func:`flossing_loss_and_grad` per call.
+    """
     k = check_int(k, "k", minimum=1)
     beta = check_float(beta, "beta", minimum=0.0)
     target = check_float(target, "target")
+    acc = {"lam": [], "val": []}
 
     def reg(net, Xbatch):
         v, gr, lam = flossing_loss_and_grad(net, Xbatch, k, beta=beta, target=target, washout=washout,
                                             burn_in=burn_in, seed=seed)
         reg.last_exponents = lam.mean(axis=0)
+        acc["lam"].append(reg.last_exponents)
+        acc["val"].append(v)
         return v, {key: np.asarray(val, dtype=net.dtype) for key, val in gr.items()}
 
+    def callback(net, epoch, history):
+        if acc["lam"]:
+            history.setdefault("floss_epoch", []).append(int(epoch))
+            history.setdefault("floss_exponents", []).append([float(x) for x in np.mean(acc["lam"], axis=0)])
+            history.setdefault("floss_value", []).append(float(np.mean(acc["val"])))
+        acc["lam"].clear()
+        acc["val"].clear()
+        return False
+
     reg.last_exponents = None
+    reg.callback = callback
     reg.settings = {"k": k, "beta": beta, "target": target, "washout": washout, "burn_in": burn_in, "seed": seed}
     return reg
 

@@ -114,10 +114,10 @@ def _higher_is_better(loss):
     return loss == "cross_entropy"
 
 
-def _infer_loss(y, loss, yname="y"):
+def _infer_loss(y, loss):
     if loss is None:
         if y is None:
-            raise TypeError(f"{yname} must be an array of targets, got None")
+            raise TypeError("y must be an array of targets, got None")
         y = np.asarray(to_numpy(y))
         return "cross_entropy" if (np.issubdtype(y.dtype, np.integer) and y.ndim == 1) else "mse"
     if not isinstance(loss, str):
@@ -493,7 +493,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
           clip_norm=1.0, schedule=None, step_size=1, gamma=0.5, min_lr=0.0, warmup_steps=0, seed=0,
           patience=None, min_delta=0.0, restore_best=True, callbacks=(), progress=None, checkpoint_dir=None,
           checkpoint_every_steps=None, resume=False, max_lr_reductions=3, divergence_lr_factor=0.5,
-          on_divergence="raise", eval_batch_size=1024):
+          on_divergence="raise", eval_batch_size=1024, regularizer=None):
     """Train ``net`` in place by mini-batch BPTT; return a :class:`History`.
 
     Parameters (all keyword-only after the data)
@@ -517,6 +517,10 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         best validation metric (accuracy for classification, MSE for regression); needs a validation set.
     callbacks : callables ``cb(net, epoch, history)`` called at the end of every epoch (after validation,
         before the checkpoint); one returning True stops training.
+    regularizer : None (default) or a callable ``reg(net, Xbatch) -> (value, grads)``: ``value`` is added to
+        every step's loss (so ``train_loss`` includes it) and ``grads`` (a dict with some of the parameter
+        keys) to the loss gradient before clipping; e.g. :func:`wcrnn_dyn.flossing.flossing_regularizer`
+        (gradient flossing during training; its cost adds to every step).
     progress : tqdm progress bar (None, the default: when stderr is a terminal or inside a Jupyter kernel).
     checkpoint_dir : directory for ``checkpoint.npz``, written atomically at the end of every epoch and every
         ``checkpoint_every_steps`` steps.  resume : continue from that checkpoint when it exists (the data,
@@ -544,7 +548,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     """
     # ---------------------------------------------------------------- validation of arguments
     check_net(net)
-    loss = _infer_loss(y_train, loss, "y_train")
+    loss = _infer_loss(y_train, loss)
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if schedule is not None and (not isinstance(schedule, str) or schedule not in SCHEDULES):
@@ -588,6 +592,9 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     for i, cb in enumerate(callbacks):
         if not callable(cb):
             raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
+    if regularizer is not None and not callable(regularizer):
+        raise TypeError(f"regularizer must be None or a callable (net, Xbatch) -> (value, grads), got "
+                        f"{type(regularizer).__name__}")
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     if isinstance(seed, np.random.Generator):
@@ -687,6 +694,18 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
                 L, grads = net.loss_and_grad(X_train[idx], y_train[idx], loss=loss)
             except DivergenceError as e:
                 failure = f"state overflow or non-finite loss/gradient ({e})"
+            if failure is None and regularizer is not None:
+                try:
+                    r_val, r_grads = regularizer(net, X_train[idx])
+                except DivergenceError as e:
+                    failure = f"regularizer: {e}"
+                else:
+                    extra = sorted(set(r_grads) - set(grads))
+                    if extra:
+                        raise ValueError(f"regularizer returned gradients for unknown parameters {extra}")
+                    L = L + float(r_val)
+                    grads = {k: (g + np.asarray(r_grads[k], dtype=g.dtype)) if k in r_grads else g
+                             for k, g in grads.items()}
             if failure is None:
                 if not math.isfinite(L):
                     failure = f"non-finite loss {L}"

@@ -73,15 +73,19 @@ def plot_exponents_during_training(history, ax=None, target=None, title=None):
     """Exponents recorded during training or flossing against the step (or epoch).
 
     ``history``: a :class:`wcrnn_dyn.flossing.FlossResult` (keys "step", "exponents") or a training history
-    with "lyap_epoch" / "lyap_exponents" (from :func:`wcrnn_dyn.training.lyapunov_callback`).  ``target``:
+    with "floss_epoch" / "floss_exponents" (``flossing_regularizer(...).callback``) or "lyap_epoch" /
+    "lyap_exponents" (:func:`wcrnn_dyn.training.lyapunov_callback`).  ``target``:
     a horizontal reference (e.g. the flossing target).  Returns (fig, ax).
     """
     if "exponents" in history:
         x, E, xl = history["step"], history["exponents"], "step"
+    elif "floss_exponents" in history:
+        x, E, xl = history["floss_epoch"], history["floss_exponents"], "epoch"
     elif "lyap_exponents" in history:
         x, E, xl = history["lyap_epoch"], history["lyap_exponents"], "epoch"
     else:
-        raise ValueError("history has neither 'exponents' (floss) nor 'lyap_exponents' (lyapunov_callback)")
+        raise ValueError("history has no 'exponents' (floss), 'floss_exponents' (flossing_regularizer's "
+                         "callback) or 'lyap_exponents' (lyapunov_callback)")
     E = np.asarray(E, dtype=float)
     fig, ax = new_axes(ax)
     if E.size:
