@@ -99,3 +99,13 @@ def test_histogram_plot_and_lazy_export(tmp_path):
     savefig(fig, tmp_path / "ftle.png")
     savefig(fig2, tmp_path / "ftle2.png")
     assert (tmp_path / "ftle.png").stat().st_size > 1000
+
+
+def test_no_convergence_warning_for_few_windows(caplog):
+    import logging
+    with caplog.at_level(logging.WARNING):
+        finite_time_exponents(_net(), np.zeros((130, 2)), 10, burn_in=100)     # 3 windows
+    assert not [r for r in caplog.records if "not converged" in r.getMessage()]
+    with caplog.at_level(logging.WARNING):
+        lyapunov_spectrum(_net(), np.zeros((130, 2)), burn_in=100, history_points=3)
+    assert [r for r in caplog.records if "not converged" in r.getMessage()]     # the engine itself warns
