@@ -274,12 +274,7 @@ def _settings_seed(seed):
     return seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator"
 
 
-_DOC_MEMORY = """
-    Memory: k^2 (window + burn_out) + window (k^2 + k) floats for the triangular factors, coefficients and
-    growth rates, plus n k len(times) for the vectors (default: every window time), i.e. about
-    8 (k^2 (2 window + burn_out) + n k n_times) bytes; with ``store="disk"`` (or "auto" above
-    ``max_memory_mb``) these arrays are memory-mapped temporary files (unlinked at once), so resident
-    memory stays O(n k) plus the operating system's page cache."""
+
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -391,8 +386,19 @@ def covariant_lyapunov_vectors(net, X=None, k=None, *, washout=0, burn_in=100, w
     -----
     Cost: per step one tangent product (N^2 k for the W Q product plus the residual's product), a thin
     Householder QR (~4 N k^2); backward pass one k x k triangular solve per step and N k^2 per returned
-    time; angles O(k^4) per window time (batched SVDs).  A NumPy loop: about 10-100 microseconds per step at
-    N <= 64, dominated by Python overhead.
+    time; angles O(k^4) per window time (batched SVDs).  A NumPy loop with single-threaded BLAS: measured
+    0.26 ms per step at N = 64, k = 16 and 0.17 ms at N = 128, k = 8 (2000 steps, shared 2-core machine).
+    Memory: k^2 (window + burn_out) + window (k^2 + k) floats for the triangular factors, coefficients and
+    growth rates, plus n k len(times) for the vectors (default: every window time), i.e. about
+    8 (k^2 (2 window + burn_out) + n k n_times) bytes; with ``store="disk"`` (or "auto" above
+    ``max_memory_mb``) these arrays are memory-mapped temporary files (unlinked at once), and resident
+    memory is O(window k) for growth rates and angles plus O(1024 n + 4096 k^2) working buffers (state
+    chunks, angle blocks) and the operating system's page cache.
+
+    References
+    ----------
+    F. Ginelli, P. Poggi, A. Turchi, H. Chate, R. Livi, A. Politi, Characterizing dynamics with covariant
+    Lyapunov vectors, Phys. Rev. Lett. 99, 130601 (2007).
     """
     autonomous = X is None
     X = _net_input(net, X, T)
@@ -418,11 +424,6 @@ def covariant_lyapunov_vectors(net, X=None, k=None, *, washout=0, burn_in=100, w
                      settings=settings)
 
 
-covariant_lyapunov_vectors.__doc__ = covariant_lyapunov_vectors.__doc__.replace(
-    "    N <= 64, dominated by Python overhead.\n",
-    "    N <= 64, dominated by Python overhead.\n" + _DOC_MEMORY[1:] + "\n\n    References\n    ----------\n"
-    "    F. Ginelli, P. Poggi, A. Turchi, H. Chate, R. Livi, A. Politi, Characterizing dynamics with covariant\n"
-    "    Lyapunov vectors, Phys. Rev. Lett. 99, 130601 (2007).\n")
 
 
 def covariant_lyapunov_vectors_map(step, tangent, x0, n_steps, k=None, *, washout=0, burn_in=100, window=None,
@@ -455,6 +456,17 @@ def covariant_lyapunov_vectors_map(step, tangent, x0, n_steps, k=None, *, washou
     -----
     Cost: ``n_steps`` calls of ``step``, washout fewer of ``tangent``, a thin QR of n x k per step and
     a k x k triangular solve per step backwards.
+    Memory: k^2 (window + burn_out) + window (k^2 + k) floats for the triangular factors, coefficients and
+    growth rates, plus n k len(times) for the vectors (default: every window time), i.e. about
+    8 (k^2 (2 window + burn_out) + n k n_times) bytes; with ``store="disk"`` (or "auto" above
+    ``max_memory_mb``) these arrays are memory-mapped temporary files (unlinked at once), and resident
+    memory is O(window k) for growth rates and angles plus O(1024 n + 4096 k^2) working buffers (state
+    chunks, angle blocks) and the operating system's page cache.
+
+    References
+    ----------
+    F. Ginelli, P. Poggi, A. Turchi, H. Chate, R. Livi, A. Politi, Characterizing dynamics with covariant
+    Lyapunov vectors, Phys. Rev. Lett. 99, 130601 (2007).
     """
     from .models import DivergenceError
     if not callable(step) or not callable(tangent):
@@ -497,8 +509,6 @@ def covariant_lyapunov_vectors_map(step, tangent, x0, n_steps, k=None, *, washou
                      settings=settings)
 
 
-covariant_lyapunov_vectors_map.__doc__ += _DOC_MEMORY[1:] + (
-    "\n\n    References\n    ----------\n    Ginelli et al., Phys. Rev. Lett. 99, 130601 (2007).\n")
 
 
 # ---------------------------------------------------------------------------------------------------
