@@ -105,7 +105,9 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", type=int, default=15000, help="number of cases (default 15000)")
     ap.add_argument("--seed", type=int, default=0, help="case generator seed (default 0)")
-    ap.add_argument("--timeout", type=float, default=30.0, help="seconds per case before it counts as a hang")
+    ap.add_argument("--timeout", type=float, default=60.0, help="seconds per case before it counts as a hang "
+                    "(default 60)")
+    ap.add_argument("--only", type=int, nargs="*", default=None, help="run only these case numbers (to replay)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes run one after another (default 1)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_campaign.json"))
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -115,6 +117,8 @@ def main(argv=None):
     import fuzz_catalogue as fc
     ents = fc.entries()
     cases = make_cases(ents, a.n, a.seed)
+    if a.only is not None:
+        cases = [cases[i] for i in a.only]
     counts = Counter()
     per_entry = defaultdict(Counter)
     examples = defaultdict(list)
@@ -126,7 +130,7 @@ def main(argv=None):
         counts[o] += 1
         per_entry[e.name][o] += 1
         if o not in ("valid", "clean") and len(examples[o]) < 20:
-            examples[o].append({"entry": e.name, "args": e.labels(job["c"]), "detail": d})
+            examples[o].append({"case": i, "entry": e.name, "args": e.labels(job["c"]), "detail": d})
         if o in ("hang", "crash"):
             w = Worker()
         if (i + 1) % 500 == 0:

@@ -176,6 +176,14 @@ class LyapunovResult:
         return (f"LyapunovResult(k={k}, top={show}{' ...' if k > 4 else ''}, n_steps={self.n_steps}, "
                 f"converged={self.converged})")
 
+    def plot(self, ax=None, predicted=None, **kw):
+        """The spectrum against the exponent index with standard-error bars (and the spread over sequences
+        for a batch); ``predicted`` (e.g. ``theory.predicted_exponents(net)``) is drawn as a dashed line.
+        Keywords go to :func:`wcrnn_dyn.plotting.plot_lyapunov_spectrum` (``interval``, ``title``).
+        Returns the matplotlib Axes."""
+        from .plotting import plot_lyapunov_spectrum
+        return plot_lyapunov_spectrum(self, predicted=predicted, ax=ax, **kw)[1]
+
 
 def _block_steps(M, qr_every, qr_per_block, n_blocks):
     starts = np.arange(n_blocks) * qr_per_block * qr_every
@@ -469,13 +477,8 @@ def _washout(net, X, h0, washout, T, what):
 
 
 def _progress_bar(enabled, total, desc):
-    if not enabled:
-        return None
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
+    from ._progress import progress_bar  # the package's one progress helper (None: terminal or Jupyter)
+    return progress_bar(enabled, total, desc)
 
 
 # ---------------------------------------------------------------------------------------------------

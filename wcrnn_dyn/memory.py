@@ -24,8 +24,9 @@ import numpy as np
 from . import threads as _threads
 from ._kernels_memory import sensitivity_sweep
 from ._validate import as_array, check_float, check_int, check_memory, check_net, rng_from
+from .plotting._base import compact_repr, plot_method
 
-__all__ = ["timescales", "input_sensitivity", "perturbation_decay", "PerturbationDecay", "memory_capacity",
+__all__ = ["timescales", "input_sensitivity", "SensitivityCurve", "perturbation_decay", "PerturbationDecay", "memory_capacity",
            "MemoryCapacity", "linear_memory_capacity", "information_processing_capacity",
            "InformationProcessingCapacity",
            "legendre_normalized", "capacity_threshold", "INPUT_DISTRIBUTIONS"]
@@ -84,6 +85,37 @@ def _forward_store(net, X, h0):
     return X, single, H, DP, GP
 
 
+class SensitivityCurve(np.ndarray):
+    """The result of :func:`input_sensitivity`: a plain float ndarray (lags along the last axis) with
+    :meth:`plot` and a compact repr; ``lags`` gives the lag of each column."""
+
+    def __new__(cls, values, readout=False):
+        obj = np.asarray(values, dtype=float).view(cls)
+        obj.readout = bool(readout)
+        return obj
+
+    def __array_finalize__(self, obj):
+        self.readout = getattr(obj, "readout", False)
+
+    @property
+    def lags(self):
+        return np.arange(self.shape[-1]) if self.ndim else np.arange(0)
+
+    def plot(self, ax=None, **kw):
+        """M(l) against the lag on a log axis (one line per sequence, at most 8, for reduce="none");
+        keywords go to :func:`wcrnn_dyn.plotting.plot_input_sensitivity`.  Returns the matplotlib Axes."""
+        from .plotting import plot_input_sensitivity
+        a = np.asarray(self)
+        curves = a if a.ndim == 1 else {f"sequence {i}": a[i] for i in range(min(8, a.shape[0]))}
+        return plot_method(plot_input_sensitivity, curves, ax=ax, **kw)
+
+    def __repr__(self):
+        if self.ndim != 1:
+            return f"SensitivityCurve(<{self.shape[0]} curves of {self.shape[-1]} lags>, readout={self.readout})"
+        a = np.asarray(self)
+        return compact_repr("SensitivityCurve", max_lag=a.size - 1, lag0=a[0], last=a[-1], readout=self.readout)
+
+
 def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
     """Input sensitivity curve M(l) = E || dh_T / dx_{T-l} ||_F for l = 0..max_lag (docs/THEORY.md section 6.2).
 
@@ -102,6 +134,16 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
     For a WCRNN with residual Lambda the curve decays like |lambda|^l (exactly mu^l for Lambda = mu I,
     identity activation and eps -> 0).  Raises ValueError if max_lag > T - 1, models.DivergenceError if the
     forward pass or the sweep overflows (supercritical networks over long lags).  Never returns NaN.
+    The result is a :class:`SensitivityCurve`: an ndarray with ``.plot()``.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> from wcrnn_dyn import memory, residuals
+    >>> net = wd.WCRNN(1, 8, 1, residual=residuals.scaled_identity(8, 0.9), eps=1e-6, activation="identity")
+    >>> M = memory.input_sensitivity(net, np.zeros((30, 1)), max_lag=10)
+    >>> round(float(M[10] / M[0]), 4), round(0.9 ** 10, 4)
+    (0.3487, 0.3487)
     """
     from .models import DivergenceError
     _check_net(net)
@@ -135,8 +177,8 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
                               "bound: supercritical network); use a smaller max_lag")
     curves = out.T
     if reduce == "mean":
-        return curves.mean(axis=0)
-    return curves[0] if single else curves
+        return SensitivityCurve(curves.mean(axis=0), readout)
+    return SensitivityCurve(curves[0] if single else curves, readout)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -167,6 +209,16 @@ class PerturbationDecay:
     rate: float
     n_fit: int
     settings: dict = field(default_factory=dict)
+
+    def plot(self, ax=None, **kw):
+        """Geometric-mean distance against time with the rounding floor
+        (:func:`wcrnn_dyn.plotting.plot_perturbation_decay`).  Returns the matplotlib Axes."""
+        from .plotting import plot_perturbation_decay
+        return plot_method(plot_perturbation_decay, self, ax=ax, **kw)
+
+    def __repr__(self):
+        return compact_repr("PerturbationDecay", T=int(self.times[-1]), rate=self.rate, n_fit=self.n_fit,
+                            final_distance=float(self.distance[-1]), settings=self.settings)
 
 
 def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
@@ -406,6 +458,16 @@ class MemoryCapacity:
     settings: dict
     inputs: np.ndarray = field(repr=False, default=None)
 
+    def plot(self, ax=None, **kw):
+        """Capacity profile MC_l against the lag (:func:`wcrnn_dyn.plotting.plot_memory_capacity`; ``raw=True``
+        adds the unthresholded values and the threshold).  Returns the matplotlib Axes."""
+        from .plotting import plot_memory_capacity
+        return plot_method(plot_memory_capacity, self, ax=ax, **kw)
+
+    def __repr__(self):
+        return compact_repr("MemoryCapacity", total=self.total, max_lag=int(self.lags[-1]), threshold=self.threshold,
+                            n_steps=self.settings.get("n_steps"), scoring=self.settings.get("scoring"))
+
     def to_dict(self):
         """JSON-able summary (without the input series)."""
         return {"lags": self.lags.tolist(), "per_lag": self.per_lag.tolist(), "raw": self.raw.tolist(),
@@ -562,6 +624,17 @@ class InformationProcessingCapacity:
     raw_cross: np.ndarray
     threshold: float
     settings: dict
+
+    def plot(self, ax=None, **kw):
+        """Capacity per lag, one line per Legendre degree (:func:`wcrnn_dyn.plotting.plot_ipc`).  Returns the
+        matplotlib Axes."""
+        from .plotting import plot_ipc
+        return plot_method(plot_ipc, self, ax=ax, **kw)
+
+    def __repr__(self):
+        return compact_repr("InformationProcessingCapacity", total=self.total,
+                            total_by_degree={k: float(v) for k, v in self.total_by_degree.items()},
+                            max_lag=int(self.lags[-1]), threshold=self.threshold)
 
     def to_dict(self):
         return {"lags": self.lags.tolist(), "by_degree": {str(k): v.tolist() for k, v in self.by_degree.items()},

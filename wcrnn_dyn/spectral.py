@@ -36,6 +36,7 @@ import numpy as np
 
 from . import residuals as _res
 from ._validate import as_array, check_float, check_int, check_memory, check_net, rng_from
+from .plotting._base import compact_repr, plot_method
 
 __all__ = ["eigenvalues", "singular_values", "spectral_radius", "effective_matrix", "effective_spectral_radius",
            "weight_spectra", "jacobian_spectra", "JacobianSpectra", "data_spectrum", "spectral_peaks",
@@ -219,6 +220,21 @@ class JacobianSpectra:
     singular_values: np.ndarray
     spectral_radius: np.ndarray = field(default=None)
     norm: np.ndarray = field(default=None)
+
+    def plot(self, ax=None, max_times=6, **kw):
+        """Eigenvalues of the Jacobians in the complex plane with the unit circle, one colour per time (at
+        most ``max_times`` times, spread over the run; :func:`wcrnn_dyn.plotting.plot_eigenvalues`).
+        Returns the matplotlib Axes."""
+        from .plotting import plot_eigenvalues
+        K = len(self.times)
+        pick = np.unique(np.round(np.linspace(0, K - 1, min(K, int(max_times)))).astype(int)) if K else []
+        return plot_method(plot_eigenvalues, {f"t = {int(self.times[i])}": self.eigenvalues[i] for i in pick},
+                           ax=ax, **kw)
+
+    def __repr__(self):
+        rho = np.asarray(self.spectral_radius, dtype=float)
+        return compact_repr("JacobianSpectra", n_times=len(self.times), N=int(self.eigenvalues.shape[-1]),
+                            spectral_radius_range=(float(rho.min()), float(rho.max())) if rho.size else None)
 
 
 def jacobian_spectra(net, X, times=None, h0=None):
@@ -576,6 +592,18 @@ class FrequencyResponse:
     block_freqs: np.ndarray
     total: np.ndarray
     max_gain: np.ndarray
+
+    def plot(self, ax=None, **kw):
+        """Gain against frequency (:func:`wcrnn_dyn.plotting.plot_frequency_response`).  Returns the
+        matplotlib Axes."""
+        from .plotting import plot_frequency_response
+        return plot_method(plot_frequency_response, self, ax=ax, **kw)
+
+    def __repr__(self):
+        nb = None if self.block_gain is None else int(np.asarray(self.block_gain).shape[0])
+        return compact_repr("FrequencyResponse", n_freqs=len(self.freqs), n_blocks=nb,
+                            peak_gain=float(np.max(self.max_gain)) if len(self.max_gain) else None,
+                            peak_freq=float(self.freqs[int(np.argmax(self.max_gain))]) if len(self.max_gain) else None)
 
 
 def _inv2_norms(Bk, z):

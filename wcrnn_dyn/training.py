@@ -96,10 +96,22 @@ class History(dict):
         h.meta = dict(d.get("meta", {}))
         return h
 
+    def plot(self, ax=None, **kw):
+        """Learning curves (:func:`wcrnn_dyn.plotting.plot_learning_curve`: train / validation loss, the
+        validation accuracy on a twin axis for classification; ``x="step"``, ``baseline=...``).  Returns the
+        matplotlib Axes."""
+        from .plotting import plot_learning_curve
+        return plot_learning_curve(self, ax=ax, **kw)[1]
+
     def __repr__(self):
         n = len(self["epoch"])
-        last = {k: self[k][-1] for k in ("train_loss", "val_loss", "val_metric") if self[k]}
-        return f"History(epochs={n}, last={last}, meta={self.meta})"
+        last = ", ".join(f"{k}={self[k][-1]:.4g}" for k in ("train_loss", "val_loss", "val_metric")
+                         if self[k] and isinstance(self[k][-1], (int, float)))
+        m = self.meta
+        flags = [f"{k}=True" for k in ("diverged", "stopped_early", "restored_best") if m.get(k)]
+        return (f"History(epochs={n}, steps={m.get('n_steps')}, {last}"
+                f"{', best_epoch=' + str(m['best_epoch']) if m.get('best_epoch') else ''}"
+                f"{', ' + ', '.join(flags) if flags else ''})")
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,10 +126,10 @@ def _higher_is_better(loss):
     return loss == "cross_entropy"
 
 
-def _infer_loss(y, loss):
+def _infer_loss(y, loss, yname="y"):
     if loss is None:
         if y is None:
-            raise TypeError("y must be an array of targets, got None")
+            raise TypeError(f"{yname} must be an array of targets, got None")
         y = np.asarray(to_numpy(y))
         return "cross_entropy" if (np.issubdtype(y.dtype, np.integer) and y.ndim == 1) else "mse"
     if not isinstance(loss, str):
@@ -548,7 +560,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     """
     # ---------------------------------------------------------------- validation of arguments
     check_net(net)
-    loss = _infer_loss(y_train, loss)
+    loss = _infer_loss(y_train, loss, "y_train")
     if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
         raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if schedule is not None and (not isinstance(schedule, str) or schedule not in SCHEDULES):

@@ -31,3 +31,30 @@ def savefig(fig, path, dpi=120):
     fig.savefig(buf, format="png", dpi=dpi)
     plt().close(fig)
     return atomic_write_bytes(path, buf.getvalue())
+
+
+def compact_repr(name, **fields):
+    """``Name(a=..., b=...)`` for result objects: floats to 4 significant digits, arrays as their shape and
+    (for short 1-d arrays) their first values; never a whole array."""
+    import numpy as np
+
+    def short(v):
+        if isinstance(v, np.ndarray):
+            if v.ndim == 1 and v.size <= 4 and v.dtype.kind in "fiu":
+                return np.array2string(v, precision=4, separator=", ")
+            if v.ndim == 1 and v.dtype.kind in "fiu":
+                return np.array2string(v[:3], precision=4, separator=", ")[:-1] + f", ...] ({v.size} values)"
+            return f"<array {v.shape} {v.dtype}>"
+        if isinstance(v, (float, np.floating)):
+            return f"{float(v):.4g}"
+        if isinstance(v, dict):
+            return "{" + ", ".join(f"{k}: {short(x)}" for k, x in list(v.items())[:6]) + (", ..." if len(v) > 6 else "") + "}"
+        return repr(v)
+
+    return f"{name}(" + ", ".join(f"{k}={short(v)}" for k, v in fields.items()) + ")"
+
+
+def plot_method(fn, *args, ax=None, **kw):
+    """Call a figure function ``fn(*args, ax=ax, **kw)`` (which returns (fig, ax)) and return the Axes only:
+    the ``.plot()`` methods of result objects use this."""
+    return fn(*args, ax=ax, **kw)[1]
