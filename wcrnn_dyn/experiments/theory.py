@@ -237,18 +237,16 @@ def _trained_figure(exp_dir, recs):
         by = r["extra"]["by_eps"]
         e0 = f"{r['metrics']['eps']:g}"
         le = np.asarray(by[e0]["exponents"])
-        axes[0].plot(np.arange(1, le.size + 1), le, "-", color=f"C{k}", label=f"{r['cell']['label']}: measured")
         pr = np.asarray(r["extra"]["predicted"])
-        axes[0].plot(np.arange(1, pr.size + 1), pr, ":", color=f"C{k}", label="log|lambda_i| (prediction)")
-        b = r["metrics"]["bound"]
-        if np.isfinite(b):
-            axes[0].fill_between(np.arange(1, pr.size + 1), pr - b, pr + b, color=f"C{k}", alpha=0.1)
+        axes[0].plot(np.arange(1, le.size + 1), le - pr, "-", color=f"C{k}",
+                     label=f"{r['cell']['label']} (bound +-{r['metrics']['bound']:.2f}, off this scale)")
         eps = sorted(float(e) for e in by if float(e) > 0)
         axes[1].loglog(eps, [by[f"{e:g}"]["max_abs_dev"] for e in eps], "o-", color=f"C{k}", label=r["cell"]["label"])
         axes[1].loglog(eps, [by[f"{e:g}"]["bound"] for e in eps], "--", color=f"C{k}", lw=0.8)
+    axes[0].axhline(0, color="k", lw=0.6)
     axes[0].set_xlabel("exponent index i")
-    axes[0].set_ylabel("LE_i (nats per step)")
-    axes[0].set_title("trained N=128 models (band: the bound)", fontsize=9)
+    axes[0].set_ylabel("LE_i - log|lambda_i| (nats per step)")
+    axes[0].set_title("trained N=128 models: measured minus predicted", fontsize=9)
     axes[0].legend(fontsize=6)
     axes[1].set_xlabel("eps (trained W, U, b kept)")
     axes[1].set_ylabel("max_i |LE_i - log|lambda_i|| (dashed: bound)")
