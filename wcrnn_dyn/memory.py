@@ -101,12 +101,16 @@ class SensitivityCurve(np.ndarray):
     def lags(self):
         return np.arange(self.shape[-1]) if self.ndim else np.arange(0)
 
-    def plot(self, ax=None, **kw):
-        """M(l) against the lag on a log axis (one line per sequence, at most 8, for reduce="none");
-        keywords go to :func:`wcrnn_dyn.plotting.plot_input_sensitivity`.  Returns the matplotlib Axes."""
+    def plot(self, ax=None, label=None, **kw):
+        """M(l) against the lag on a log axis (one line per sequence, at most 8, for reduce="none"), with the
+        legend ``label``; keywords go to :func:`wcrnn_dyn.plotting.plot_input_sensitivity` (``normalize``,
+        ``reference_mu``, ``log``, ``title``).  Returns the matplotlib Axes."""
         from .plotting import plot_input_sensitivity
         a = np.asarray(self)
-        curves = a if a.ndim == 1 else {f"sequence {i}": a[i] for i in range(min(8, a.shape[0]))}
+        if a.ndim == 1:
+            curves = a if label is None else {label: a}
+        else:
+            curves = {f"{label + ' ' if label else ''}sequence {i}": a[i] for i in range(min(8, a.shape[0]))}
         return plot_method(plot_input_sensitivity, curves, ax=ax, **kw)
 
     def __repr__(self):

@@ -1,0 +1,4 @@
+"""Repository-root pytest configuration: the package's docstring Examples are collected as doctests
+(setup.cfg: testpaths = tests wcrnn_dyn, --doctest-modules); ``python -m wcrnn_dyn`` is the CLI and must
+not be imported by the collector."""
+collect_ignore = ["wcrnn_dyn/__main__.py"]
