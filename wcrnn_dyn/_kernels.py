@@ -406,3 +406,205 @@ def backward(H, h0, DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, wa
     S = np.empty((T if want_s else 0, B, N), dtype=dt)
     dh0 = backward_into(DP, GP, W, eps, rk, rdiag, rblk, rdense, gcode, gT, gseq, DA, S)
     return DA, S, dh0
+
+
+# ----------------------------------------------------------------------------------------------------
+# Training engine: time-major augmented trajectory, fused per-step work, one weight-gradient GEMM
+# ----------------------------------------------------------------------------------------------------
+#
+# ``HA`` (T + 1, B, K) with K = N + d + 1 holds the augmented states [h_t, x_{t+1}, 1]: HA[t, :, :N] = h_t
+# (HA[0] = h_0), HA[t, :, N:N+d] = x_{t+1} and HA[t, :, N+d] = 1 for t < T.  With WA = [W^T; U^T; b^T]
+# (K, N) one GEMM per step gives a_{t+1} = HA[t] @ WA (bias and input projection included), and after the
+# backward sweep ONE GEMM  DA^T @ HA[:T]  over all T * B rows gives [dW | dU | db] at once.  For a dense
+# residual WA has N more columns [L^T; 0; 0], so the same GEMM also gives z_{t+1} = L h_t.
+# Every row (sequence) is computed independently and the rows of one time step lie together, so a batch
+# may be split into row ranges [b0, b1) run by different threads writing disjoint rows of the same arrays.
+# ``cst`` = [1, eps, gscale, 1 / gscale] in the model's dtype (float32 arithmetic stays float32).
+
+@njit(**_INLINE)
+def _lin_row_T(rk, rdiag, rc, x, out, n):
+    """out[:n] = L^T x[:n] for one row, L diagonal (LIN_DIAG) or 2x2 blocks + diagonal tail (LIN_BLOCK);
+    rc (4, nb) holds the blocks' entries a00, a01, a10, a11."""
+    nb = rc.shape[1] if rk == LIN_BLOCK else 0
+    for j in range(nb):
+        p = x[2 * j]
+        q = x[2 * j + 1]
+        out[2 * j] = rc[0, j] * p + rc[2, j] * q
+        out[2 * j + 1] = rc[1, j] * p + rc[3, j] * q
+    for i in range(2 * nb, n):
+        out[i] = rdiag[i] * x[i]
+
+
+@njit(**_OPTS)
+def _rows_apply_L(rk, rdiag, rc, HA, t, b0, rbuf, store):
+    """Per row bb of rbuf (h_t of row b0 + bb on entry): optionally HA[t, b0 + bb, :N] = h_t, then
+    rbuf[bb] = L h_t (LIN_DIAG or LIN_BLOCK)."""
+    Bc, N = rbuf.shape
+    nb = rc.shape[1] if rk == LIN_BLOCK else 0
+    for bb in range(Bc):
+        r = rbuf[bb]
+        if store:
+            h = HA[t, b0 + bb]
+            for i in range(N):
+                h[i] = r[i]
+        for j in range(nb):
+            p = r[2 * j]
+            q = r[2 * j + 1]
+            r[2 * j] = rc[0, j] * p + rc[1, j] * q
+            r[2 * j + 1] = rc[2, j] * p + rc[3, j] * q
+        for i in range(2 * nb, N):
+            r[i] = rdiag[i] * r[i]
+
+
+@njit(**_OPTS)
+def train_forward(HA, DP, GP, WA, edges, cst, act, rk, rdiag, rc, gcode, abuf, rbuf):
+    """Forward pass of rows b0 = edges[0] .. b1 = edges[-1] over T = DP.shape[0] steps, storing the trajectory.
+
+    HA (T + 1, B, K) augmented states (see above; rows 0..T-1 of the input and ones columns and HA[0, :, :N]
+    = h_0 are filled by the caller; HA[1:, b0:b1, :N] is written).  DP (T, B, N) <- phi'(a_t); GP (T, B, N)
+    <- g'(z_t) for a non-linear residual (else (0, B, N)).  WA (K, N) or, for a dense residual, (K, 2 N).
+    abuf (b1 - b0, WA.shape[1]) and rbuf (b1 - b0, N) are work buffers.  Returns the first t in 1..T at
+    which some h_t of these rows is not finite (inf or NaN), 0 when all are finite.
+
+    Per step: one GEMM per row block [edges[c], edges[c+1]) (the blocks fix the BLAS calls, so the numbers do
+    not depend on how blocks are shared among threads), then element-wise passes over all rows at once
+    (long loops vectorise far better than one short loop per row), then one pass per row that stores h_t
+    and applies the structured L.
+    """
+    b0 = edges[0]
+    b1 = edges[edges.shape[0] - 1]
+    T = DP.shape[0]
+    N = DP.shape[2]
+    Bc = b1 - b0
+    M = Bc * N
+    one = cst[0]
+    zero = one - one
+    eps = cst[1]
+    gs = cst[2]
+    inv_s = cst[3]
+    dense = rk == LIN_DENSE
+    nonlin = gcode == G_TANH
+    bad = 0
+    af = abuf.reshape(abuf.size)
+    rf = rbuf.reshape(M)
+    if dense:
+        a2 = np.empty((Bc, N), abuf.dtype)
+        af = a2.reshape(M)
+    else:
+        for bb in range(Bc):
+            h = HA[0, b0 + bb]
+            for i in range(N):
+                rbuf[bb, i] = h[i]
+        _rows_apply_L(rk, rdiag, rc, HA, 0, b0, rbuf, False)
+    for t in range(T):
+        for c in range(edges.shape[0] - 1):
+            np.dot(HA[t, edges[c]:edges[c + 1]], WA, abuf[edges[c] - b0:edges[c + 1] - b0])
+        if dense:
+            for bb in range(Bc):
+                for i in range(N):
+                    a2[bb, i] = abuf[bb, i]
+                    rbuf[bb, i] = abuf[bb, N + i]
+        dpf = DP[t, b0:b1].reshape(M)
+        if act == ACT_TANH:
+            for k in range(M):
+                p = tanh_t(af[k])
+                af[k] = p
+                dpf[k] = one - p * p
+        elif act == ACT_RELU:
+            for k in range(M):
+                a = af[k]
+                pos = a > zero
+                dpf[k] = one if pos else zero
+                af[k] = a if pos else zero
+        else:
+            for k in range(M):
+                dpf[k] = one
+        nbad = 0  # counts non-finite h_i (v - v is NaN for inf and NaN); an integer sum vectorises
+        if nonlin:
+            gpf = GP[t, b0:b1].reshape(M)
+            for k in range(M):
+                g = tanh_t(rf[k] * inv_s)
+                gpf[k] = one - g * g
+                v = gs * g + eps * af[k]
+                rf[k] = v
+                nbad += 1 if v - v != zero else 0
+        else:
+            for k in range(M):
+                v = rf[k] + eps * af[k]
+                rf[k] = v
+                nbad += 1 if v - v != zero else 0
+        if nbad > 0 and bad == 0:
+            bad = t + 1
+        if dense:
+            for bb in range(Bc):
+                h = HA[t + 1, b0 + bb]
+                for i in range(N):
+                    h[i] = rbuf[bb, i]
+        else:
+            _rows_apply_L(rk, rdiag, rc, HA, t + 1, b0, rbuf, True)
+    return bad
+
+
+@njit(**_OPTS)
+def train_backward(DP, GP, W, edges, cst, rk, rdiag, rc, rdense, gcode, gT, DA, S, nxt, sbuf, tmp):
+    """Backpropagation through time for rows b0 = edges[0] .. b1 = edges[-1] (adjoint products), into DA, S.
+
+    gT (b1 - b0, N) = dLoss/dh_T of these rows.  Writes DA[t, b0:b1] = eps * phi'(a_{t+1}) * delta_{t+1}
+    (= dLoss/da_{t+1}) for t = 0..T-1 and, when S has T rows, S[t, b0:b1] = g'(z_{t+1}) * delta_{t+1}
+    (= dLoss/dz_{t+1}).  delta_t = W^T DA[t] + L^T S[t] is never stored.  nxt, sbuf, tmp: (b1 - b0, N)
+    work buffers.  Per step: one GEMM per row block (as in :func:`train_forward`), L^T row by row, then one
+    element-wise pass over all rows.
+    """
+    b0 = edges[0]
+    b1 = edges[edges.shape[0] - 1]
+    T, _, N = DP.shape
+    Bc = b1 - b0
+    M = Bc * N
+    eps = cst[1]
+    want_s = S.shape[0] > 0
+    nonlin = gcode != G_LINEAR
+    dense = rk == LIN_DENSE
+    sf = sbuf.reshape(M)
+    tf = tmp.reshape(M)
+    nf = nxt.reshape(M)
+    gf = gT.reshape(M)
+    t = T - 1
+    daf = DA[t, b0:b1].reshape(M)
+    dpf = DP[t, b0:b1].reshape(M)
+    if nonlin:
+        gpf = GP[t, b0:b1].reshape(M)
+        for k in range(M):
+            daf[k] = eps * dpf[k] * gf[k]
+            sf[k] = gf[k] * gpf[k]
+    else:
+        for k in range(M):
+            daf[k] = eps * dpf[k] * gf[k]
+            sf[k] = gf[k]
+    if want_s:
+        S[t, b0:b1] = sbuf
+    while t > 0:
+        for c in range(edges.shape[0] - 1):
+            e0 = edges[c]
+            e1 = edges[c + 1]
+            np.dot(DA[t, e0:e1], W, nxt[e0 - b0:e1 - b0])
+            if dense:
+                np.dot(sbuf[e0 - b0:e1 - b0], rdense, tmp[e0 - b0:e1 - b0])
+        if not dense:
+            for bb in range(Bc):
+                _lin_row_T(rk, rdiag, rc, sbuf[bb], tmp[bb], N)
+        t -= 1
+        daf = DA[t, b0:b1].reshape(M)
+        dpf = DP[t, b0:b1].reshape(M)
+        if nonlin:
+            gpf = GP[t, b0:b1].reshape(M)
+            for k in range(M):
+                d = nf[k] + tf[k]
+                daf[k] = eps * dpf[k] * d
+                sf[k] = d * gpf[k]
+        else:
+            for k in range(M):
+                d = nf[k] + tf[k]
+                daf[k] = eps * dpf[k] * d
+                sf[k] = d
+        if want_s:
+            S[t, b0:b1] = sbuf

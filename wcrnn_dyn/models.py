@@ -17,6 +17,7 @@ import numpy as np
 
 from . import threads as _threads
 from . import _kernels as K
+from . import _train_engine
 from . import residuals as _res
 from ._validate import (as_array, as_dtype, check_float, check_int, check_memory, check_n_threads, rng_from,
                         to_numpy)
@@ -154,23 +155,6 @@ class _RecurrentBase:
         self._check_finite_state(H)  # the whole trajectory when it is stored, else the last state
         return H, DP, GP
 
-    def _workspace(self, chunks, T, gcode):
-        """Per-chunk trajectory buffers (H, DP, GP, DA), reused across calls of the same shape (one shape is
-        kept): writing into fresh memory every step costs as much as the arithmetic at sMNIST sizes."""
-        N = self.n_hidden
-        key = (tuple(chunks), T, N, np.dtype(self.dtype).str, gcode)
-        ws = getattr(self, "_ws", None)
-        if ws is None or ws[0] != key:
-            dt = self.dtype
-            bufs = []
-            for b0, b1 in chunks:
-                Bc = b1 - b0
-                bufs.append((np.empty((T, Bc, N), dt), np.empty((T, Bc, N), dt),
-                             np.empty((T if gcode else 0, Bc, N), dt), np.empty((T, Bc, N), dt)))
-            ws = (key, bufs)
-            self._ws = ws
-        return ws[1]
-
     def release_workspace(self):
         """Free the trajectory buffers kept by :meth:`loss_and_grad`."""
         self._ws = None
@@ -286,12 +270,13 @@ class _RecurrentBase:
 
         Returns (loss, grads) with grads keys "W", "U", "b", "V", "c" (and "R" when the residual is
         trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
-        Cost: one forward pass storing the trajectory (3 arrays of B*T*N, kept for reuse by the next call of
-        the same shape; :meth:`release_workspace` frees them) plus one backward pass, about 3x the forward
-        FLOPs.  The batch is split into ``n_threads`` chunks run in parallel.  Default (None): one chunk per
-        Numba thread (at most one per 16 sequences), run by :func:`wcrnn_dyn.threads.default_threads`
-        threads (fewer when other programs hold CPUs); the result does not depend on the load, and on
-        ``n_threads`` only by rounding.
+        Cost: one forward pass storing the trajectory (about 4 arrays of B*T*N, kept for reuse by the next
+        call of the same shape; :meth:`release_workspace` frees them), one backward pass and one GEMM for
+        dW, dU and db together: about 3x the forward FLOPs (engine: :mod:`wcrnn_dyn._train_engine`).
+        The batch is split into ``n_threads`` row blocks run in parallel.  Default (None): one block per
+        Numba thread (at most one per 16 sequences), shared among
+        :func:`wcrnn_dyn.threads.default_threads` threads (fewer when other programs hold CPUs); the
+        numbers do not depend on the load (bit for bit), and on ``n_threads`` only by rounding.
 
         Never returns non-finite values: raises DivergenceError (naming the array) if any state of the
         trajectory, the loss or a gradient is not finite.
@@ -314,52 +299,7 @@ class _RecurrentBase:
                      itemsize=np.dtype(self.dtype).itemsize)
         y = self._check_targets(y, B, loss)
         h0 = self._check_h0(h0, B)
-        N = self.n_hidden
-        chunks, workers = _threads.batch_plan(B, n_threads)
-        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
-        bufs = self._workspace(chunks, T, gcode)
-        eps = float(self._eps_kernel)
-        act = K.ACTIVATIONS[self.activation]
-
-        def fwd(i):
-            (b0, b1), (H, DP, GP, _) = chunks[i], bufs[i]
-            K.forward_into(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, eps, act, rk, rdiag, rblk, rdense, gcode,
-                           gscale, H, DP, GP)
-
-        _threads.run_parallel(fwd, len(chunks), workers)
-        for bf in bufs:  # the whole trajectory: an overflow can vanish again before T (relu, Elman)
-            self._check_finite_state(bf[0])
-        hT = np.concatenate([bf[0][-1] for bf in bufs], axis=0)
-        z = hT @ self.V.T + self.c
-        val, dz = self._loss_from_logits(z, y, loss)
-        dz = dz.astype(self.dtype)
-        gT = np.ascontiguousarray(dz @ self.V)
-        want_s = self.residual.trainable
-
-        def bwd(i):
-            (b0, b1), (H, DP, GP, DA) = chunks[i], bufs[i]
-            Bc = b1 - b0
-            empty = np.zeros((0, Bc, N), dtype=self.dtype)
-            S = np.empty((T, Bc, N), dtype=self.dtype) if want_s else empty
-            K.backward_into(DP, GP, self.W, eps, rk, rdiag, rblk, rdense, gcode, gT[b0:b1], empty, DA, S)
-            # parameter gradients of this chunk: large GEMMs over all its steps and samples
-            dW = DA[0].T @ h0[b0:b1]
-            if T > 1:
-                dW += DA[1:].reshape((T - 1) * Bc, N).T @ H[:-1].reshape((T - 1) * Bc, N)
-            DAf = DA.reshape(T * Bc, N)
-            Xtm = np.ascontiguousarray(X[b0:b1].transpose(1, 0, 2)).reshape(T * Bc, d)
-            dR = None
-            if want_s:
-                Hp = np.concatenate([h0[None, b0:b1], H[:-1]], axis=0).reshape(T * Bc, N)
-                dR = self.residual.grad_from_dz(S.reshape(T * Bc, N).astype(np.float64), Hp.astype(np.float64))
-            return dW, DAf.T @ Xtm, DAf.sum(axis=0), dR
-
-        parts = _threads.run_parallel(bwd, len(chunks), workers)
-        dW, dU, db = (sum(p[j] for p in parts) for j in range(3))
-        dR = sum(p[3] for p in parts) if want_s else None
-        out = {"W": dW, "U": dU, "b": db, "V": (dz.T @ hT).astype(self.dtype), "c": dz.sum(axis=0)}
-        if want_s:
-            out["R"] = np.asarray(dR, dtype=self.dtype)
+        val, out = _train_engine.loss_and_grad(self, X, y, loss, h0, n_threads)
         if not np.isfinite(val):
             raise DivergenceError(f"the {loss} loss is not finite ({val}) although the state is: the outputs "
                                   "overflowed (weights V or the state too large)")

@@ -9,10 +9,10 @@ threadpoolctl with :class:`blas_threads` / :class:`single_threaded_blas`.
 Why the default looks at the machine: the kernels issue one small GEMM per time step, and threads that
 wait on each other every step lose badly when another program holds a core (measured on 2 cores: a
 Lyapunov run with 2 threads beside one busy loop was 2.3x slower than with 1 thread; beside a
-multi-threaded job 31x).  :func:`free_cpus` therefore estimates the CPUs left over by *other* processes at
-normal priority, from the ``/proc/stat`` counters (niced work such as a background run at ``nice 15`` does
-not count: the scheduler gives it way) minus this process's own CPU time (``os.times``), averaged over the
-last 0.1-3 s.  The counters are sampled at import and at every call; a call only sleeps (0.1 s) when no
+multi-threaded job 31x).  :func:`free_cpus` therefore estimates the CPUs left over by *other* processes,
+from the ``/proc/stat`` counters minus this process's own CPU time (``os.times``), averaged over the last
+0.1-3 s.  Niced work counts as busy only when the kernel's autogroup scheduling is on (measured here: a
+``nice 15`` run in another session still took an equal share from a normal-priority process).  The counters are sampled at import and at every call; a call only sleeps (0.1 s) when no
 sample between 0.1 s and 3 s old exists.  Where ``/proc/stat`` is unavailable the estimate is the CPU count.
 
 Wait policy: ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` at import unless the user set it (it only affects an
@@ -48,8 +48,25 @@ def cpu_count():
         return os.cpu_count() or 1
 
 
+def _autogroup():
+    """Whether the kernel's autogroup scheduling is on (then a niced program in another session still gets
+    an equal share of the CPUs: its nice value only ranks it inside its own session)."""
+    global _AUTOGROUP
+    if _AUTOGROUP is None:
+        try:
+            with open("/proc/sys/kernel/sched_autogroup_enabled") as f:
+                _AUTOGROUP = f.read().strip() == "1"
+        except OSError:
+            _AUTOGROUP = False
+    return _AUTOGROUP
+
+
+_AUTOGROUP = None
+
+
 def _read_stat():
-    """(busy ticks excluding niced work, total ticks, number of CPUs) from /proc/stat, or None."""
+    """(busy ticks, total ticks, number of CPUs) from /proc/stat, or None.  Niced time counts as busy only
+    under autogroup scheduling (see :func:`_autogroup`)."""
     try:
         with open("/proc/stat") as f:
             first = f.readline().split()
@@ -64,7 +81,8 @@ def _read_stat():
     if not first or first[0] != "cpu" or len(first) < 8:
         return None
     user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[1:9])
-    return user + system + irq + softirq + steal, user + nice + system + idle + iowait + irq + softirq + steal, n
+    busy = user + system + irq + softirq + steal + (nice if _autogroup() else 0)
+    return busy, user + nice + system + idle + iowait + irq + softirq + steal, n
 
 
 def _sample():
@@ -76,11 +94,13 @@ def _sample():
 
 
 def busy_cpus():
-    """CPUs kept busy by other processes at normal priority (float, >= 0), averaged over the last 0.1-3 s;
-    None where ``/proc/stat`` is unavailable.
+    """CPUs kept busy by other processes (float, >= 0), averaged over the last 0.1-3 s; None where
+    ``/proc/stat`` is unavailable.
 
-    busy = (non-idle, non-niced share of all CPUs' time) x (CPUs in /proc/stat) - this process's CPU time per
-    second.  Costs ~20 us, or a 0.1 s sleep when no earlier sample in the window exists (first call more
+    busy = (non-idle share of all CPUs' time) x (CPUs in /proc/stat) - this process's CPU time per second.
+    Niced work counts only under the kernel's autogroup scheduling (the default of common Linux desktops):
+    without it the scheduler gives way to normal priority and niced work is not in our way.  Costs ~20 us,
+    or a 0.1 s sleep when no earlier sample in the window exists (first call more
     than 3 s after the last one).
     """
     with _LOCK:
