@@ -18,7 +18,7 @@ def _read(out):
 def test_lyap_rotational_writes_results_and_figures(tmp_path, capsys):
     out = tmp_path / "run"
     rc = main(["lyap", "--hidden", "10", "--residual", "rotational", "--mu", "0.99", "--eps", "0.05",
-               "--steps", "400", "--burn-in", "50", "--two-trajectory", "--out", str(out)])
+               "--seq-len", "400", "--burn-in", "50", "--two-trajectory", "--out", str(out)])
     assert rc == 0
     doc, arrays = _read(out)
     m = doc["metrics"]
@@ -38,7 +38,7 @@ def test_lyap_rotational_writes_results_and_figures(tmp_path, capsys):
 
 def test_lyap_elman_autonomous_batch_and_adding(tmp_path):
     out = tmp_path / "elman"
-    rc = main(["lyap", "--arch", "elman", "--hidden", "6", "--input", "none", "--steps", "300", "--eps", "0",
+    rc = main(["lyap", "--arch", "elman", "--hidden", "6", "--input", "none", "--seq-len", "300", "--eps", "0",
                "--residual", "rotational", "--mu", "0.95", "--burn-in", "200", "--no-plots", "--out", str(out)])
     assert rc == 0
     doc, _ = _read(out)
@@ -47,7 +47,7 @@ def test_lyap_elman_autonomous_batch_and_adding(tmp_path):
     np.testing.assert_allclose(m["exponents"], m["predicted_exponents"], atol=1e-10)
     assert m["bound"] is None and "Elman" in m["bound_note"]
     out2 = tmp_path / "adding"
-    rc = main(["lyap", "--hidden", "8", "--input", "adding", "--steps", "200", "--batch", "3", "-k", "4",
+    rc = main(["lyap", "--hidden", "8", "--input", "adding", "--seq-len", "200", "--batch-size", "3", "-k", "4",
                "--residual", "heterogeneous", "--no-plots", "--out", str(out2)])
     assert rc == 0
     doc, arrays = _read(out2)
@@ -57,7 +57,7 @@ def test_lyap_elman_autonomous_batch_and_adding(tmp_path):
 
 def test_lyap_digits_input(tmp_path):
     out = tmp_path / "digits"
-    rc = main(["lyap", "--hidden", "6", "--input", "digits", "--batch", "2", "--burn-in", "10", "--no-plots",
+    rc = main(["lyap", "--hidden", "6", "--input", "digits", "--batch-size", "2", "--burn-in", "10", "--no-plots",
                "--out", str(out)])
     assert rc == 0
     doc, _ = _read(out)
@@ -66,14 +66,14 @@ def test_lyap_digits_input(tmp_path):
 
 @pytest.mark.parametrize("argv,needle", [
     (["-k", "0"], "k must be"),
-    (["--steps", "20", "--burn-in", "30"], "burn_in + washout"),
-    (["--qr-every", "0"], "qr_every"),
-    (["--batch", "0"], "--batch"),
+    (["--seq-len", "20", "--burn-in", "30"], "burn_in + washout"),
+    (["--qr-every", "0"], "--qr-every"),
+    (["--batch-size", "0"], "--batch-size"),
     (["--w-scale", "-0.5"], "--w-scale"),
     (["--arch", "elman", "--w-scale", "0.5"], "--w-scale"),
 ])
 def test_lyap_bad_arguments_exit_2(tmp_path, capsys, argv, needle):
-    rc = main(["lyap", "--hidden", "4", "--steps", "50", "--burn-in", "5", "--no-plots", "--out",
+    rc = main(["lyap", "--hidden", "4", "--seq-len", "50", "--burn-in", "5", "--no-plots", "--out",
                str(tmp_path / "x")] + argv)
     assert rc == 2
     assert needle in capsys.readouterr().err
@@ -98,7 +98,7 @@ def test_lyap_w_scale_reaches_the_model(tmp_path):
     # reached through the CLI's weight scale instead)
     out = tmp_path / "w0"
     rc = main(["lyap", "--hidden", "6", "--mu", "0.9", "--residual", "rotational", "--w-scale", "0",
-               "--steps", "60", "--burn-in", "5", "--no-plots", "--out", str(out)])
+               "--seq-len", "60", "--burn-in", "5", "--no-plots", "--out", str(out)])
     assert rc == 0
     doc, _ = _read(out)
     assert doc["config"]["model"]["w_scale"] == 0.0

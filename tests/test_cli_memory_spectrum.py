@@ -9,7 +9,7 @@ from wcrnn_dyn import cli, io
 def test_memory_command_writes_results(tmp_path, capsys):
     out = tmp_path / "mem"
     rc = cli.main(["memory", "--hidden", "12", "--residual", "rotational", "--mu", "0.9", "--eps", "0.05",
-                   "--max-lag", "20", "--n-steps", "800", "--batch", "3", "--ipc-degree", "2", "--out", str(out)])
+                   "--max-lag", "20", "--seq-len", "800", "--batch-size", "3", "--ipc-degree", "2", "--out", str(out)])
     assert rc == 0
     doc = json.loads((out / "results.json").read_text())
     m = doc["metrics"]
@@ -32,7 +32,7 @@ def test_memory_command_loads_saved_model(tmp_path):
     net = wd.WCRNN(1, 6, 1, residual=wd.residuals.scaled_identity(6, 0.8), eps=0.1, seed=0)
     path = tmp_path / "net.npz"
     net.save(path)
-    rc = cli.main(["memory", "--model", str(path), "--max-lag", "5", "--n-steps", "300", "--batch", "2",
+    rc = cli.main(["memory", "--model", str(path), "--max-lag", "5", "--seq-len", "300", "--batch-size", "2",
                    "--no-plots", "--out", str(tmp_path / "o")])
     assert rc == 0
     doc = io.read_results(tmp_path / "o")
@@ -41,7 +41,7 @@ def test_memory_command_loads_saved_model(tmp_path):
 
 
 def test_memory_command_bad_arguments(tmp_path, capsys):
-    rc = cli.main(["memory", "--hidden", "4", "--max-lag", "50", "--n-steps", "50", "--out", str(tmp_path / "x")])
+    rc = cli.main(["memory", "--hidden", "4", "--max-lag", "50", "--seq-len", "50", "--out", str(tmp_path / "x")])
     assert rc == 2
     assert "max_lag must be < n_steps" in capsys.readouterr().err
     rc = cli.main(["memory", "--hidden", "4", "--w-scale", "-1", "--out", str(tmp_path / "y")])
@@ -86,7 +86,7 @@ def test_memory_command_default_model_has_memory(tmp_path):
     # the default residual of `memory` is rotational: N = 64 distinct filters give a large capacity
     # (measured 47.5); a scaled identity gives every unit the same filter and almost none
     out = tmp_path / "default"
-    assert cli.main(["memory", "--max-lag", "60", "--n-steps", "3000", "--batch", "2", "--no-plots",
+    assert cli.main(["memory", "--max-lag", "60", "--seq-len", "3000", "--batch-size", "2", "--no-plots",
                      "--out", str(out)]) == 0
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["model"]["residual"] == "rotational"

@@ -65,7 +65,7 @@ def test_cli_bad_input(tmp_path, capsys):
     assert cli.main(["data", "--task", "nosuchtask"]) == 2
     assert cli.main(["train", *TINY, "--w-scale", "-1", "--out", str(tmp_path / "c")]) == 2
     assert "--w-scale" in capsys.readouterr().err
-    assert cli.main(["train", *TINY, "--model", "elman", "--w-scale", "0.5", "--out", str(tmp_path / "d")]) == 2
+    assert cli.main(["train", *TINY, "--arch", "elman", "--w-scale", "0.5", "--out", str(tmp_path / "d")]) == 2
     assert "--w-scale" in capsys.readouterr().err
 
 
@@ -142,7 +142,7 @@ def test_sigkilled_run_resumes_to_the_same_parameters(tmp_path):
 @pytest.mark.parametrize("init", ["wcri", "identity"])
 def test_train_elman(tmp_path, init):
     out = tmp_path / init
-    rc = cli.main(["train", *TINY, "--model", "elman", "--init", init, "--steps", "20", "--no-figure",
+    rc = cli.main(["train", *TINY, "--arch", "elman", "--init", init, "--steps", "20", "--no-figure",
                    "--out", str(out)])
     assert rc == 0
     net = wd.load_model(out / "model.npz")

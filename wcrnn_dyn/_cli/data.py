@@ -22,7 +22,8 @@ def add_arguments(p):
     p.add_argument("--check", action="store_true",
                    help="load 2 samples of every split and check shapes, dtypes and labels; exit status 1 "
                         "if any selected task's data is missing or broken")
-    p.add_argument("--out", default=None, help="also write the listing to DIR/results.json")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="also write the listing to DIR/results.json (replaced if present: it is only a listing)")
 
 
 def locate(name, data_dir=None):
@@ -58,7 +59,9 @@ def locate(name, data_dir=None):
         try:
             src = _cifar.find_source(data_dir)
         except FileNotFoundError as e:
-            return "NOT FOUND: " + str(e).splitlines()[0]
+            # the whole message: where it looked, one place after the other
+            lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+            return "NOT FOUND: " + " ".join(lines[:1]) + ("" if len(lines) < 2 else " " + "; ".join(lines[1:]))
         kind = getattr(src, "kind", "")
         path = getattr(src, "path", src)
         return f"{path} ({kind})" if kind else str(path)
@@ -96,6 +99,9 @@ def run(args):
     for n in names:
         if n not in tasks.TASKS:
             raise ValueError(f"unknown task {n!r}; valid tasks are {', '.join(tasks.TASKS)}")
+    if args.out:
+        from .common import prepare_out
+        prepare_out(args.out, markers=())
     rows = []
     bad = 0
     for n in names:

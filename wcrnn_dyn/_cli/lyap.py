@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_net, progress_enabled
+from .common import (UsageError, add_deprecated, add_model_arguments, add_out_arguments, add_threads_argument,
+                     apply_threads, build_or_load, load_model_file, nonneg_float, nonneg_int, pos_int,
+                     prepare_out, progress_enabled, resolve_model_args, Silence)
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -23,102 +25,90 @@ log = logging.getLogger(__name__)
 
 def add_arguments(p):
     add_model_arguments(p)
-    p.add_argument("--arch", default="wcrnn", choices=("wcrnn", "elman"),
-                   help="network type (elman: initialised with --elman-init from the residual arguments)")
-    p.add_argument("--elman-init", default="wcri", choices=("wcri", "default", "orthogonal", "identity"),
-                   help="Elman initialisation (wcri: W0 = Lambda + eps W~)")
-    p.add_argument("--model", default=None, help="load a saved model (.npz from net.save) instead of building one")
     g = p.add_argument_group("input")
     g.add_argument("--input", default="random", choices=INPUTS,
                    help="drive: i.i.d. N(0, scale^2) ('random'), zero input ('none'), adding problem, or a dataset "
                         "(test split; digits ships with the package, the others need their data)")
-    g.add_argument("--n-in", type=int, default=1, help="input channels for 'random' / 'none'")
-    g.add_argument("--input-scale", type=float, default=1.0, help="'random': standard deviation of the input")
-    g.add_argument("--steps", "-T", type=int, default=None,
-                   help="number of steps T (default 2000; datasets: their length, or the first T steps)")
-    g.add_argument("--batch", "-B", type=int, default=1, help="number of input sequences (mean and spread)")
-    g.add_argument("--data-dir", default=None, help="dataset folder (see wcrnn_dyn.tasks.load)")
+    g.add_argument("--n-in", type=pos_int, default=1, help="input channels for 'random' / 'none'")
+    g.add_argument("--input-scale", type=nonneg_float, default=1.0,
+                   help="'random': standard deviation of the input")
+    g.add_argument("--seq-len", type=pos_int, default=None,
+                   help="sequence length T (default 2000; datasets: their length, or the first T steps)")
+    add_deprecated(g, "--steps", "-T", dest="seq_len", new="--seq-len", type=pos_int)
+    g.add_argument("--batch-size", type=pos_int, default=1, help="number of input sequences (mean and spread)")
+    add_deprecated(g, "--batch", "-B", dest="batch_size", new="--batch-size", type=pos_int)
+    g.add_argument("--data-dir", default=None, help="dataset folder (see `wcrnn-dyn data`)")
     g = p.add_argument_group("algorithm")
-    g.add_argument("-k", type=int, default=None, help="number of exponents (default N: the full spectrum)")
-    g.add_argument("--washout", type=int, default=0, help="state-only steps first")
-    g.add_argument("--burn-in", type=int, default=100, help="frame alignment steps (nothing accumulated)")
-    g.add_argument("--qr-every", type=int, default=1, help="re-orthonormalisation interval (steps)")
+    g.add_argument("-k", type=pos_int, default=None, help="number of exponents (default N: the full spectrum)")
+    g.add_argument("--washout", type=nonneg_int, default=0, help="state-only steps first")
+    g.add_argument("--burn-in", type=nonneg_int, default=100, help="frame alignment steps (nothing accumulated)")
+    g.add_argument("--qr-every", type=pos_int, default=1, help="re-orthonormalisation interval (steps)")
     g.add_argument("--qr", default="auto", choices=("auto", "cholesky", "householder"), help="QR method")
-    g.add_argument("--tol", type=float, default=1e-3, help="convergence tolerance on the standard error")
-    g.add_argument("--threads", type=int, default=None, help="worker threads for a batch (default: all cores)")
+    g.add_argument("--tol", type=nonneg_float, default=None,
+                   help="convergence tolerance on the standard error (default 1e-3); convergence is reported in "
+                        "results.json and the summary line, and a warning is printed only when --tol is given")
+    add_threads_argument(g)
     g.add_argument("--two-trajectory", action="store_true",
                    help="also estimate the top exponent from two nearby trajectories (independent check)")
-    p.add_argument("--out", required=True, help="output directory")
+    add_out_arguments(p)
     p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
-
-
-def _build_net(args, n_in):
-    from ..models import load_model
-    if args.model:
-        net = load_model(args.model)
-        if net.n_in != n_in:
-            raise ValueError(f"the loaded model has n_in = {net.n_in}, but the input has d = {n_in} channels")
-        return net, {"loaded_from": str(args.model), **net._config()}
-    if args.arch == "elman" and args.w_scale != 1.0:
-        raise ValueError("--w-scale applies to --arch wcrnn only (Elman uses --elman-init)")
-    net, spec = make_net(args, n_in, 1, arch=args.arch, init=args.elman_init)
-    cfg = {"arch": args.arch, "residual": args.residual, "hidden": args.hidden, "mu": args.mu,
-           "mu_min": args.mu_min, "eps": args.eps, "activation": args.activation, "n_in": n_in, "seed": args.seed,
-           "gain_scale": args.gain_scale, "w_scale": args.w_scale}
-    if args.arch == "elman":
-        cfg["elman_init"] = args.elman_init
-    return net, cfg
 
 
 def _make_input(args):
     """(X (B, T, d) or None, T, d, description)."""
-    B = args.batch
-    if B < 1:
-        raise ValueError(f"--batch must be >= 1, got {B}")
-    if args.steps is not None and args.steps < 1:
-        raise ValueError(f"--steps must be >= 1, got {args.steps}")
-    T = 2000 if args.steps is None else args.steps
+    B = args.batch_size
+    T = 2000 if args.seq_len is None else args.seq_len
     from .. import build
     rng = build.rng(args.seed, "input")
     if args.input == "none":
-        if args.n_in < 1:
-            raise ValueError(f"--n-in must be >= 1, got {args.n_in}")
         return None, T, args.n_in, "zero input (autonomous)"
     if args.input == "random":
-        if args.n_in < 1:
-            raise ValueError(f"--n-in must be >= 1, got {args.n_in}")
         return args.input_scale * rng.standard_normal((B, T, args.n_in)), T, args.n_in, \
             f"i.i.d. N(0, {args.input_scale:g}^2)"
-    from .. import tasks  # lazily: only for task inputs
     if args.input == "adding":
-        X, _ = tasks.adding(B, T, seed=build.rng(args.seed, "test"))
+        X = build.task_data("adding", "test", n=B, T=T, seed=args.seed)[0]
         return np.asarray(X, dtype=np.float64), T, X.shape[2], "adding problem"
-    X, _ = tasks.load(args.input, split="test", data_dir=args.data_dir, dtype=np.float64, limit=B)
+    X = build.task_data(args.input, "test", n=B, data_dir=args.data_dir)[0]
     X = np.asarray(X, dtype=np.float64)
-    if args.steps is not None:
-        if args.steps > X.shape[1]:
-            raise ValueError(f"--steps {args.steps} exceeds the {args.input} sequence length {X.shape[1]}")
-        X = X[:, :args.steps]
+    if args.seq_len is not None:
+        if args.seq_len > X.shape[1]:
+            raise UsageError(f"--seq-len {args.seq_len} exceeds the {args.input} sequence length {X.shape[1]}")
+        X = X[:, :args.seq_len]
     if X.shape[0] < B:
         log.warning("only %d sequences available in %s, using them all", X.shape[0], args.input)
     return X, X.shape[1], X.shape[2], f"{args.input} test split, first {X.shape[0]} sequences"
+
+
+def _check_model_input(args):
+    """Refuse a --model whose input width does not fit the input, before anything is computed."""
+    if args.model and args.input in ("random", "none"):
+        net = load_model_file(args.model)
+        if net.n_in != args.n_in:
+            raise UsageError(f"--model {args.model} takes {net.n_in} input channel(s) but --n-in is {args.n_in}; "
+                             f"add --n-in {net.n_in}")
 
 
 def run(args):
     from .. import io, theory
     from ..lyapunov import lyapunov_spectrum, top_exponent_two_trajectories
 
-    out = Path(args.out)
+    resolve_model_args(args)
+    _check_model_input(args)
+    out = prepare_out(args.out, overwrite=args.overwrite)
+    apply_threads(args.threads)
     t0 = time.perf_counter()
     X, T, d, input_desc = _make_input(args)
-    net, model_cfg = _build_net(args, d)
+    net, model_cfg = build_or_load(args, d, 1, n_in_option="--n-in" if args.input in ("random", "none") else None)
+    tol = 1e-3 if args.tol is None else args.tol
     kw = dict(k=args.k, washout=args.washout, burn_in=args.burn_in, qr_every=args.qr_every, seed=args.seed,
-              qr=args.qr, tol=args.tol, n_threads=args.threads, progress=progress_enabled())
-    if X is None:
-        res = lyapunov_spectrum(net, None, T=T, **kw)
-    else:
-        Xi = X[0] if X.shape[0] == 1 else X
-        res = lyapunov_spectrum(net, Xi, **kw)
+              qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled())
+    # convergence is reported in results.json and the summary line; the library's warning only on request
+    with Silence("wcrnn_dyn.lyapunov", () if args.tol is not None else ("Lyapunov spectrum not converged",)):
+        if X is None:
+            res = lyapunov_spectrum(net, None, T=T, **kw)
+        else:
+            Xi = X[0] if X.shape[0] == 1 else X
+            res = lyapunov_spectrum(net, Xi, **kw)
     two = None
     if args.two_trajectory:
         two = top_exponent_two_trajectories(net, None if X is None else (X[0] if X.shape[0] == 1 else X),
@@ -145,7 +135,8 @@ def run(args):
         "predicted_exponents": pred[:k], "max_abs_deviation_from_prediction":
             float(np.max(np.abs(dev[fin]))) if fin.any() else float("nan"),
         "regime": theory.regime(net), "timescale_max": float(np.max(res.timescales())),
-        "elapsed_s": elapsed, "qr_used": res.settings["qr_used"],
+        "elapsed_s": elapsed, "qr_used": res.settings["qr_used"], "tol": tol,
+        "max_stderr": float(np.nanmax(res.stderr)) if np.any(np.isfinite(res.stderr)) else float("nan"),
     }
     if res.per_sequence is not None:
         metrics["spread"] = res.spread
@@ -161,7 +152,8 @@ def run(args):
         metrics["two_trajectory_top"] = two.exponent
         metrics["two_trajectory_stderr"] = two.stderr
     config = {"command": "lyap", "model": model_cfg, "input": args.input, "input_description": input_desc,
-              "T": T, "batch": 1 if X is None else int(X.shape[0]), "settings": res.settings}
+              "T": T, "seq_len": T, "batch": 1 if X is None else int(X.shape[0]),
+              "batch_size": 1 if X is None else int(X.shape[0]), "settings": res.settings}
     arrays = dict(res.arrays())
     arrays["predicted_exponents"] = pred
     if two is not None:
@@ -184,7 +176,8 @@ def run(args):
         msg += f", bound |LE - log mu| <= {bound:.4f} ({'holds' if metrics['within_bound'] else 'VIOLATED'})"
     if two is not None:
         msg += f", two-trajectory top {two.exponent:.5f}"
-    msg += (f"; k={k}, {res.n_steps} steps, {'converged' if res.converged else 'NOT converged'}, "
-            f"{elapsed:.1f} s -> {out / 'results.json'}")
+    conv = "converged" if res.converged else f"not converged at tol {tol:g} (more --seq-len)"
+    msg += f"; k={k}, {res.n_steps} steps, {conv}, {elapsed:.1f} s -> {out / 'results.json'}"
     print(msg)
     return 0
+

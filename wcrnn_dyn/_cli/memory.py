@@ -7,7 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_net
+from .common import (UsageError, add_deprecated, add_model_arguments, add_out_arguments, add_threads_argument,
+                     apply_threads, build_or_load, fraction, nonneg_float, nonneg_int, pos_int, prepare_out,
+                     resolve_model_args)
 
 HELP = "fading memory: input sensitivity, memory capacity, timescales (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
@@ -23,22 +25,28 @@ def add_arguments(p):
     # rotational by default: a scaled identity gives every unit the same filter, so its memory capacity
     # (~0 at N = 64, 5000 steps) shows little; rotational: MC = 47.5 of 64 with the other defaults
     add_model_arguments(p, residual="rotational")
-    p.add_argument("--n-in", type=int, default=1, help="input channels d (the capacity input drives channel 0)")
-    p.add_argument("--model", default=None, help="load a saved model (.npz from net.save) instead of building one")
+    p.add_argument("--n-in", type=pos_int, default=1,
+                   help="input channels d (the capacity input drives channel 0)")
     g = p.add_argument_group("measures")
-    g.add_argument("--max-lag", type=int, default=100, help="largest lag l")
-    g.add_argument("--n-steps", type=int, default=5000, help="memory capacity: steps used for fitting + scoring")
-    g.add_argument("--washout", type=int, default=None, help="memory capacity: discarded initial steps "
+    g.add_argument("--max-lag", type=nonneg_int, default=100, help="largest lag l")
+    g.add_argument("--seq-len", type=pos_int, default=5000,
+                   help="memory capacity: length of the driving sequence (fitting + scoring steps)")
+    add_deprecated(g, "--n-steps", dest="seq_len", new="--seq-len", type=pos_int)
+    g.add_argument("--washout", type=nonneg_int, default=None, help="memory capacity: discarded initial steps "
                    "(default max(max_lag, 100, min(2000, 10 tau)))")
-    g.add_argument("--train-fraction", type=float, default=0.5, help="memory capacity: fraction used to fit")
+    g.add_argument("--train-fraction", type=fraction, default=0.5, help="memory capacity: fraction used to fit")
     g.add_argument("--input-dist", default="uniform", choices=("uniform", "gaussian"),
                    help="memory capacity: i.i.d. input distribution")
-    g.add_argument("--ridge", type=float, default=0.0, help="memory capacity: ridge penalty (0 = least squares)")
-    g.add_argument("--batch", type=int, default=16, help="input sensitivity: number of random sequences")
-    g.add_argument("--T", type=int, default=None, help="input sensitivity: sequence length (default 2 max_lag + 100)")
-    g.add_argument("--ipc-degree", type=int, default=0,
+    g.add_argument("--ridge", type=nonneg_float, default=0.0, help="memory capacity: ridge penalty (0 = least squares)")
+    g.add_argument("--batch-size", type=pos_int, default=16, help="input sensitivity: number of random sequences")
+    add_deprecated(g, "--batch", dest="batch_size", new="--batch-size", type=pos_int)
+    g.add_argument("--sensitivity-seq-len", type=pos_int, default=None,
+                   help="input sensitivity: sequence length (default 2 max_lag + 100)")
+    add_deprecated(g, "--T", dest="sensitivity_seq_len", new="--sensitivity-seq-len", type=pos_int)
+    g.add_argument("--ipc-degree", type=nonneg_int, default=0,
                    help="also compute the information processing capacity up to this Legendre degree (0 = skip)")
-    p.add_argument("--out", required=True, help="output directory")
+    add_threads_argument(g)
+    add_out_arguments(p)
     p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
 
 
@@ -75,35 +83,35 @@ def _decay_rate(curve):
 def run(args):
     from .. import io, memory, spectral
     from .. import build
-    from ..models import load_model
 
-    out = Path(args.out)
-    t0 = time.perf_counter()
+    resolve_model_args(args)
+    if args.max_lag >= args.seq_len:
+        raise UsageError(f"--max-lag ({args.max_lag}) must be < --seq-len ({args.seq_len}) "
+                         "(max_lag must be < n_steps)")
     if args.model:
-        net = load_model(args.model)
-        model_cfg = {"loaded_from": str(args.model), **net._config()}
-    else:
-        net, _ = make_net(args, args.n_in, 1)
-        model_cfg = {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "mu_min": args.mu_min,
-                     "eps": args.eps, "activation": args.activation, "n_in": args.n_in, "seed": args.seed,
-                     "gain_scale": args.gain_scale, "w_scale": args.w_scale}
-    if args.max_lag < 0:
-        raise ValueError(f"--max-lag must be >= 0, got {args.max_lag}")
-    if args.batch < 1:
-        raise ValueError(f"--batch must be >= 1, got {args.batch}")
-    T = args.T if args.T is not None else 2 * args.max_lag + 100
+        from .common import load_model_file
+        loaded = load_model_file(args.model)
+        if loaded.n_in != args.n_in:
+            raise UsageError(f"--model {args.model} takes {loaded.n_in} input channel(s) but --n-in is "
+                             f"{args.n_in}; add --n-in {loaded.n_in}")
+    out = prepare_out(args.out, overwrite=args.overwrite)
+    apply_threads(args.threads)
+    t0 = time.perf_counter()
+    net, model_cfg = build_or_load(args, args.n_in, 1)
+    T = args.sensitivity_seq_len if args.sensitivity_seq_len is not None else 2 * args.max_lag + 100
     rng = build.rng(args.seed, "input")
-    X = rng.uniform(-1.0, 1.0, (args.batch, T, net.n_in))
+    X = rng.uniform(-1.0, 1.0, (args.batch_size, T, net.n_in))
     sens = memory.input_sensitivity(net, X, args.max_lag)
     sens_ro = memory.input_sensitivity(net, X, args.max_lag, readout=True)
-    mc = memory.memory_capacity(net, args.max_lag, n_steps=args.n_steps, seed=args.seed, washout=args.washout,
-                                train_fraction=args.train_fraction, input_dist=args.input_dist, ridge=args.ridge)
+    mc = memory.memory_capacity(net, args.max_lag, n_steps=args.seq_len, seed=args.seed, washout=args.washout,
+                                train_fraction=args.train_fraction, input_dist=args.input_dist, ridge=args.ridge,
+                                n_threads=args.threads)
     exps, exp_src = _predicted_exponents(net)
     taus = memory.timescales(exps)
     rho_eff = spectral.effective_spectral_radius(net)
     ipc = None
     if args.ipc_degree > 0:
-        ipc = memory.information_processing_capacity(net, args.ipc_degree, args.max_lag, n_steps=args.n_steps,
+        ipc = memory.information_processing_capacity(net, args.ipc_degree, args.max_lag, n_steps=args.seq_len,
                                                      seed=args.seed, washout=args.washout,
                                                      train_fraction=args.train_fraction, ridge=args.ridge)
     elapsed = time.perf_counter() - t0
@@ -127,9 +135,10 @@ def run(args):
     if ipc is not None:
         metrics["ipc_total"] = ipc.total
         metrics["ipc_total_by_degree"] = {str(k): v for k, v in ipc.total_by_degree.items()}
-    config = {"command": "memory", "model": model_cfg, "max_lag": args.max_lag, "n_steps": args.n_steps,
+    config = {"command": "memory", "model": model_cfg, "max_lag": args.max_lag, "n_steps": args.seq_len,
+              "seq_len": args.seq_len, "batch_size": args.batch_size, "sensitivity_seq_len": T,
               "washout": mc.settings["washout"], "train_fraction": args.train_fraction,
-              "input_dist": args.input_dist, "ridge": args.ridge, "batch": args.batch, "T": T,
+              "input_dist": args.input_dist, "ridge": args.ridge, "batch": args.batch_size, "T": T,
               "ipc_degree": args.ipc_degree, "memory_capacity_settings": mc.settings}
     arrays = {"lags": np.arange(args.max_lag + 1), "input_sensitivity": sens, "input_sensitivity_readout": sens_ro,
               "mc_per_lag": mc.per_lag, "mc_raw": mc.raw, "predicted_exponents": exps, "timescales": taus}

@@ -7,14 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .common import add_model_arguments, make_net
+from .common import (UsageError, add_deprecated, add_model_arguments, add_out_arguments, build_or_load,
+                     pos_int, prepare_out, resolve_model_args)
 
 HELP = "data power spectrum + matched rotational residual + weight eigenvalues (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
     "Compute the Welch power spectrum of a task's input sequences (f in cycles per step, averaged over samples "
     "and channels), find its peaks, build a rotational residual whose frequencies theta_k/2pi match the "
     "spectrum (--method peaks or power), and the eigenvalues of the model's residual and effective matrix. "
-    "--task synthetic (row-periodic data, period 28; --permute for the permuted version) needs no data files.")
+    "--task synthetic (row-periodic data, period 28; --permute for the permuted version) needs no data files.  "
+    "With --model FILE the eigenvalues are those of the saved network and the matched residual has its size.")
 
 log = logging.getLogger(__name__)
 
@@ -27,14 +29,15 @@ def add_arguments(p):
     g.add_argument("--task", default="synthetic", choices=TASK_CHOICES, help="which input sequences")
     g.add_argument("--split", default="train", help="task split (train, val, test, train_full)")
     g.add_argument("--data-dir", default=None, help="task data directory (see wcrnn_dyn.tasks.load)")
-    g.add_argument("--max-samples", type=int, default=2000, help="use at most this many sequences")
-    g.add_argument("--T", type=int, default=784, help="sequence length for --task adding")
-    g.add_argument("--period", type=int, default=28, help="--task synthetic: row length (spectral period)")
+    g.add_argument("--max-samples", type=pos_int, default=2000, help="use at most this many sequences")
+    g.add_argument("--seq-len", type=pos_int, default=784, help="sequence length for --task adding")
+    add_deprecated(g, "--T", dest="seq_len", new="--seq-len", type=pos_int)
+    g.add_argument("--period", type=pos_int, default=28, help="--task synthetic: row length (spectral period)")
     g.add_argument("--permute", action="store_true", help="--task synthetic: permute the time steps (flat)")
-    g.add_argument("--nperseg", type=int, default=None, help="Welch segment length (default min(T, 1024))")
+    g.add_argument("--nperseg", type=pos_int, default=None, help="Welch segment length (default min(T, 1024))")
     g.add_argument("--method", default="peaks", choices=("peaks", "power"),
                    help="matched residual: angles at spectral peaks, or spread by spectral power")
-    p.add_argument("--out", required=True, help="output directory")
+    add_out_arguments(p)
     p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
 
 
@@ -44,47 +47,61 @@ def load_task_inputs(task, split="train", data_dir=None, max_samples=2000, T=784
     from .. import spectral
     if task == "synthetic":
         return spectral.synthetic_row_periodic(max_samples, n_rows=28, period=period, seed=seed, permute=permute)
-    try:
-        from .. import tasks
-    except ImportError as e:
-        raise ValueError(f"--task {task} needs wcrnn_dyn.tasks, which is not available ({e}); "
-                         "use --task synthetic") from e
     if task == "adding":
+        from .. import tasks
         X, _ = tasks.adding(max_samples, T, seed=seed)
         return X
-    try:
-        X, _ = tasks.load(task, split=split, data_dir=data_dir, limit=max_samples)
-    except TypeError:
-        X, _ = tasks.load(task, split=split, data_dir=data_dir)
+    from .. import tasks
+    X, _ = tasks.load(task, split=split, data_dir=data_dir, limit=max_samples)
     return np.asarray(X)[:max_samples]
+
+
+def _loaded_mu(net, default):
+    """mu of the matched residual for a loaded network: its residual's spectral radius (WCRNN with a linear
+    residual), else ``default``."""
+    res = getattr(net, "residual", None)
+    if net.kind == "wcrnn" and res is not None and getattr(res, "is_linear", False):
+        ev = np.abs(res.eigenvalues())
+        if ev.size and np.isfinite(ev).all() and ev.max() > 0:
+            return float(ev.max())
+    return float(default)
 
 
 def run(args):
     from .. import io, spectral
 
-    out = Path(args.out)
+    resolve_model_args(args)
+    loaded = None
+    if args.model:
+        from .common import load_model_file
+        loaded = load_model_file(args.model)
+    out = prepare_out(args.out, overwrite=args.overwrite)
     t0 = time.perf_counter()
-    if args.max_samples < 1:
-        raise ValueError(f"--max-samples must be >= 1, got {args.max_samples}")
-    X = load_task_inputs(args.task, args.split, args.data_dir, args.max_samples, args.T, args.seed, args.period,
-                         args.permute)
+    X = load_task_inputs(args.task, args.split, args.data_dir, args.max_samples, args.seq_len, args.seed,
+                         args.period, args.permute)
     X = np.asarray(X, dtype=np.float64)
     freqs, power = spectral.data_spectrum(X, nperseg=args.nperseg)
     pk_f, pk_p = spectral.spectral_peaks(freqs, power)
     flat = spectral.spectral_flatness(power)
     method_used = args.method
+    N = args.hidden if loaded is None else loaded.n_hidden
+    mu = args.mu if loaded is None else _loaded_mu(loaded, args.mu)
     try:
-        matched = spectral.rotational_from_spectrum(None, args.hidden, args.mu, method=args.method,
+        matched = spectral.rotational_from_spectrum(None, N, mu, method=args.method,
                                                     spectrum=(freqs, power))
     except ValueError as e:
         if args.method != "peaks":
             raise
         log.warning("%s; falling back to method='power'", e)
         method_used = "power"
-        matched = spectral.rotational_from_spectrum(None, args.hidden, args.mu, method="power",
+        matched = spectral.rotational_from_spectrum(None, N, mu, method="power",
                                                     spectrum=(freqs, power))
     d = X.shape[2]
-    net, _ = make_net(args, d, 1)
+    if loaded is not None:
+        net = loaded
+        model_cfg = build_or_load(args, None)[1]
+    else:
+        net, model_cfg = build_or_load(args, d, 1)
     ws = spectral.weight_spectra(net)
     fr = spectral.frequency_response(matched, freqs)
     elapsed = time.perf_counter() - t0
@@ -105,8 +122,7 @@ def run(args):
     }
     config = {"command": "spectrum", "task": args.task, "split": args.split, "max_samples": args.max_samples,
               "nperseg": args.nperseg, "method": args.method, "period": args.period, "permute": args.permute,
-              "model": {"residual": args.residual, "hidden": args.hidden, "mu": args.mu, "eps": args.eps,
-                        "activation": args.activation, "seed": args.seed, "w_scale": args.w_scale},
+              "model": model_cfg, "matched_mu": mu, "seq_len": int(X.shape[1]),
               "matched_residual": matched.config()}
     arrays = {"freqs": freqs, "power": power, "peak_freqs": pk_f, "peak_power": pk_p,
               "matched_thetas": 2 * np.pi * matched_freqs, "matched_gain_total": fr.total,
@@ -122,7 +138,8 @@ def run(args):
                                     title=f"{args.task}{' (permuted)' if args.permute else ''}: "
                                           f"P(f) and matched theta/2pi ({method_used})")
         _base.savefig(fig, out / "spectrum.png")
-        fig, _ = plot_eigenvalues({f"residual ({args.residual})": ws["residual_eigenvalues"],
+        res_label = args.residual if loaded is None else getattr(getattr(net, "residual", None), "family", net.kind)
+        fig, _ = plot_eigenvalues({f"residual ({res_label})": ws["residual_eigenvalues"],
                                    "Lambda + eps W": ws["effective_eigenvalues"],
                                    "matched rotational": matched.eigenvalues()}, title="eigenvalues")
         _base.savefig(fig, out / "eigenvalues.png")

@@ -1,9 +1,15 @@
 """``wcrnn-dyn train``: train a WCRNN (or Elman RNN) on a benchmark task and write results.
 
 Writes under ``--out DIR``: ``results.json`` (config, metrics incl. ``test_mse`` or ``test_accuracy``,
-history, provenance), ``results.npz`` (history arrays), ``model.npz`` (the trained network, ``net.save``),
-``learning_curve.png``; while running, ``checkpoint/checkpoint.npz`` (atomic; ``--resume`` continues from
-it; removed at the end unless ``--keep-checkpoint``).
+``diverged``, history, provenance), ``results.npz`` (history arrays), ``model.npz`` (the trained network,
+``net.save``), ``learning_curve.png``; while running, ``checkpoint/checkpoint.npz`` (atomic; ``--resume``
+continues from it; removed at the end unless ``--keep-checkpoint`` or the run diverged).
+
+A folder that already holds a run (results.json or a checkpoint) is refused unless ``--resume`` (continue the
+checkpointed run) or ``--overwrite`` (start again; the old checkpoint is deleted).  Ctrl-C exits with status
+130 and prints the command that resumes the run.  A run that diverges (the trainer's divergence stop, or a
+final test loss that is not finite or above ``EXPLODED_FACTOR`` x the trivial baseline's) is recorded
+(``"diverged": true`` and the reason in results.json) and exits with status 1.
 """
 from __future__ import annotations
 
@@ -48,57 +54,88 @@ DEFAULTS = {
 
 def add_arguments(p):
     from ..build import family_names
+    from .common import (ARCH_CHOICES, ModelFileAction, add_deprecated, add_out_arguments, add_threads_argument,
+                         nonneg_float, nonneg_int, pos_float, pos_int)
     p.add_argument("--task", required=True, choices=TASK_CHOICES, help="benchmark task")
-    p.add_argument("--out", required=True, help="output directory")
+    add_out_arguments(p, resume=True)
     g = p.add_argument_group("data")
-    g.add_argument("--seq-len", "-T", type=int, default=None, help="adding: sequence length (default 100)")
-    g.add_argument("--n-train", "--limit", dest="n_train", type=int, default=None,
+    g.add_argument("--seq-len", type=pos_int, default=None, help="adding: sequence length (default 100)")
+    add_deprecated(g, "-T", dest="seq_len", new="--seq-len", type=pos_int)
+    g.add_argument("--n-train", "--limit", dest="n_train", type=pos_int, default=None,
                    help="number of training sequences (adding: generated, default 10000; others: the first "
                         "n of the training split, default all)")
-    g.add_argument("--n-val", type=int, default=None, help="number of validation sequences (default: task's)")
-    g.add_argument("--n-test", type=int, default=None, help="number of test sequences (default: task's)")
+    g.add_argument("--n-val", type=pos_int, default=None, help="number of validation sequences (default: task's)")
+    g.add_argument("--n-test", type=pos_int, default=None, help="number of test sequences (default: task's)")
     g.add_argument("--data-dir", default=None, help="where the task's data lies (see `wcrnn-dyn data`)")
     m = p.add_argument_group("model")
-    m.add_argument("--model", default="wcrnn", choices=("wcrnn", "elman"), help="network kind")
-    m.add_argument("--init", default="wcri", choices=("default", "orthogonal", "identity", "wcri"),
-                   help="Elman initialisation")
-    m.add_argument("--hidden", "-N", type=int, default=None, help="hidden units N")
+    m.add_argument("--model", default=None, metavar="FILE", action=ModelFileAction, legacy_arch=True,
+                   help="start from a saved network (.npz written by net.save, e.g. an earlier run's model.npz) "
+                        "instead of building one from the options below")
+    m.add_argument("--arch", default=None, choices=ARCH_CHOICES, help="network type (default wcrnn)")
+    m.add_argument("--init", default=None, choices=("default", "orthogonal", "identity", "wcri"),
+                   help="Elman initialisation (default wcri)")
+    m.add_argument("--hidden", "-N", type=pos_int, default=None, help="hidden units N (default: task's)")
     m.add_argument("--residual", default=None, choices=family_names(), metavar="FAMILY",
-                   help="residual family: " + ", ".join(family_names()))
-    m.add_argument("--mu", type=float, default=None, help="residual scale mu")
-    m.add_argument("--mu-min", type=float, default=None, help="heterogeneous: smallest mu (default mu - 0.1)")
-    m.add_argument("--eps", type=float, default=None, help="coupling constant eps")
-    m.add_argument("--gain-scale", type=float, default=1.0, help="nonlinear residual: tanh saturation scale")
-    m.add_argument("--w-scale", type=float, default=1.0,
-                   help="WCRNN: initial W ~ N(0, w_scale^2 / N); a small value keeps rho(Lambda + eps W) near "
-                        "mu at the start (e.g. mu = 1 for long memory)")
-    m.add_argument("--activation", default="tanh", choices=("tanh", "relu", "identity"))
+                   help="residual family (default: task's): " + ", ".join(family_names()))
+    m.add_argument("--mu", type=nonneg_float, default=None, help="residual scale mu (default: task's)")
+    m.add_argument("--mu-min", type=nonneg_float, default=None,
+                   help="heterogeneous: smallest mu (default mu - 0.1)")
+    m.add_argument("--eps", type=nonneg_float, default=None, help="coupling constant eps (default: task's)")
+    m.add_argument("--gain-scale", type=pos_float, default=None,
+                   help="nonlinear residual: tanh saturation scale (default 1)")
+    m.add_argument("--w-scale", type=nonneg_float, default=None,
+                   help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default 1); a small value keeps "
+                        "rho(Lambda + eps W) near mu at the start (e.g. mu = 1 for long memory)")
+    m.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"), help="default tanh")
     m.add_argument("--trainable-residual", action="store_true", help="train the residual too")
-    m.add_argument("--dtype", default=None, choices=("float32", "float64"), help="training precision")
+    m.add_argument("--dtype", default=None, choices=("float32", "float64"),
+                   help="training precision (default: task's)")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=None, help="passes over the training set")
-    o.add_argument("--steps", type=int, default=None, help="optimizer steps (overrides --epochs)")
-    o.add_argument("--lr", type=float, default=None, help="learning rate")
-    o.add_argument("--batch-size", type=int, default=None)
+    o.add_argument("--epochs", type=pos_int, default=None, help="passes over the training set (default: task's)")
+    o.add_argument("--steps", type=pos_int, default=None, help="optimizer steps (overrides --epochs)")
+    o.add_argument("--lr", type=pos_float, default=None, help="learning rate (default: task's)")
+    o.add_argument("--batch-size", type=pos_int, default=None, help="mini-batch size (default: task's)")
+    add_deprecated(o, "--batch", dest="batch_size", new="--batch-size", type=pos_int)
     o.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
-    o.add_argument("--schedule", default=None, choices=("none", "step", "cosine"), help="lr schedule")
-    o.add_argument("--clip", type=float, default=None, help="global gradient-norm clipping (0: off)")
-    o.add_argument("--weight-decay", type=float, default=0.0)
-    o.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
-    o.add_argument("--seed", type=int, default=0, help="seed for weights, mini-batch order and generated data")
+    o.add_argument("--schedule", default=None, choices=("none", "step", "cosine"),
+                   help="lr schedule (default cosine)")
+    o.add_argument("--clip", type=nonneg_float, default=None,
+                   help="global gradient-norm clipping, 0: off (default 1)")
+    o.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+    o.add_argument("--patience", type=pos_int, default=None, help="early stopping patience in epochs (default: none)")
+    o.add_argument("--seed", type=nonneg_int, default=0,
+                   help="seed for weights, mini-batch order and generated data")
     r = p.add_argument_group("run")
-    r.add_argument("--resume", action="store_true", help="continue from DIR/checkpoint if present")
-    r.add_argument("--checkpoint-every", type=int, default=None,
-                   help="also checkpoint every this many steps (default: every epoch only, and every 500 "
-                        "steps)")
+    r.add_argument("--checkpoint-every", type=pos_int, default=None,
+                   help="also checkpoint every this many steps (default: every epoch and every 500 steps)")
     r.add_argument("--keep-checkpoint", action="store_true", help="keep the checkpoint after the run ends")
-    r.add_argument("--threads", type=int, default=1,
-                   help="BLAS threads (the per-step GEMMs are small: more threads only pay on idle cores)")
+    add_threads_argument(r, default_text="Numba workers on the free CPUs, BLAS single-threaded (its per-step "
+                                         "products are small)")
     r.add_argument("--no-figure", action="store_true", help="skip the learning-curve figure")
 
 
+#: Options that describe how to build the network; refused with --model FILE (they would be ignored).
+BUILD_OPTIONS = ("arch", "init", "hidden", "residual", "mu", "mu_min", "eps", "gain_scale", "w_scale", "activation",
+                 "dtype")
+
+#: A test loss above this multiple of the trivial baseline's (MSE: the target variance; cross-entropy:
+#: log n_classes), or a non-finite one, marks the run as diverged.
+EXPLODED_FACTOR = 100.0
+
+
 def _resolve(args):
+    """The run configuration: the options given, the task's defaults for the others; UsageError (naming the
+    option) for combinations that make no sense."""
+    from .common import UsageError
     d = dict(DEFAULTS[args.task])
+    if getattr(args, "model", None):
+        bad = ["--" + k.replace("_", "-") for k in BUILD_OPTIONS if getattr(args, k, None) is not None]
+        if args.trainable_residual:
+            bad.append("--trainable-residual")
+        if bad:
+            raise UsageError(f"{', '.join(bad)} cannot be combined with --model {args.model} (training starts from "
+                             "the saved network as it is); drop them, or drop --model to build a new network")
+    arch = args.arch or "wcrnn"
     cfg = {}
     for k in ("seq_len", "hidden", "residual", "mu", "eps", "lr", "batch_size", "steps", "epochs", "n_train",
               "n_val", "n_test", "dtype", "clip"):
@@ -111,21 +148,34 @@ def _resolve(args):
     sched = d["schedule"] if args.schedule is None else args.schedule
     cfg["schedule"] = None if sched == "none" else sched
     if args.task != "adding" and args.seq_len is not None:
-        raise ValueError(f"--seq-len applies to the adding task only (task {args.task} has a fixed length)")
+        raise UsageError(f"--seq-len applies to the adding task only (task {args.task} has a fixed length)")
+    if args.task == "adding" and cfg["seq_len"] < 2:
+        raise UsageError(f"--seq-len must be >= 2 for the adding problem, got {cfg['seq_len']}")
     for k in ("hidden", "batch_size", "seq_len", "n_train", "n_val", "n_test", "steps", "epochs"):
         if cfg[k] is not None and cfg[k] < 1:
-            raise ValueError(f"--{k.replace('_', '-')} must be >= 1, got {cfg[k]}")
-    if cfg["lr"] <= 0:
-        raise ValueError(f"--lr must be > 0, got {cfg['lr']}")
-    if not args.w_scale >= 0:
-        raise ValueError(f"--w-scale must be >= 0, got {args.w_scale}")
-    if args.model == "elman" and args.w_scale != 1.0:
-        raise ValueError("--w-scale applies to --model wcrnn only (Elman uses --init)")
-    cfg.update(task=args.task, model=args.model, init=args.init if args.model == "elman" else None, activation=args.activation,
-               mu_min=args.mu_min, gain_scale=args.gain_scale, w_scale=args.w_scale,
+            raise UsageError(f"--{k.replace('_', '-')} must be >= 1, got {cfg[k]}")
+    if not cfg["lr"] > 0:
+        raise UsageError(f"--lr must be > 0, got {cfg['lr']}")
+    for k in ("mu", "eps"):
+        if not cfg[k] >= 0:
+            raise UsageError(f"--{k} must be >= 0, got {cfg[k]}")
+    w_scale = 1.0 if args.w_scale is None else args.w_scale
+    if not w_scale >= 0:
+        raise UsageError(f"--w-scale must be >= 0, got {w_scale}")
+    if arch == "elman" and w_scale != 1.0:
+        raise UsageError("--w-scale applies to --arch wcrnn only (Elman uses --init)")
+    if arch == "wcrnn" and args.init is not None:
+        raise UsageError("--init applies to --arch elman only")
+    if args.threads is not None:
+        from .. import threads
+        if args.threads > 64 * threads.cpu_count():
+            raise UsageError(f"--threads {args.threads} is more than 64 per CPU ({threads.cpu_count()} CPUs)")
+    cfg.update(task=args.task, model=arch, init=(args.init or "wcri") if arch == "elman" else None,
+               activation=args.activation or "tanh", mu_min=args.mu_min,
+               gain_scale=1.0 if args.gain_scale is None else args.gain_scale, w_scale=w_scale,
                trainable_residual=args.trainable_residual,
                optimizer=args.optimizer, weight_decay=args.weight_decay, patience=args.patience, seed=args.seed,
-               data_dir=args.data_dir, blas_threads=args.threads)
+               data_dir=args.data_dir, threads=args.threads, model_file=getattr(args, "model", None))
     return cfg
 
 
@@ -160,50 +210,105 @@ def build_net(cfg, n_in, n_out, X=None):
     return build.make_model(model_spec(cfg), n_in, n_out, X=X)
 
 
+def _exploded(loss, te, baseline, n_out):
+    """Why the final test evaluation says the run diverged (a non-finite loss, or a test MSE / cross-entropy
+    above EXPLODED_FACTOR x the trivial baseline's: the target variance / log n_classes), or None."""
+    import math
+    if not (math.isfinite(te.loss) and math.isfinite(te.metric)):
+        return f"the test loss is {te.loss}"
+    if loss == "mse":
+        val, ref, what = te.metric, baseline, "the target variance"
+    else:
+        val, ref, what = te.loss, math.log(max(n_out, 2)), "log n_classes"
+    if ref > 0 and val > EXPLODED_FACTOR * ref:
+        return (f"the test {'MSE' if loss == 'mse' else 'cross-entropy'} {val:.3g} is more than "
+                f"{EXPLODED_FACTOR:g} x {what} ({ref:.3g})")
+    return None
+
+
+def _checkpoint_path(out):
+    from ..training import CHECKPOINT_NAME
+    return Path(out) / "checkpoint" / CHECKPOINT_NAME
+
+
+def interrupted(args, argv):
+    """The line printed on Ctrl-C: where the checkpoint is and the command that resumes the run."""
+    from .common import rerun_command
+    cmd = rerun_command(argv, add=("--resume",), drop=("--overwrite",))
+    ck = _checkpoint_path(args.out)
+    if ck.exists():
+        return f"the last checkpoint ({ck}) is kept; resume with: {cmd}"
+    return f"no checkpoint was written yet; start again (or resume) with: {cmd}"
+
+
 def run(args):
     from .. import build
     from .. import io as wio
     from ..training import evaluate, train
-    from .common import progress_enabled
-    from ..training import set_blas_threads
+    from .common import Silence, UsageError, apply_threads, load_model_file, prepare_out, progress_enabled
     cfg = _resolve(args)
-    if args.threads < 1:
-        raise ValueError(f"--threads must be >= 1, got {args.threads}")
-    set_blas_threads(args.threads)
     out = Path(args.out)
+    ck = _checkpoint_path(out)
+    if args.resume and (out / "results.json").exists() and not ck.exists():
+        raise UsageError(f"--out {out} holds a finished run (results.json, no checkpoint): nothing to resume; "
+                         "add --overwrite to train again, or choose another --out")
+    # the output folder first: nothing is computed for a folder that cannot be written or holds a run
+    prepare_out(out, markers=("results.json", str(ck.relative_to(out))), overwrite=args.overwrite,
+                resume=args.resume, remove=("checkpoint",))
+    loaded = load_model_file(args.model) if cfg["model_file"] else None
+    if loaded is not None:
+        from .common import loaded_model_config
+        cfg.update(model=loaded.kind, hidden=loaded.n_hidden, dtype=np.dtype(loaded.dtype).name,
+                   residual=None, mu=None, eps=None, init=None, loaded=loaded_model_config(loaded, args.model))
+    apply_threads(cfg["threads"])
+    if cfg["threads"] is None:
+        from ..threads import set_blas_threads
+        set_blas_threads(1)
     t0 = time.perf_counter()
     Xtr, ytr, Xva, yva, Xte, yte = load_task_data(cfg)
     t_data = time.perf_counter() - t0
-    from .. import tasks
-    n_out = build.task(cfg["task"]).n_out
-    net = build_net(cfg, Xtr.shape[2], n_out, X=Xtr)
-    loss = build.task(cfg["task"]).loss
+    task = build.task(cfg["task"])
+    n_out = task.n_out
+    if loaded is not None:
+        if loaded.n_in != Xtr.shape[2] or loaded.n_out != n_out:
+            raise UsageError(f"--model {args.model} has {loaded.n_in} input(s) and {loaded.n_out} output(s); task "
+                             f"{cfg['task']} needs {Xtr.shape[2]} and {n_out}")
+        net = loaded
+    else:
+        net = build_net(cfg, Xtr.shape[2], n_out, X=Xtr)
+    loss = task.loss
     ckpt_dir = out / "checkpoint"
     every = args.checkpoint_every if args.checkpoint_every is not None else 500
     cfg_json = dict(cfg, n_train_used=int(Xtr.shape[0]), n_val_used=int(Xva.shape[0]),
                     n_test_used=int(Xte.shape[0]), T=int(Xtr.shape[1]), n_in=int(Xtr.shape[2]), n_out=n_out,
                     loss=loss, checkpoint_every_steps=every, n_params=net.n_params)
-    out.mkdir(parents=True, exist_ok=True)
     t1 = time.perf_counter()
-    hist = train(net, Xtr, ytr, Xva, yva, loss=loss, epochs=cfg["epochs"] or 1, steps=cfg["steps"],
-                 batch_size=cfg["batch_size"], optimizer=cfg["optimizer"], lr=cfg["lr"],
-                 weight_decay=cfg["weight_decay"], clip_norm=cfg["clip"] or None, schedule=cfg["schedule"],
-                 seed=build.rng(cfg["seed"], "trainer"), patience=cfg["patience"], progress=progress_enabled(),
-                 checkpoint_dir=ckpt_dir, checkpoint_every_steps=every, resume=args.resume, on_divergence="stop")
-    wall_train = time.perf_counter() - t1
-    te = evaluate(net, Xte, yte, loss=loss)
-    va = evaluate(net, Xva, yva, loss=loss)
+    quiet = Silence("wcrnn_dyn.training", ("training diverged", "evaluate: the forward pass diverged"))
+    with quiet:
+        hist = train(net, Xtr, ytr, Xva, yva, loss=loss, epochs=cfg["epochs"] or 1, steps=cfg["steps"],
+                     batch_size=cfg["batch_size"], optimizer=cfg["optimizer"], lr=cfg["lr"],
+                     weight_decay=cfg["weight_decay"], clip_norm=cfg["clip"] or None, schedule=cfg["schedule"],
+                     seed=build.rng(cfg["seed"], "trainer"), patience=cfg["patience"], progress=progress_enabled(),
+                     checkpoint_dir=ckpt_dir, checkpoint_every_steps=every, resume=args.resume,
+                     on_divergence="stop")
+        wall_train = time.perf_counter() - t1
+        te = evaluate(net, Xte, yte, loss=loss)
+        va = evaluate(net, Xva, yva, loss=loss)
+    baseline = float(np.var(yte.astype(np.float64))) if loss == "mse" else None
+    reason = hist.meta["message"] if hist.meta["diverged"] else _exploded(loss, te, baseline, n_out)
+    diverged = reason is not None
     metrics = {"test_loss": te.loss, "val_loss": va.loss, "n_params": net.n_params,
                "train_time_s": hist["time"][-1] if hist["time"] else wall_train,
                "wall_time_this_process_s": time.perf_counter() - t0, "data_time_s": t_data,
                "epochs_done": len(hist["epoch"]), "steps_done": hist.meta["n_steps"],
-               "best_epoch": hist.meta["best_epoch"], "diverged": hist.meta["diverged"],
+               "best_epoch": hist.meta["best_epoch"], "diverged": diverged,
+               "divergence_reason": reason,
                "stopped_early": hist.meta["stopped_early"],
                "final_train_loss": hist["train_loss"][-1] if hist["train_loss"] else float("nan")}
     if loss == "mse":
         metrics["test_mse"] = te.metric
         metrics["val_mse"] = va.metric
-        metrics["baseline_mse"] = float(np.var(yte.astype(np.float64)))
+        metrics["baseline_mse"] = baseline
     else:
         metrics["test_accuracy"] = te.metric
         metrics["val_accuracy"] = va.metric
@@ -216,19 +321,24 @@ def run(args):
     if not args.no_figure:
         from ..plotting._base import savefig
         from ..plotting._train import plot_learning_curve
-        title = (f"{cfg['task']}{' T=' + str(cfg_json['T']) if cfg['task'] == 'adding' else ''}  N={cfg['hidden']} "
-                 f"{cfg['residual']} mu={cfg['mu']} eps={cfg['eps']}")
-        fig, _ = plot_learning_curve(hist, baseline=1 / 6 if loss == "mse" else None, title=title)
-        savefig(fig, out / "learning_curve.png")
+        arch_txt = f"N={cfg['hidden']} {cfg['residual']} mu={cfg['mu']} eps={cfg['eps']}" if loaded is None \
+            else f"N={cfg['hidden']} from {args.model}"
+        title = f"{cfg['task']}{' T=' + str(cfg_json['T']) if cfg['task'] == 'adding' else ''}  {arch_txt}"
+        with np.errstate(all="ignore"):
+            fig, _ = plot_learning_curve(hist, baseline=1 / 6 if loss == "mse" else None, title=title)
+            savefig(fig, out / "learning_curve.png")
+    name = "test_mse" if loss == "mse" else "test_accuracy"
     if not args.keep_checkpoint and not hist.meta["diverged"]:
         shutil.rmtree(ckpt_dir, ignore_errors=True)
-    name = "test_mse" if loss == "mse" else "test_accuracy"
+    if diverged:
+        # one line; a checkpoint of a run the trainer stopped is kept for inspection
+        print(f"wcrnn-dyn train: error: training diverged: {' '.join(str(reason).split())}; results in {out} "
+              "(\"diverged\": true); lower --lr, use --mu < 1 or a smaller --eps", file=sys.stderr)
+        return 1
     print(f"{cfg['task']}: {name} = {metrics[name]:.6g} after {metrics['epochs_done']} epochs / "
           f"{metrics['steps_done']} steps, train time {metrics['train_time_s']:.1f} s -> {out}")
-    if hist.meta["diverged"]:
-        print(f"warning: {hist.meta['message']}", file=sys.stderr)
-        return 1
     return 0
+
 
 
 def main(argv=None):  # pragma: no cover - convenience
