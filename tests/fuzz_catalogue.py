@@ -8,7 +8,8 @@ A case picks one value per argument; :func:`classify` runs it and sorts the outc
 * ``valid``   -- a result without undocumented non-finite numbers;
 * ``clean``   -- ValueError / TypeError whose message names an argument of the call as a whole word (a
   changed one, or one it conflicts with, e.g. y for loss="cross_entropy", or one of the entry's documented
-  aliases), or a documented domain error (models.DivergenceError, training.TrainingDiverged);
+  aliases), FileNotFoundError naming the argument for a missing file, or a documented domain error
+  (models.DivergenceError, training.TrainingDiverged);
 * ``unnamed`` -- ValueError / TypeError whose message names no argument;
 * ``other``   -- any other exception type;
 * ``garbage`` -- a result holding NaN / inf where the entry does not document them.
@@ -283,6 +284,24 @@ def entries():
     add(Entry("tasks.load(digits)", lambda **k: tasks.load("digits", **k), dict(
         split=choice("train", ["val", "test", "x"]), limit=[_const("None", None), *ints(5)],
         dtype=choice(np.float32, [np.float64, "int8"])), aliases=("split",)))
+    # --- interop
+    from wcrnn_dyn import interop
+
+    def sd(**over):
+        rng = np.random.default_rng(0)
+        d = {"weight_ih_l0": rng.standard_normal((4, 2)), "weight_hh_l0": 0.3 * rng.standard_normal((4, 4)),
+             "bias_ih_l0": np.zeros(4), "bias_hh_l0": np.zeros(4)}
+        d.update(over)
+        return d
+    add(Entry("interop.elman_from_torch", lambda **k: interop.elman_from_torch(**k), dict(
+        state_dict_or_path=[_v("sd", sd), _v("nan", lambda: sd(weight_hh_l0=np.full((4, 4), np.nan))),
+                            _v("lstm-shape", lambda: sd(weight_hh_l0=np.ones((16, 4)))),
+                            _v("2-layer", lambda: sd(weight_ih_l1=np.ones((4, 4)))),
+                            _v("empty", dict), _const("'missing.pt'", "missing.pt"), _const("'x.txt'", "x.txt"),
+                            *GENERIC_BAD],
+        nonlinearity=choice("tanh", ["relu", "sigmoid"]),
+        readout=[_const("None", None), _const("False", False), _const("'fc'", "fc"), _const("3", 3)]),
+        aliases=("weight_ih_l0", "weight_hh_l0", "state_dict", "bias_hh_l0")))
     # --- Lyapunov (belongs to the speed engineer; only in the campaign until its validation is settled)
     from wcrnn_dyn import lyapunov
     add(Entry("lyapunov.lyapunov_spectrum", lambda **k: lyapunov.lyapunov_spectrum(**k), dict(
@@ -333,7 +352,7 @@ def classify(entry, choice_idx):
             res = entry.call(**kwargs)
     except (DivergenceError, TrainingDiverged) as e:
         return "clean", f"{type(e).__name__}: {str(e)[:200]}"
-    except (ValueError, TypeError) as e:
+    except (ValueError, TypeError, FileNotFoundError) as e:  # FileNotFoundError: a named file that is missing
         msg = str(e)
         # the message must name an argument of the call (a changed one, or one it conflicts with, e.g.
         # y for loss="cross_entropy") or one of the entry's documented aliases, as a whole word

@@ -15,7 +15,7 @@ from .models import WCRNN, Elman, load_model
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "io", "lyapunov", "training",
+_LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "io", "lyapunov", "training", "interop",
                  "sweep", "experiments", "clv", "flossing"}
 _LAZY_ATTRS = {
     "lyapunov_spectrum": ("lyapunov", "lyapunov_spectrum"),
