@@ -256,3 +256,9 @@ def test_angle_plot_and_lazy_exports(tmp_path):
     savefig(fig, tmp_path / "angles.png")
     savefig(fig2, tmp_path / "angles2.png")
     assert (tmp_path / "angles.png").stat().st_size > 1000
+
+
+def test_result_plot_method_returns_axes():
+    r = covariant_lyapunov_vectors(_wcrnn(N=3), np.zeros((300, 2)), times=[150])
+    ax = r.plot(degrees=False)
+    assert ax.get_xlim()[1] == pytest.approx(np.pi / 2) and len(ax.patches) == 2

@@ -109,3 +109,8 @@ def test_no_convergence_warning_for_few_windows(caplog):
     with caplog.at_level(logging.WARNING):
         lyapunov_spectrum(_net(), np.zeros((130, 2)), burn_in=100, history_points=3)
     assert [r for r in caplog.records if "not converged" in r.getMessage()]     # the engine itself warns
+
+
+def test_result_plot_method_returns_axes():
+    ax = finite_time_exponents(_net(), np.zeros((300, 2)), 20, k=2).plot()
+    assert len(ax.patches) == 2

@@ -194,3 +194,9 @@ def test_train_zero_regularizer_is_a_no_op_and_callback_records_exponents():
         wd.train(c, X, y, regularizer="floss", **kw)
     with pytest.raises(ValueError, match="unknown parameters"):
         wd.train(c, X, y, regularizer=lambda net, Xb: (0.0, {"Z": 1.0}), **kw)
+
+
+def test_floss_result_plot_method_returns_axes():
+    h = floss(wd.Elman(2, 3, 1, seed=0), np.zeros((2, 10, 2)) + 0.3, 3, 2, target=-0.5)
+    ax = h.plot()
+    assert len(ax.lines) == 3 and ax.lines[-1].get_ydata()[0] == -0.5

@@ -96,6 +96,12 @@ class CLVResult:
         g = np.asarray(self.growth_rates[:n_w * window])
         return g.reshape(n_w, window, -1).mean(axis=1)
 
+    def plot(self, ax=None, **kw):
+        """Histogram of the hyperbolicity angles; keywords go to :func:`wcrnn_dyn.plotting.plot_clv_angles`
+        (``splits``, ``bins``, ``degrees``, ``title``).  Returns the matplotlib Axes."""
+        from .plotting import plot_clv_angles
+        return plot_clv_angles(self, ax=ax, **kw)[1]
+
     def __repr__(self):
         show = np.array2string(np.asarray(self.exponents[:4]), precision=5)
         return (f"CLVResult(k={self.k}, n_times={len(self.times)}, window={len(self.window_times)}, "
@@ -549,6 +555,13 @@ class FiniteTimeResult:
     def pooled(self):
         """(n_windows * B, k) all finite-time exponents as rows."""
         return self.exponents.reshape(-1, self.exponents.shape[-1])
+
+    def plot(self, ax=None, **kw):
+        """Histograms of the finite-time exponents; keywords go to
+        :func:`wcrnn_dyn.plotting.plot_finite_time_exponents` (``indices``, ``bins``, ``title``).  Returns the
+        matplotlib Axes."""
+        from .plotting import plot_finite_time_exponents
+        return plot_finite_time_exponents(self, ax=ax, **kw)[1]
 
 
 def _moments(P):

@@ -263,6 +263,13 @@ class FlossResult(dict):
         super().__init__(step=[], value=[], exponents=[], grad_norm=[])
         self.settings = settings
 
+    def plot(self, ax=None, **kw):
+        """Exponents against the step (:func:`wcrnn_dyn.plotting.plot_exponents_during_training`, the target
+        drawn as a dashed line).  Returns the matplotlib Axes."""
+        from .plotting import plot_exponents_during_training
+        kw.setdefault("target", self.settings.get("target"))
+        return plot_exponents_during_training(self, ax=ax, **kw)[1]
+
 
 def floss(net, X, steps, k, *, beta=1.0, target=0.0, lr=1e-3, batch_size=None, washout=0, burn_in=0, seed=0,
           clip_norm=1.0, record_every=1):
