@@ -106,7 +106,7 @@ class History(dict):
     def __repr__(self):
         n = len(self["epoch"])
         last = ", ".join(f"{k}={self[k][-1]:.4g}" for k in ("train_loss", "val_loss", "val_metric")
-                         if self[k] and isinstance(self[k][-1], (int, float)))
+                         if self[k] and isinstance(self[k][-1], (int, float)) and not math.isnan(self[k][-1]))
         m = self.meta
         flags = [f"{k}=True" for k in ("diverged", "stopped_early", "restored_best") if m.get(k)]
         return (f"History(epochs={n}, steps={m.get('n_steps')}, {last}"
