@@ -112,3 +112,21 @@ def test_checkpoint_checked_whole_before_resuming(tmp_path, case, pattern):
     assert str(path) in str(ei.value)
     assert path.read_bytes() == before  # nothing deleted or rewritten
     assert all(np.array_equal(v, p0[k]) for k, v in net.get_params().items())  # nothing changed
+
+
+def test_exploding_but_finite_loss_is_divergence():
+    """Issue 12: mu = 1.5 over T = 50 gave test MSE 2e12 with diverged False."""
+    X, y = wd.tasks.adding(64, 50, seed=0)
+    net = wd.WCRNN(2, 16, 1, residual=R.scaled_identity(16, 1.5), seed=0)
+    h = wd.train(net, X, y, steps=5, batch_size=32, on_divergence="stop")
+    assert h.meta["diverged"] and "exploding loss" in h.meta["message"]
+    assert h.meta["n_steps"] == 1
+    # the bound can be lifted: then training runs (and the loss stays astronomically large)
+    h2 = wd.train(wd.WCRNN(2, 16, 1, residual=R.scaled_identity(16, 1.5), seed=0), X, y, steps=2, batch_size=32,
+                  max_loss=float("inf"), on_divergence="stop")
+    assert not h2.meta["diverged"] and h2["train_loss"][-1] > 1e6
+    with pytest.raises(ValueError, match="max_loss"):
+        wd.train(net, X, y, steps=1, max_loss=-1.0)
+    # an ordinary run never reaches the default bound
+    h3 = wd.train(wd.WCRNN(2, 8, 1, seed=0), X, y, steps=4, batch_size=16)
+    assert not h3.meta["diverged"] and h3.meta["lr_reductions"] == 0

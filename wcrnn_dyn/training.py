@@ -505,7 +505,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
           clip_norm=1.0, schedule=None, step_size=1, gamma=0.5, min_lr=0.0, warmup_steps=0, seed=0,
           patience=None, min_delta=0.0, restore_best=True, callbacks=(), progress=None, checkpoint_dir=None,
           checkpoint_every_steps=None, resume=False, max_lr_reductions=3, divergence_lr_factor=0.5,
-          on_divergence="raise", eval_batch_size=1024, regularizer=None):
+          on_divergence="raise", eval_batch_size=1024, regularizer=None, max_loss=None):
     """Train ``net`` in place by mini-batch BPTT; return a :class:`History`.
 
     Parameters (all keyword-only after the data)
@@ -549,6 +549,11 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         learning rate cannot change the initial parameters): a run never ends with ``diverged = False`` and
         no successful update.
     eval_batch_size : batch size of validation passes (memory bound).
+    max_loss : a finite mini-batch loss above this counts as divergence too ("exploding loss", handled like a
+        non-finite one: rollback, or an immediate stop at the initial parameters).  Default None: a million
+        times the loss of a trivial predictor, 1e6 (mean(y_train^2) + 1) for "mse" and 1e3 (log n_out + 1)
+        for "cross_entropy"; ``math.inf`` disables the check.  E.g. a supercritical residual (mu = 1.5) over
+        T = 50 steps gives losses ~1e15 and stops at step 0 with ``diverged = True``.
 
     Returns
     -------
@@ -607,6 +612,8 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     if regularizer is not None and not callable(regularizer):
         raise TypeError(f"regularizer must be None or a callable (net, Xbatch) -> (value, grads), got "
                         f"{type(regularizer).__name__}")
+    if max_loss is not None:
+        max_loss = check_float(max_loss, "max_loss", minimum=0.0, strict_min=True, allow_inf=True)
     if resume and checkpoint_dir is None:
         raise ValueError("resume=True needs checkpoint_dir")
     if isinstance(seed, np.random.Generator):
@@ -622,6 +629,9 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         if X_val is None or y_val is None:
             raise ValueError("give both X_val and y_val, or neither")
         X_val, y_val = _check_data(net, X_val, y_val, loss, "X_val", "y_val")
+    if max_loss is None:  # a million times the loss of a trivial predictor: no learning run gets there
+        max_loss = (1e6 * (float(np.mean(np.square(y_train, dtype=np.float64))) + 1.0) if loss == "mse"
+                    else 1e3 * (math.log(net.n_out) + 1.0))
 
     n = X_train.shape[0]
     spe = -(-n // batch_size)
@@ -721,6 +731,9 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
             if failure is None:
                 if not math.isfinite(L):
                     failure = f"non-finite loss {L}"
+                elif L > max_loss:
+                    failure = (f"exploding loss {L:.3g} > max_loss = {max_loss:.3g} (the state or the outputs grow "
+                               "without bound)")
                 elif not _all_finite(grads):
                     failure = "non-finite gradient"
             # a failure of the loss/gradient at parameters no update has changed (the first step of a run):
