@@ -148,23 +148,23 @@ def add_model_arguments(p, **defaults):
                    help="load a saved network (.npz written by net.save, e.g. a train run's model.npz) instead "
                         "of building one from the options below")
     g.add_argument("--arch", default=None, choices=ARCH_CHOICES,
-                   help=f"network type (default {d['arch']}; elman: initialised with --init)")
+                   help=f"network type (default: {d['arch']}; elman: initialised with --init)")
     g.add_argument("--init", default=None, choices=INIT_CHOICES,
-                   help=f"Elman initialisation (default {d['init']}: W0 = Lambda + eps W~ from the residual options)")
-    g.add_argument("--hidden", "-N", type=pos_int, default=None, help=f"number of hidden units N (default {d['hidden']})")
+                   help=f"Elman initialisation (default: {d['init']}, W0 = Lambda + eps W~ from the residual options)")
+    g.add_argument("--hidden", "-N", type=pos_int, default=None, help=f"number of hidden units N (default: {d['hidden']})")
     g.add_argument("--residual", default=None, choices=FAMILY_CHOICES, metavar="FAMILY",
-                   help=f"residual family (default {d['residual']}): " + ", ".join(FAMILY_CHOICES))
+                   help=f"residual family (default: {d['residual']}): " + ", ".join(FAMILY_CHOICES))
     g.add_argument("--mu", type=nonneg_float, default=None,
-                   help=f"residual scale mu, the spectral radius of Lambda (default {d['mu']})")
+                   help=f"residual scale mu, the spectral radius of Lambda (default: {d['mu']})")
     g.add_argument("--mu-min", type=nonneg_float, default=None,
-                   help="heterogeneous: smallest mu (default mu - 0.1)")
-    g.add_argument("--eps", type=nonneg_float, default=None, help=f"coupling constant eps (default {d['eps']})")
+                   help="heterogeneous: smallest mu (default: mu - 0.1)")
+    g.add_argument("--eps", type=nonneg_float, default=None, help=f"coupling constant eps (default: {d['eps']})")
     g.add_argument("--gain-scale", type=pos_float, default=None,
-                   help="nonlinear residual: tanh saturation scale (default 1)")
+                   help="nonlinear residual: tanh saturation scale (default: 1)")
     g.add_argument("--w-scale", type=nonneg_float, default=None,
-                   help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default 1)")
+                   help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default: 1)")
     g.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"), help="default tanh")
-    g.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and inputs (default 0)")
+    g.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and inputs (default: 0)")
     add_deprecated(g, "--elman-init", dest="init", new="--init", choices=INIT_CHOICES)
     p.set_defaults(_model_defaults=d)
     return g

@@ -33,19 +33,19 @@ def add_arguments(p):
     g.add_argument("--input-scale", type=nonneg_float, default=1.0,
                    help="'random': standard deviation of the input")
     g.add_argument("--seq-len", type=pos_int, default=None,
-                   help="sequence length T (default 2000; datasets: their length, or the first T steps)")
+                   help="sequence length T (default: 2000; datasets: their length, or the first T steps)")
     add_deprecated(g, "--steps", "-T", dest="seq_len", new="--seq-len", type=pos_int)
     g.add_argument("--batch-size", type=pos_int, default=1, help="number of input sequences (mean and spread)")
     add_deprecated(g, "--batch", "-B", dest="batch_size", new="--batch-size", type=pos_int)
     g.add_argument("--data-dir", default=None, help="dataset folder (see `wcrnn-dyn data`)")
     g = p.add_argument_group("algorithm")
-    g.add_argument("-k", type=pos_int, default=None, help="number of exponents (default N: the full spectrum)")
+    g.add_argument("-k", type=pos_int, default=None, help="number of exponents (default: N, the full spectrum)")
     g.add_argument("--washout", type=nonneg_int, default=0, help="state-only steps first")
     g.add_argument("--burn-in", type=nonneg_int, default=100, help="frame alignment steps (nothing accumulated)")
     g.add_argument("--qr-every", type=pos_int, default=1, help="re-orthonormalisation interval (steps)")
     g.add_argument("--qr", default="auto", choices=("auto", "cholesky", "householder"), help="QR method")
     g.add_argument("--tol", type=nonneg_float, default=None,
-                   help="convergence tolerance on the standard error (default 1e-3); convergence is reported in "
+                   help="convergence tolerance on the standard error (default: 1e-3); convergence is reported in "
                         "results.json and the summary line, and a warning is printed only when --tol is given")
     add_threads_argument(g)
     g.add_argument("--two-trajectory", action="store_true",

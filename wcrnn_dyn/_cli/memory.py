@@ -33,7 +33,7 @@ def add_arguments(p):
                    help="memory capacity: length of the driving sequence (fitting + scoring steps)")
     add_deprecated(g, "--n-steps", dest="seq_len", new="--seq-len", type=pos_int)
     g.add_argument("--washout", type=nonneg_int, default=None, help="memory capacity: discarded initial steps "
-                   "(default max(max_lag, 100, min(2000, 10 tau)))")
+                   "(default: max(max_lag, 100, min(2000, 10 tau)))")
     g.add_argument("--train-fraction", type=fraction, default=0.5, help="memory capacity: fraction used to fit")
     g.add_argument("--input-dist", default="uniform", choices=("uniform", "gaussian"),
                    help="memory capacity: i.i.d. input distribution")
@@ -41,7 +41,7 @@ def add_arguments(p):
     g.add_argument("--batch-size", type=pos_int, default=16, help="input sensitivity: number of random sequences")
     add_deprecated(g, "--batch", dest="batch_size", new="--batch-size", type=pos_int)
     g.add_argument("--sensitivity-seq-len", type=pos_int, default=None,
-                   help="input sensitivity: sequence length (default 2 max_lag + 100)")
+                   help="input sensitivity: sequence length (default: 2 max_lag + 100)")
     add_deprecated(g, "--T", dest="sensitivity_seq_len", new="--sensitivity-seq-len", type=pos_int)
     g.add_argument("--ipc-degree", type=nonneg_int, default=0,
                    help="also compute the information processing capacity up to this Legendre degree (0 = skip)")

@@ -34,7 +34,7 @@ def add_arguments(p):
     add_deprecated(g, "--T", dest="seq_len", new="--seq-len", type=pos_int)
     g.add_argument("--period", type=pos_int, default=28, help="--task synthetic: row length (spectral period)")
     g.add_argument("--permute", action="store_true", help="--task synthetic: permute the time steps (flat)")
-    g.add_argument("--nperseg", type=pos_int, default=None, help="Welch segment length (default min(T, 1024))")
+    g.add_argument("--nperseg", type=pos_int, default=None, help="Welch segment length (default: min(T, 1024))")
     g.add_argument("--method", default="peaks", choices=("peaks", "power"),
                    help="matched residual: angles at spectral peaks, or spread by spectral power")
     add_out_arguments(p)

@@ -59,11 +59,11 @@ def add_arguments(p):
     p.add_argument("--task", required=True, choices=TASK_CHOICES, help="benchmark task")
     add_out_arguments(p, resume=True)
     g = p.add_argument_group("data")
-    g.add_argument("--seq-len", type=pos_int, default=None, help="adding: sequence length (default 100)")
+    g.add_argument("--seq-len", type=pos_int, default=None, help="adding: sequence length (default: 100)")
     add_deprecated(g, "-T", dest="seq_len", new="--seq-len", type=pos_int)
     g.add_argument("--n-train", "--limit", dest="n_train", type=pos_int, default=None,
-                   help="number of training sequences (adding: generated, default 10000; others: the first "
-                        "n of the training split, default all)")
+                   help="number of training sequences: generated for adding, the first n of the training "
+                        "split otherwise (default: adding 10000, other tasks all)")
     g.add_argument("--n-val", type=pos_int, default=None, help="number of validation sequences (default: task's)")
     g.add_argument("--n-test", type=pos_int, default=None, help="number of test sequences (default: task's)")
     g.add_argument("--data-dir", default=None, help="where the task's data lies (see `wcrnn-dyn data`)")
@@ -71,20 +71,20 @@ def add_arguments(p):
     m.add_argument("--model", default=None, metavar="FILE", action=ModelFileAction, legacy_arch=True,
                    help="start from a saved network (.npz written by net.save, e.g. an earlier run's model.npz) "
                         "instead of building one from the options below")
-    m.add_argument("--arch", default=None, choices=ARCH_CHOICES, help="network type (default wcrnn)")
+    m.add_argument("--arch", default=None, choices=ARCH_CHOICES, help="network type (default: wcrnn)")
     m.add_argument("--init", default=None, choices=("default", "orthogonal", "identity", "wcri"),
-                   help="Elman initialisation (default wcri)")
+                   help="Elman initialisation (default: wcri)")
     m.add_argument("--hidden", "-N", type=pos_int, default=None, help="hidden units N (default: task's)")
     m.add_argument("--residual", default=None, choices=family_names(), metavar="FAMILY",
                    help="residual family (default: task's): " + ", ".join(family_names()))
     m.add_argument("--mu", type=nonneg_float, default=None, help="residual scale mu (default: task's)")
     m.add_argument("--mu-min", type=nonneg_float, default=None,
-                   help="heterogeneous: smallest mu (default mu - 0.1)")
+                   help="heterogeneous: smallest mu (default: mu - 0.1)")
     m.add_argument("--eps", type=nonneg_float, default=None, help="coupling constant eps (default: task's)")
     m.add_argument("--gain-scale", type=pos_float, default=None,
-                   help="nonlinear residual: tanh saturation scale (default 1)")
+                   help="nonlinear residual: tanh saturation scale (default: 1)")
     m.add_argument("--w-scale", type=nonneg_float, default=None,
-                   help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default 1); a small value keeps "
+                   help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default: 1); a small value keeps "
                         "rho(Lambda + eps W) near mu at the start (e.g. mu = 1 for long memory)")
     m.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"), help="default tanh")
     m.add_argument("--trainable-residual", action="store_true", help="train the residual too")
@@ -98,9 +98,9 @@ def add_arguments(p):
     add_deprecated(o, "--batch", dest="batch_size", new="--batch-size", type=pos_int)
     o.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
     o.add_argument("--schedule", default=None, choices=("none", "step", "cosine"),
-                   help="lr schedule (default cosine)")
+                   help="lr schedule (default: cosine)")
     o.add_argument("--clip", type=nonneg_float, default=None,
-                   help="global gradient-norm clipping, 0: off (default 1)")
+                   help="global gradient-norm clipping, 0: off (default: 1)")
     o.add_argument("--weight-decay", type=nonneg_float, default=0.0)
     o.add_argument("--patience", type=pos_int, default=None, help="early stopping patience in epochs (default: none)")
     o.add_argument("--seed", type=nonneg_int, default=0,
@@ -252,10 +252,10 @@ def run(args):
     if args.resume and (out / "results.json").exists() and not ck.exists():
         raise UsageError(f"--out {out} holds a finished run (results.json, no checkpoint): nothing to resume; "
                          "add --overwrite to train again, or choose another --out")
-    # the output folder first: nothing is computed for a folder that cannot be written or holds a run
+    loaded = load_model_file(args.model) if cfg["model_file"] else None
+    # the output folder before any computation: refused when it cannot be written or holds a run
     prepare_out(out, markers=("results.json", str(ck.relative_to(out))), overwrite=args.overwrite,
                 resume=args.resume, remove=("checkpoint",))
-    loaded = load_model_file(args.model) if cfg["model_file"] else None
     if loaded is not None:
         from .common import loaded_model_config
         cfg.update(model=loaded.kind, hidden=loaded.n_hidden, dtype=np.dtype(loaded.dtype).name,
