@@ -227,11 +227,15 @@ def normalize_cell(cell):
     return out
 
 
+#: Keys that take None although their default is a number (None: the whole data split).
+_NULLABLE = {"n_train", "n_val", "n_test"}
+
+
 def _check_type(kind, k, v, default):
     """Values are never coerced silently: an int key takes an int (or an integral float), a float key a
     number, a bool key a bool, a string key a string; None is allowed where the default is None."""
     if v is None:
-        if default is not None:
+        if default is not None and k not in _NULLABLE:
             raise ValueError(f"cell of kind {kind!r}: {k} may not be empty (default {default!r})")
         return
     if isinstance(default, bool):
@@ -291,13 +295,14 @@ def _theory_metrics(net):
 
 
 def _kind_theory(c):
+    from . import theory
     net = make_model(c, 1, 1)
     m, _ = _theory_metrics(net)
-    Wn = float(np.linalg.norm(net.W, 2))
-    m["eps_w_norm"] = float(net._eps_kernel) * Wn
-    mu = m["spectral_radius"]
-    ratio = m["eps_w_norm"] / mu if mu > 0 else float("inf")
-    m["bound"] = -math.log(1.0 - ratio) if ratio < 1 else float("nan")
+    m["eps_w_norm"] = float(net.eps) * float(np.linalg.norm(net.W, 2))
+    try:  # the scaled-orthogonal bound where it applies; NaN for other residuals or when vacuous
+        m["bound"] = theory.exponent_bound(net)
+    except ValueError:
+        m["bound"] = float("nan")
     return m
 
 

@@ -4,6 +4,8 @@
 * :func:`predicted_timescales` -- tau_i = -1 / log|lambda_i| in steps.
 * :func:`exponent_bound` -- for Lambda = mu * orthogonal: |LE_i - log mu| <= -log(1 - eps ||W||_2 / mu).
 * :func:`exponent_interval` -- the interval [log(mu - delta), log(mu + delta)] behind that bound.
+* :func:`perturbation_scale` -- for diagonalisable Lambda = P D P^-1: -log(1 - kappa(P) eps ||W||_2 / min|lambda|).
+* :func:`max_deviation` -- max_i |LE_i - log|lambda_i|| of measured exponents against the prediction.
 * :func:`regime` -- 'subcritical' / 'critical' / 'supercritical' from the spectral radius.
 * :func:`is_scaled_orthogonal` -- the numerical test Lambda^T Lambda = mu^2 I used by the bound.
 """
@@ -15,7 +17,7 @@ from . import residuals as _res
 from ._validate import check_float
 
 __all__ = ["predicted_exponents", "predicted_timescales", "exponent_bound", "exponent_interval", "regime",
-           "is_scaled_orthogonal", "REGIMES"]
+           "is_scaled_orthogonal", "perturbation_scale", "max_deviation", "REGIMES"]
 
 REGIMES = ("subcritical", "critical", "supercritical")
 ORTHO_RTOL = 1e-8  # relative tolerance of the test Lambda^T Lambda = mu^2 I
@@ -72,6 +74,24 @@ def predicted_exponents(residual):
     ----------
     Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
     Neural Networks 173, 106179.
+
+
+
+    Examples
+
+
+    --------
+
+
+    >>> from wcrnn_dyn import residuals, theory
+
+
+    >>> theory.predicted_exponents(residuals.heterogeneous([0.5, 0.9])).round(4)
+
+
+    array([-0.1054, -0.6931])
+
+
     """
     R = _residual_of(residual)
     ev = np.asarray(R.eigenvalues())
@@ -102,6 +122,24 @@ def predicted_timescales(residual):
     -----
     The eps -> 0 timescales of the residual (docs/THEORY.md sections 4.5 and 6.1); for measured exponents
     use :func:`wcrnn_dyn.memory.timescales`.  Cost: that of :func:`predicted_exponents`.
+
+
+
+    Examples
+
+
+    --------
+
+
+    >>> from wcrnn_dyn import residuals, theory
+
+
+    >>> theory.predicted_timescales(residuals.scaled_identity(2, 0.99)).round(1)
+
+
+    array([99.5, 99.5])
+
+
     """
     lam = predicted_exponents(residual)
     with np.errstate(divide="ignore"):
@@ -134,6 +172,33 @@ def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
     -----
     The hypothesis of the bound of :func:`exponent_bound` (docs/THEORY.md sections 2 and 4.2): the scaled
     identity, rotational and orthogonal families pass.  Cost O(n^3) (one dense product).
+
+
+
+    Examples
+
+
+    --------
+
+
+    >>> from wcrnn_dyn import residuals, theory
+
+
+    >>> ok, mu = theory.is_scaled_orthogonal(residuals.orthogonal(6, 0.9, seed=0))
+
+
+    >>> ok, round(mu, 12)
+
+
+    (True, 0.9)
+
+
+    >>> theory.is_scaled_orthogonal(residuals.heterogeneous([0.5, 0.9]))[0]
+
+
+    False
+
+
     """
     rtol = check_float(rtol, "rtol", minimum=0.0)
     R = _residual_of(residual)
@@ -209,6 +274,30 @@ def exponent_bound(net):
     ----------
     Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
     Neural Networks 173, 106179.
+
+
+
+    Examples
+
+
+    --------
+
+
+    >>> import wcrnn_dyn as wd
+
+
+    >>> net = wd.WCRNN(1, 16, 1, residual=wd.residuals.rotational(16, 0.95), eps=0.01, seed=0)
+
+
+    >>> lo, hi = wd.theory.exponent_interval(net)
+
+
+    >>> bool(lo < np.log(0.95) < hi), round(wd.theory.exponent_bound(net), 4)
+
+
+    (True, 0.0212)
+
+
     """
     mu, delta = _bound_parts(net)
     return float(-np.log1p(-delta / mu))
@@ -239,6 +328,64 @@ def exponent_interval(net):
     """
     mu, delta = _bound_parts(net)
     return float(np.log(mu - delta)), float(np.log(mu + delta))
+
+
+def perturbation_scale(net):
+    """Perturbation scale of the exponents of a WCRNN with a diagonalisable linear residual.
+
+    Parameters
+    ----------
+    net : WCRNN
+        A WCRNN whose residual is linear and diagonalisable, Lambda = P D P^-1.
+
+    Returns
+    -------
+    dict
+        ``kappa`` (the 2-norm condition number of P) and ``scale`` = -log(1 - kappa eps ||W||_2 / min|lambda|),
+        the size of the O(kappa eps ||W||) deviation of the ordered exponents from log|lambda_i|.
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a network.
+    ValueError
+        For an Elman network, a non-linear residual, a singular Lambda, or when kappa eps ||W||_2 >=
+        min|lambda| (the scale is vacuous there).
+
+    Notes
+    -----
+    docs/THEORY.md section 4.3 (Bauer-Fike applied step by step).  For scaled-orthogonal residuals kappa = 1 and
+    this is :func:`exponent_bound` with min|lambda| = mu.  Cost: a dense eigendecomposition, O(N^3).
+    """
+    from .models import _RecurrentBase
+    if not isinstance(net, _RecurrentBase):
+        raise TypeError(f"net must be a WCRNN, got {type(net).__name__}")
+    if net.kind != "wcrnn" or not net.residual.is_linear:
+        raise ValueError("perturbation_scale needs a WCRNN with a linear residual")
+    lam, P = np.linalg.eig(net.residual.matrix())
+    if np.min(np.abs(lam)) == 0:
+        raise ValueError("perturbation_scale needs a non-singular residual (min|lambda| = 0)")
+    kappa = float(np.linalg.cond(P))
+    r = kappa * float(net.eps) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2)) / float(np.min(np.abs(lam)))
+    if not r < 1:
+        raise ValueError(f"perturbation_scale is vacuous: kappa eps ||W||_2 / min|lambda| = {r:.4g} >= 1")
+    return {"kappa": kappa, "scale": float(-np.log1p(-r))}
+
+
+def max_deviation(exponents, residual):
+    """max_i |LE_i - log|lambda_i|| of measured exponents (descending, the leading k) against
+    :func:`predicted_exponents` of ``residual`` (a residual, a WCRNN or an Elman network).
+
+    Returns a float (NaN when an exponent or a prediction is not finite, e.g. log 0 for a zero eigenvalue).
+    Raises ValueError when there are more exponents than the residual has eigenvalues.  Cost O(N log N) plus
+    the eigenvalues.
+    """
+    le = np.asarray(exponents, dtype=float).ravel()
+    pred = predicted_exponents(residual)
+    if le.size > pred.size:
+        raise ValueError(f"got {le.size} exponents for a residual with {pred.size} eigenvalues")
+    d = np.abs(le - pred[:le.size])
+    return float(np.max(d)) if np.all(np.isfinite(d)) else float("nan")
 
 
 def regime(net_or_residual, tol=1e-6, effective=False):
@@ -272,6 +419,24 @@ def regime(net_or_residual, tol=1e-6, effective=False):
     Notes
     -----
     docs/THEORY.md section 2.  Cost O(n^3) for dense matrices, O(n) for diagonal and block residuals.
+
+
+
+    Examples
+
+
+    --------
+
+
+    >>> from wcrnn_dyn import residuals, theory
+
+
+    >>> [theory.regime(residuals.scaled_identity(4, mu)) for mu in (0.9, 1.0, 1.1)]
+
+
+    ['subcritical', 'critical', 'supercritical']
+
+
     """
     from .models import _RecurrentBase
     tol = check_float(tol, "tol", minimum=0.0)

@@ -64,22 +64,25 @@ def predicted(residual):
 
 
 def orthogonal_bound(net):
-    """-log(1 - eps ||W||_2 / mu) for a mu x orthogonal residual (inf when eps ||W|| >= mu)."""
-    mu = float(np.max(np.abs(net.residual.eigenvalues())))
-    r = float(net.eps) * float(np.linalg.norm(net.W, 2)) / mu
-    return -math.log(1.0 - r) if r < 1 else float("inf")
+    """:func:`wcrnn_dyn.theory.exponent_bound`, or inf where it does not apply (eps ||W||_2 >= mu: the bound
+    is vacuous and constrains nothing)."""
+    from .. import theory
+    try:
+        return theory.exponent_bound(net)
+    except ValueError:
+        return float("inf")
 
 
 def general_bound(net, M):
-    """Perturbation scale of docs/THEORY.md section 4.3 for a diagonalisable Lambda = P D P^-1:
-    -log(1 - kappa(P) eps ||W||_2 / min|lambda|) + _ALIGN_C / M (the finite-time frame-alignment term)."""
-    lam = net.residual.eigenvalues()
-    M_ = net.residual.matrix()
-    _, P = np.linalg.eig(M_)
-    kappa = float(np.linalg.cond(P))
-    r = kappa * float(net.eps) * float(np.linalg.norm(net.W, 2)) / float(np.min(np.abs(lam)))
-    b = (-math.log(1.0 - r) if r < 1 else float("inf")) + _ALIGN_C / M
-    return {"kappa": kappa, "general_bound": b}
+    """:func:`wcrnn_dyn.theory.perturbation_scale` plus the finite-time frame-alignment term _ALIGN_C / M
+    (inf where the scale is vacuous)."""
+    from .. import theory
+    lam, P = np.linalg.eig(net.residual.matrix())
+    try:
+        ps = theory.perturbation_scale(net)
+        return {"kappa": ps["kappa"], "general_bound": ps["scale"] + _ALIGN_C / M}
+    except ValueError:
+        return {"kappa": float(np.linalg.cond(P)), "general_bound": float("inf")}
 
 
 def cell(c):
