@@ -75,23 +75,11 @@ def predicted_exponents(residual):
     Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
     Neural Networks 173, 106179.
 
-
-
     Examples
-
-
     --------
-
-
     >>> from wcrnn_dyn import residuals, theory
-
-
     >>> theory.predicted_exponents(residuals.heterogeneous([0.5, 0.9])).round(4)
-
-
     array([-0.1054, -0.6931])
-
-
     """
     R = _residual_of(residual)
     ev = np.asarray(R.eigenvalues())
@@ -123,23 +111,11 @@ def predicted_timescales(residual):
     The eps -> 0 timescales of the residual (docs/THEORY.md sections 4.5 and 6.1); for measured exponents
     use :func:`wcrnn_dyn.memory.timescales`.  Cost: that of :func:`predicted_exponents`.
 
-
-
     Examples
-
-
     --------
-
-
     >>> from wcrnn_dyn import residuals, theory
-
-
     >>> theory.predicted_timescales(residuals.scaled_identity(2, 0.99)).round(1)
-
-
     array([99.5, 99.5])
-
-
     """
     lam = predicted_exponents(residual)
     with np.errstate(divide="ignore"):
@@ -173,32 +149,14 @@ def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
     The hypothesis of the bound of :func:`exponent_bound` (docs/THEORY.md sections 2 and 4.2): the scaled
     identity, rotational and orthogonal families pass.  Cost O(n^3) (one dense product).
 
-
-
     Examples
-
-
     --------
-
-
     >>> from wcrnn_dyn import residuals, theory
-
-
     >>> ok, mu = theory.is_scaled_orthogonal(residuals.orthogonal(6, 0.9, seed=0))
-
-
     >>> ok, round(mu, 12)
-
-
     (True, 0.9)
-
-
     >>> theory.is_scaled_orthogonal(residuals.heterogeneous([0.5, 0.9]))[0]
-
-
     False
-
-
     """
     rtol = check_float(rtol, "rtol", minimum=0.0)
     R = _residual_of(residual)
@@ -275,29 +233,13 @@ def exponent_bound(net):
     Dubinin, I. & Effenberger, F. (2024). Fading memory as inductive bias in residual recurrent networks.
     Neural Networks 173, 106179.
 
-
-
     Examples
-
-
     --------
-
-
     >>> import wcrnn_dyn as wd
-
-
     >>> net = wd.WCRNN(1, 16, 1, residual=wd.residuals.rotational(16, 0.95), eps=0.01, seed=0)
-
-
     >>> lo, hi = wd.theory.exponent_interval(net)
-
-
     >>> bool(lo < np.log(0.95) < hi), round(wd.theory.exponent_bound(net), 4)
-
-
     (True, 0.0212)
-
-
     """
     mu, delta = _bound_parts(net)
     return float(-np.log1p(-delta / mu))
@@ -420,23 +362,11 @@ def regime(net_or_residual, tol=1e-6, effective=False):
     -----
     docs/THEORY.md section 2.  Cost O(n^3) for dense matrices, O(n) for diagonal and block residuals.
 
-
-
     Examples
-
-
     --------
-
-
     >>> from wcrnn_dyn import residuals, theory
-
-
     >>> [theory.regime(residuals.scaled_identity(4, mu)) for mu in (0.9, 1.0, 1.1)]
-
-
     ['subcritical', 'critical', 'supercritical']
-
-
     """
     from .models import _RecurrentBase
     tol = check_float(tol, "tol", minimum=0.0)
