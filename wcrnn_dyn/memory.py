@@ -61,6 +61,13 @@ def timescales(exponents):
     * LE = -inf (an exactly zero eigenvalue): tau = 0.
 
     NaN exponents raise ValueError.  Cost O(size).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn.memory import timescales
+    >>> timescales(np.log([0.99, 0.5]) ).round(2)
+    array([99.5 ,  1.44])
     """
     le = as_array(exponents, "exponents", finite=False)
     if np.any(np.isnan(le)):
@@ -237,6 +244,14 @@ def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
     float32 networks) and small enough for the linear regime.  Distances that reach the rounding floor
     stop decaying; they are excluded from the rate fit (see ``floor``).  Cost: (n_perturb + 1) forward
     passes, memory B * (n_perturb + 1) * T * N.  Raises models.DivergenceError if a trajectory overflows.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 8, 1, residual=wd.residuals.scaled_identity(8, 0.9), eps=0.0)
+    >>> pd = wd.memory.perturbation_decay(net, np.zeros((40, 1)))
+    >>> round(pd.rate, 4), round(float(np.log(0.9)), 4)
+    (-0.1054, -0.1054)
     """
     _check_net(net)
     delta = check_float(delta, "delta", minimum=0.0, strict_min=True)
@@ -511,6 +526,14 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     fit; models.DivergenceError if the network diverges.  Never NaN: a constant readout scores 0.
     ``n_threads``: BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`,
     fewer when other programs hold CPUs); the forward pass of one sequence is single-threaded.
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 16, 1, residual=wd.residuals.rotational(16, 0.9), eps=0.1, seed=0)
+    >>> mc = wd.memory.memory_capacity(net, max_lag=20, n_steps=2000)
+    >>> 1.0 < mc.total <= 16, mc.per_lag.shape
+    (True, (21,))
     """
     n_threads = None if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
     cfg = _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scoring, input_scale,
@@ -551,6 +574,14 @@ def linear_memory_capacity(net, max_lag, input_channel=0, tail_tol=1e-18, max_te
     This is the oracle for :func:`memory_capacity`'s estimate on linear networks.  Requires rho(A) < 1;
     raises ValueError otherwise, for non-linear networks, or if the tail has not decayed within
     ``max_terms`` columns.  Cost O(N^2 K) with K ~ log(tail_tol) / log rho(A).
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 1, 1, residual=wd.residuals.scaled_identity(1, 0.5), eps=1.0, activation="identity")
+    >>> net.W[:] = 0.0
+    >>> wd.memory.linear_memory_capacity(net, 3).round(4)      # (1 - r^2) r^(2 l), r = 0.5
+    array([0.75  , 0.1875, 0.0469, 0.0117])
     """
     _check_net(net)
     max_lag = check_int(max_lag, "max_lag", minimum=0)

@@ -426,7 +426,15 @@ class NonlinearResidual(Residual):
 # ------------------------------------------------------------------------------------------------
 
 def scaled_identity(n, mu, trainable=False):
-    """R = mu I: every exponent equals log mu at eps -> 0.  O(n) application."""
+    """R = mu I: every exponent equals log mu at eps -> 0.  O(n) application.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals
+    >>> r = residuals.scaled_identity(4, 0.99)
+    >>> r.family, r.n, round(r.spectral_radius(), 2)
+    ('scaled_identity', 4, 0.99)
+    """
     n = _check_n(n)
     mu = check_float(mu, "mu")
     return DiagonalResidual(np.full(n, mu), family="scaled_identity", trainable=trainable, meta={"mu": mu})
@@ -463,6 +471,14 @@ def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
     """Diagonal residual with timescales tau_i log-uniform on [tau_min, tau_max] steps, mu_i = exp(-1/tau_i).
 
     Unit i then has exponent -1/tau_i at eps -> 0 (docs/THEORY.md section 4.5).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals, theory
+    >>> r = residuals.heterogeneous_timescales(100, 2.0, 200.0, seed=0)
+    >>> tau = theory.predicted_timescales(r)
+    >>> bool(2.0 <= tau.min() and tau.max() <= 200.0)
+    True
     """
     n = _check_n(n)
     tau_min = check_float(tau_min, "tau_min", minimum=0.0, strict_min=True)
@@ -488,6 +504,14 @@ def rotational(n, mu, thetas=None, trainable=False):
     Eigenvalues mu e^{+-i theta_k}; every exponent is log mu at eps -> 0; block k resonates at
     theta_k / (2 pi) cycles per step.  ``thetas`` (n // 2,) radians; None spaces them evenly in (0, pi).
     O(n) application.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals
+    >>> r = residuals.rotational(4, 0.9, thetas=[0.5, 1.0])
+    >>> np.abs(r.eigenvalues()).round(6), np.sort(np.abs(np.angle(r.eigenvalues()))).round(6)
+    (array([0.9, 0.9, 0.9, 0.9]), array([0.5, 0.5, 1. , 1. ]))
     """
     n = _check_n(n)
     mu = check_float(mu, "mu")
@@ -535,7 +559,16 @@ def _haar_orthogonal(n, rng):
 
 
 def orthogonal(n, mu, seed=None, trainable=False):
-    """R = mu Q with Q Haar-random orthogonal (dense).  Every exponent is log mu at eps -> 0."""
+    """R = mu Q with Q Haar-random orthogonal (dense).  Every exponent is log mu at eps -> 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals
+    >>> M = residuals.orthogonal(5, 0.8, seed=0).matrix()
+    >>> bool(np.allclose(M.T @ M, 0.64 * np.eye(5)))
+    True
+    """
     n = _check_n(n, dense=True)
     mu = check_float(mu, "mu")
     Q = _haar_orthogonal(n, rng_from(seed))

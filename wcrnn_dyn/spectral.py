@@ -67,7 +67,15 @@ def _as_square(A, name="A"):
 
 def eigenvalues(A):
     """Complex eigenvalues of a square matrix (or a residual's linear part), sorted by modulus descending
-    (ties by angle).  Dense LAPACK, O(n^3)."""
+    (ties by angle).  Dense LAPACK, O(n^3).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> spectral.eigenvalues(np.diag([0.5, -2.0]))
+    array([-2. +0.j,  0.5+0.j])
+    """
     M = _as_square(A)
     ev = np.linalg.eigvals(M).astype(complex)
     order = np.lexsort((np.angle(ev), -np.abs(ev)))
@@ -363,6 +371,13 @@ def spectral_flatness(power, exclude_dc=True):
 
     1 for a perfectly flat (white) spectrum; small for peaked spectra.  ``exclude_dc`` drops the f = 0 bin
     (removed by detrending) and the Nyquist bin is kept.  Zero power anywhere gives 0.  O(F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> round(spectral.spectral_flatness(np.ones(17)), 6)
+    1.0
     """
     p = as_array(power, "power", ndim=1)
     if exclude_dc:
@@ -480,6 +495,12 @@ def allocate_angles(peak_power, m):
     If there are at least m peaks, the m strongest get one each.  Otherwise every peak gets one and the
     remaining m - n_peaks are shared in proportion to peak power by the largest-remainder method, ties
     going to the stronger (earlier) peak.  Returns an int array (n_peaks,) summing to m.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import spectral
+    >>> spectral.allocate_angles([3.0, 1.0], 6)
+    array([4, 2])
     """
     pp = as_array(peak_power, "peak_power", ndim=1)
     if np.any(pp < 0):
@@ -631,6 +652,15 @@ def frequency_response(residual, freqs):
     array (treated as dense).  Dense residuals get only ``total`` and ``max_gain`` (one SVD of an n x n
     complex matrix per frequency, O(F n^3)); block and diagonal residuals are closed form, O(F n).
     Returns :class:`FrequencyResponse`.  Infinite gain where e^{i 2 pi f} is an eigenvalue.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals, spectral
+    >>> R = residuals.rotational(2, 0.9, thetas=[2 * np.pi * 0.125])
+    >>> fr = spectral.frequency_response(R, [0.0, 0.125, 0.25])
+    >>> int(np.argmax(fr.max_gain)), round(float(fr.max_gain[1]), 6)     # resonance at theta / 2 pi, gain 1 / (1 - mu)
+    (1, 10.0)
     """
     if isinstance(residual, _res.Residual):
         R = residual.linear_part

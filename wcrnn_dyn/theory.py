@@ -239,7 +239,7 @@ def exponent_bound(net):
     >>> net = wd.WCRNN(1, 16, 1, residual=wd.residuals.rotational(16, 0.95), eps=0.01, seed=0)
     >>> lo, hi = wd.theory.exponent_interval(net)
     >>> bool(lo < np.log(0.95) < hi), round(wd.theory.exponent_bound(net), 4)
-    (True, 0.0212)
+    (True, 0.02)
     """
     mu, delta = _bound_parts(net)
     return float(-np.log1p(-delta / mu))
