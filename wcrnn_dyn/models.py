@@ -360,6 +360,14 @@ class WCRNN(_RecurrentBase):
         b = 0, V ~ N(0, 1 / N), c = 0.
     dtype : float64 (default) or float32.
     trainable_residual : if True the residual's parameters are trained too (gradient key "R").
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> net = wd.WCRNN(n_in=1, n_hidden=32, n_out=10, residual=wd.residuals.rotational(32, 0.99), eps=0.05)
+    >>> X = np.random.default_rng(0).standard_normal((4, 100, 1))      # (B, T, d)
+    >>> net.states(X).shape, net.predict(X).shape
+    ((4, 100, 32), (4, 10))
     """
 
     kind = "wcrnn"
@@ -444,6 +452,13 @@ class Elman(_RecurrentBase):
         matrix of ``residual`` (default scaled_identity(N, 1.0)); near h = 0 the initial exponents sit at
         log|lambda(Lambda)| (docs/THEORY.md section 1.3).
     U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> net = wd.Elman(1, 16, 1, init="wcri", eps=0.05, seed=0)
+    >>> net.predict(np.zeros((20, 1))).shape
+    (1,)
     """
 
     kind = "elman"

@@ -196,6 +196,14 @@ def evaluate(net, X, y, loss=None, batch_size=1024):
 
     Cost: one forward pass over X (no trajectory stored), memory O(batch_size * N).
     Returns NaN for both when the forward pass diverges (overflowing state, see ``models.DivergenceError``).
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> X, y = wd.tasks.adding(50, 10)
+    >>> ev = wd.training.evaluate(wd.WCRNN(2, 8, 1, seed=0), X, y)
+    >>> ev._fields, ev.loss == ev.metric
+    (('loss', 'metric'), True)
     """
     check_net(net)
     loss = _infer_loss(y, loss)
@@ -562,6 +570,18 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
 
     Cost: one forward + backward pass per step, O(batch_size * T * N^2), plus one forward pass over the
     validation set per epoch.  Memory: the batch trajectory (3 * batch_size * T * N values).
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> X, y = wd.tasks.adding(200, 10, seed=0)
+    >>> Xv, yv = wd.tasks.adding(50, 10, seed=1)
+    >>> net = wd.WCRNN(2, 16, 1, eps=0.1, seed=0)
+    >>> hist = wd.train(net, X, y, Xv, yv, epochs=3, lr=1e-2, progress=False)
+    >>> len(hist["epoch"]), hist.meta["diverged"], hist.meta["metric"]
+    (3, False, 'mse')
+    >>> hist["val_loss"][-1] < hist["val_loss"][0]
+    True
     """
     # ---------------------------------------------------------------- validation of arguments
     check_net(net)

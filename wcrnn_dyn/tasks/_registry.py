@@ -83,6 +83,12 @@ def info(name):
     dimension), ``n_classes`` (None for regression), ``n_outputs``, ``metric`` ("accuracy" or "mse"),
     ``splits`` (default sizes of train / val / test, None for "adding") and ``description``.
     "adding" also has ``baseline_mse`` = 1/6.  Costs nothing (no data is read).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import tasks
+    >>> tasks.info("psmnist")["T"], tasks.info("scifar10")["d"]
+    (784, 3)
     """
     name = _check_name(name)
     out = copy.deepcopy(_INFO[name])
@@ -177,6 +183,13 @@ def load(name, split="train", data_dir=None, dtype=np.float32, *, n_val=None, li
 
     Raises ValueError (unknown task, split, bad option, corrupt data, checksum mismatch) and
     FileNotFoundError (data not found: the message lists every place looked and how to get the data).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import tasks
+    >>> X, y = tasks.load("digits", "train", limit=5)     # ships with the package
+    >>> X.shape, X.dtype, y.shape
+    ((5, 64, 1), dtype('float32'), (5,))
     """
     name = _check_name(name)
     if name == "adding":
