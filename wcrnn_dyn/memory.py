@@ -23,7 +23,7 @@ import numpy as np
 
 from . import threads as _threads
 from ._kernels_memory import sensitivity_sweep
-from ._validate import as_array, check_float, check_int, check_memory, check_net, rng_from
+from ._validate import as_array, check_float, check_int, check_memory, check_n_threads, check_net, rng_from
 from .plotting._base import compact_repr, plot_method
 
 __all__ = ["timescales", "input_sensitivity", "SensitivityCurve", "perturbation_decay", "PerturbationDecay", "memory_capacity",
@@ -535,7 +535,7 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     >>> 1.0 < mc.total <= 16, mc.per_lag.shape
     (True, (21,))
     """
-    n_threads = None if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
+    n_threads = check_n_threads(n_threads)
     cfg = _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scoring, input_scale,
                           input_channel, threshold, threshold_p)
     if input_dist not in INPUT_DISTRIBUTIONS:
