@@ -472,13 +472,13 @@ def test_help_shows_each_default_once():
 
 # ------------------------------------------------------------------------------------ quiet
 class _Records:
-    """Collects the messages logged under ``name`` while in the block."""
+    """Collects the warnings (and worse) logged under ``name`` while in the block."""
 
     def __init__(self, name):
         import logging
         self.logger = logging.getLogger(name)
         self.messages = []
-        self.handler = logging.Handler()
+        self.handler = logging.Handler(level=logging.WARNING)
         self.handler.emit = lambda record: self.messages.append(record.getMessage())
 
     def __enter__(self):
@@ -512,6 +512,29 @@ def test_one_line_summary(tmp_path, capsys, argv):
         assert cli.main([*argv, "--out", str(tmp_path / "s")]) == 0
     cap = capsys.readouterr()
     assert len(cap.out.strip().splitlines()) == 1 and cap.err == "" and rec.messages == []
+
+
+def test_failed_command_leaves_no_empty_output_folder(tmp_path, capsys):
+    out = tmp_path / "new" / "run"
+    assert cli.main(["train", "--task", "scifar10", "--data-dir", str(tmp_path / "nodata"), "--out", str(out)]) == 2
+    _one_error(capsys, "CIFAR-10 not found", "Looked in")
+    assert not (tmp_path / "new").exists()
+    keep = tmp_path / "existing"
+    keep.mkdir()
+    assert cli.main(["train", "--task", "scifar10", "--data-dir", str(tmp_path / "nodata"), "--out", str(keep)]) == 2
+    assert keep.is_dir()   # a folder the user had is never removed
+
+
+def test_memory_without_memory_says_why_in_one_line(tmp_path, capsys):
+    out = tmp_path / "m"
+    with _Records("wcrnn_dyn") as rec:
+        assert cli.main(["memory", "--hidden", "8", "--mu", "1.3", "--max-lag", "5", "--seq-len", "300",
+                         "--ipc-degree", "2", "--out", str(out)]) == 0
+    cap = capsys.readouterr()
+    assert cap.err == "" and rec.messages == [] and len(cap.out.strip().splitlines()) == 1
+    assert "almost no linear memory" in cap.out and "--mu" in cap.out
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["memory_capacity_total"] < 0.5 and "rho" in m["note"]
 
 
 def test_data_lists_where_it_looked_for_cifar(tmp_path, capsys):

@@ -108,27 +108,34 @@ def main(argv=None):
     verbose = args.verbose + getattr(args, "sub_verbose", 0)
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("wcrnn_dyn").setLevel(level)
+    if verbose:   # also when logging was configured before (basicConfig then does nothing)
+        logging.getLogger("wcrnn_dyn").setLevel(level)
     if not getattr(args, "command", None):
         parser.print_help()
         return 0
     from .training import TrainingDiverged
     prog = f"wcrnn-dyn {args.command}"
-    from ._cli.common import check_ranges
+    from ._cli import common
+    common.CREATED.clear()
     try:
-        check_ranges(args._parser, args)
-        return int(args._run(args) or 0)
+        common.check_ranges(args._parser, args)
+        rc = int(args._run(args) or 0)
+        common.CREATED.clear()
+        return rc
     except KeyboardInterrupt:
+        common.remove_created_if_empty()
         hook = getattr(args._module, "interrupted", None)
         text = hook(args, argv) if hook is not None else "nothing was written"
         print(f"{prog}: interrupted (Ctrl-C); {text}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:
+        common.remove_created_if_empty()
         if verbose:
             raise
         print(f"{prog}: error: {_message(e)}", file=sys.stderr)
         return 1
-    except (ValueError, TypeError, OSError, EOFError, MemoryError, ArithmeticError) as e:
+    except (ValueError, TypeError, OSError, EOFError, MemoryError, ArithmeticError, ImportError) as e:
+        common.remove_created_if_empty()
         if verbose:
             import traceback
             traceback.print_exc()

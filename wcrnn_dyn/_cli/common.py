@@ -317,6 +317,26 @@ def add_out_arguments(p, resume=False, required=True, what="run"):
         g.add_argument("--resume", action="store_true", help="continue the run checkpointed in --out")
 
 
+#: Folders created by :func:`prepare_out` in this process (innermost last); :func:`remove_created_if_empty`
+#: removes those a failed command left empty.
+CREATED = []
+
+
+def remove_created_if_empty():
+    """Remove the folders :func:`prepare_out` created that are still empty (and their empty sub-folders),
+    so that a command that failed or was interrupted before writing leaves nothing behind."""
+    while CREATED:
+        d = CREATED.pop()
+        try:
+            for sub in sorted((q for q in d.rglob("*") if q.is_dir()), key=lambda q: len(q.parts), reverse=True):
+                if not any(sub.iterdir()):
+                    sub.rmdir()
+            if d.is_dir() and not any(d.iterdir()):
+                d.rmdir()
+        except OSError:
+            pass
+
+
 def prepare_out(out, markers=("results.json",), overwrite=False, resume=None, remove=()):
     """Check the output folder before any computation: not a file, no earlier run in it (one of ``markers``)
     unless ``overwrite`` or ``resume``, writable (a probe file is created and removed).  Creates it.
@@ -331,7 +351,9 @@ def prepare_out(out, markers=("results.json",), overwrite=False, resume=None, re
             else "add --overwrite to replace it"
         raise UsageError(f"--out {out} already holds a run ({', '.join(found)}); {fix}, or choose another --out")
     try:
+        missing = [q for q in [out, *out.parents] if not q.exists()]
         out.mkdir(parents=True, exist_ok=True)
+        CREATED.extend(reversed(missing))
         fd, probe = tempfile.mkstemp(prefix=".write-test-", dir=out)
         os.close(fd)
         os.unlink(probe)

@@ -101,19 +101,23 @@ def run(args):
     T = args.sensitivity_seq_len if args.sensitivity_seq_len is not None else 2 * args.max_lag + 100
     rng = build.rng(args.seed, "input")
     X = rng.uniform(-1.0, 1.0, (args.batch_size, T, net.n_in))
-    sens = memory.input_sensitivity(net, X, args.max_lag)
-    sens_ro = memory.input_sensitivity(net, X, args.max_lag, readout=True)
-    mc = memory.memory_capacity(net, args.max_lag, n_steps=args.seq_len, seed=args.seed, washout=args.washout,
-                                train_fraction=args.train_fraction, input_dist=args.input_dist, ridge=args.ridge,
-                                n_threads=args.threads)
+    # an expanding network overflows on purpose here; what that means is said once, in the summary line
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        sens = memory.input_sensitivity(net, X, args.max_lag)
+        sens_ro = memory.input_sensitivity(net, X, args.max_lag, readout=True)
+        mc = memory.memory_capacity(net, args.max_lag, n_steps=args.seq_len, seed=args.seed, washout=args.washout,
+                                    train_fraction=args.train_fraction, input_dist=args.input_dist,
+                                    ridge=args.ridge, n_threads=args.threads)
     exps, exp_src = _predicted_exponents(net)
     taus = memory.timescales(exps)
     rho_eff = spectral.effective_spectral_radius(net)
     ipc = None
     if args.ipc_degree > 0:
-        ipc = memory.information_processing_capacity(net, args.ipc_degree, args.max_lag, n_steps=args.seq_len,
-                                                     seed=args.seed, washout=args.washout,
-                                                     train_fraction=args.train_fraction, ridge=args.ridge)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            ipc = memory.information_processing_capacity(net, args.ipc_degree, args.max_lag,
+                                                         n_steps=args.seq_len, seed=args.seed,
+                                                         washout=args.washout, train_fraction=args.train_fraction,
+                                                         ridge=args.ridge)
     elapsed = time.perf_counter() - t0
 
     fin = taus[np.isfinite(taus)]
@@ -131,6 +135,7 @@ def run(args):
         "effective_spectral_radius": rho_eff,
         "exponent_source": exp_src,
         "elapsed_s": elapsed,
+        "note": _note(mc.total, rho_eff),
     }
     if ipc is not None:
         metrics["ipc_total"] = ipc.total
@@ -148,22 +153,41 @@ def run(args):
     io.write_results(out, config, metrics, arrays=arrays)
 
     if not args.no_plots:
-        from ..plotting import _base
-        from ..plotting._memory import plot_input_sensitivity, plot_ipc, plot_memory_capacity, plot_timescales
-        fig, _ = plot_input_sensitivity({"state": sens, "readout": sens_ro}, reference_mu=float(np.exp(exps[0])),
-                                        title="input sensitivity")
-        _base.savefig(fig, out / "input_sensitivity.png")
-        fig, _ = plot_memory_capacity(mc, raw=True, title="linear memory capacity")
-        _base.savefig(fig, out / "memory_capacity.png")
-        if fin.size:
-            fig, _ = plot_timescales(taus, title=f"timescales ({exp_src})")
-            _base.savefig(fig, out / "timescales.png")
-        if ipc is not None:
-            fig, _ = plot_ipc(ipc)
-            _base.savefig(fig, out / "ipc.png")
+        import warnings
+        with warnings.catch_warnings():   # an all-zero curve cannot be log-scaled: the summary says why
+            warnings.filterwarnings("ignore", message="Data has no positive values")
+            _plots(out, sens, sens_ro, mc, exps, taus, fin, exp_src, ipc)
 
     print(f"memory: MC = {mc.total:.3f} (N = {net.n_hidden}, threshold {mc.threshold:.2g}), "
           f"sensitivity decay {np.exp(metrics['sensitivity_decay_rate']):.4f}/step vs predicted "
           f"{metrics['predicted_decay_factor']:.4f}, rho_eff = {rho_eff:.4f}"
-          + (f", IPC = {ipc.total:.3f}" if ipc is not None else "") + f"  -> {out / 'results.json'}")
+          + (f", IPC = {ipc.total:.3f}" if ipc is not None else "")
+          + (f" ({metrics['note']})" if metrics["note"] else "") + f"  -> {out / 'results.json'}")
     return 0
+
+
+def _note(total, rho_eff):
+    """A hint when (almost) no linear memory is measured, or None."""
+    if total >= 0.5:
+        return None
+    if not np.isfinite(rho_eff) or rho_eff >= 1:
+        return (f"almost no linear memory: rho(Lambda + eps W) = {rho_eff:.3g} >= 1, the network expands or "
+                "saturates and the input is swamped; try a smaller --mu or --eps")
+    return ("almost no linear memory: every unit may filter the input alike (e.g. a scaled identity); try "
+            "--residual rotational or heterogeneous")
+
+
+def _plots(out, sens, sens_ro, mc, exps, taus, fin, exp_src, ipc):
+    from ..plotting import _base
+    from ..plotting._memory import plot_input_sensitivity, plot_ipc, plot_memory_capacity, plot_timescales
+    fig, _ = plot_input_sensitivity({"state": sens, "readout": sens_ro}, reference_mu=float(np.exp(exps[0])),
+                                    title="input sensitivity")
+    _base.savefig(fig, out / "input_sensitivity.png")
+    fig, _ = plot_memory_capacity(mc, raw=True, title="linear memory capacity")
+    _base.savefig(fig, out / "memory_capacity.png")
+    if fin.size:
+        fig, _ = plot_timescales(taus, title=f"timescales ({exp_src})")
+        _base.savefig(fig, out / "timescales.png")
+    if ipc is not None:
+        fig, _ = plot_ipc(ipc)
+        _base.savefig(fig, out / "ipc.png")
