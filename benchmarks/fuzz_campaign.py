@@ -5,6 +5,10 @@ Runs N generated cases (default 15000) from tests/fuzz_catalogue.py.  Cases run 
 case); every case has its own wall-clock timeout, and a case that exceeds it (a hang) or kills its worker
 (a crash) is recorded and the worker is replaced, so one case never affects another's outcome.
 
+Each worker runs under an address-space limit (``--mem-gib``, default 8 GiB) so that a case cannot take
+the shared machine's memory; the package reads that limit (like ``ulimit -v`` on a cluster) and refuses
+larger work up front with a ValueError giving the figure.
+
 Outcomes (see tests/fuzz_catalogue.classify): valid, clean (ValueError/TypeError naming the argument, or a
 documented DivergenceError / TrainingDiverged), unnamed (ValueError/TypeError not naming a changed
 argument), other (other exception types), garbage (undocumented non-finite result), hang, crash.
@@ -33,8 +37,12 @@ sys.path.insert(0, str(ROOT))
 OUTCOMES = ("valid", "clean", "unnamed", "other", "garbage", "hang", "crash")
 
 
-def worker():
+def worker(mem_gib):
     """Read JSON lines {"e": entry index, "c": {param: pool index}} and answer {"o": outcome, "d": detail}."""
+    if mem_gib:  # protect the (shared) machine: the library sees the limit and refuses larger work up front
+        import resource
+        lim = int(mem_gib * 2 ** 30)
+        resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     import logging
     import warnings
     logging.disable(logging.CRITICAL)
@@ -53,9 +61,9 @@ def worker():
 
 
 class Worker:
-    def __init__(self):
+    def __init__(self, mem_gib):
         env = dict(os.environ, PYTHONHASHSEED="0", MPLBACKEND="Agg")
-        self.p = subprocess.Popen([sys.executable, __file__, "--worker"], stdin=subprocess.PIPE,
+        self.p = subprocess.Popen([sys.executable, __file__, "--worker", "--mem-gib", str(mem_gib)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1, env=env)
         line = self.p.stdout.readline()
         if line.strip() != "ready":
@@ -110,10 +118,12 @@ def main(argv=None):
     ap.add_argument("--only", type=int, nargs="*", default=None, help="run only these case numbers (to replay)")
     ap.add_argument("--workers", type=int, default=1, help="worker processes run one after another (default 1)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_campaign.json"))
+    ap.add_argument("--mem-gib", type=float, default=8.0, help="address-space limit of each worker in GiB "
+                    "(default 8; 0: none).  The package reads it and refuses larger work up front")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     a = ap.parse_args(argv)
     if a.worker:
-        return worker()
+        return worker(a.mem_gib)
     import fuzz_catalogue as fc
     ents = fc.entries()
     cases = make_cases(ents, a.n, a.seed)
@@ -123,7 +133,7 @@ def main(argv=None):
     per_entry = defaultdict(Counter)
     examples = defaultdict(list)
     t0 = time.time()
-    w = Worker()
+    w = Worker(a.mem_gib)
     for i, job in enumerate(cases):
         o, d = w.run(job, a.timeout)
         e = ents[job["e"]]
@@ -132,11 +142,11 @@ def main(argv=None):
         if o not in ("valid", "clean") and len(examples[o]) < 20:
             examples[o].append({"case": i, "entry": e.name, "args": e.labels(job["c"]), "detail": d})
         if o in ("hang", "crash"):
-            w = Worker()
+            w = Worker(a.mem_gib)
         if (i + 1) % 500 == 0:
             print(f"{i + 1}/{len(cases)} {dict(counts)} {time.time() - t0:.0f} s", file=sys.stderr, flush=True)
     w.kill()
-    result = {"n_cases": len(cases), "seed": a.seed, "timeout_s": a.timeout, "wall_s": round(time.time() - t0, 1),
+    result = {"n_cases": len(cases), "seed": a.seed, "timeout_s": a.timeout, "worker_mem_gib": a.mem_gib, "wall_s": round(time.time() - t0, 1),
               "counts": {k: counts.get(k, 0) for k in OUTCOMES},
               "per_entry": {k: dict(v) for k, v in sorted(per_entry.items())},
               "examples": dict(examples), "python": sys.version.split()[0],

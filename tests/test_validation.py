@@ -167,3 +167,22 @@ def test_torch_like_tensors_requiring_grad_are_accepted():
     np.testing.assert_array_equal(net.states(Xt), net.states(X))
     L1, _ = net.loss_and_grad(Xt, torch.tensor(y, requires_grad=True))
     assert L1 == net.loss_and_grad(X, y)[0]
+
+
+def test_memory_bound_follows_an_address_space_limit(monkeypatch):
+    import resource
+    from wcrnn_dyn import _validate
+    monkeypatch.setattr(resource, "getrlimit", lambda which: (2 ** 30, 2 ** 30))
+    assert _validate.memory_limit_bytes() == min(2 ** 30, physical_memory_bytes())
+    with pytest.raises(ValueError, match=r"x needs about 1 GiB.*ulimit"):
+        check_memory(2 ** 27, "x")
+
+
+def test_rotational_from_spectrum_checks_mu_and_n_first():
+    sig = np.sin(2 * np.pi * np.arange(256) / 8)
+    with pytest.raises(TypeError, match="mu"):
+        spectral.rotational_from_spectrum(sig, 8, 1j)
+    with pytest.raises(ValueError, match="mu as an array"):
+        spectral.rotational_from_spectrum(sig, 8, [0.9, 0.9])
+    with pytest.raises(ValueError, match=r"n = 1000000000000.*GiB"):
+        spectral.rotational_from_spectrum(sig, 10 ** 12, 0.9)

@@ -32,17 +32,34 @@ def physical_memory_bytes():
         return None
 
 
+def memory_limit_bytes():
+    """What this process may use: the physical memory, or less where an address-space limit is set
+    (``ulimit -v``, as on many clusters).  None where neither can be read."""
+    have = physical_memory_bytes()
+    try:
+        import resource
+        soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+        if soft not in (resource.RLIM_INFINITY, -1) and soft > 0:
+            have = soft if have is None else min(have, soft)
+    except (ImportError, OSError, ValueError):  # pragma: no cover - non-POSIX
+        pass
+    return have
+
+
 def check_memory(n_values, what, itemsize=8, fraction=0.8):
-    """Refuse, up front, work that needs more than ``fraction`` of the machine's physical memory.
+    """Refuse, up front, work that needs more than ``fraction`` of the machine's physical memory (or of the
+    process's address-space limit where one is set).
 
     ``n_values``: the number of array elements the work allocates (an int, may be huge); ``what``: the
     argument(s) responsible, named in the message with the figure.  Raises ValueError; returns the bytes.
     """
     need = int(n_values) * int(itemsize)
-    have = physical_memory_bytes()
+    have = memory_limit_bytes()
     if have is not None and need > fraction * have:
+        phys = physical_memory_bytes()
+        kind = "physical" if have == phys else "allowed to this process (ulimit -v)"
         raise ValueError(f"{what} needs about {need / 2**30:.3g} GiB of memory, more than this machine can "
-                         f"give ({have / 2**30:.3g} GiB physical); use smaller sizes")
+                         f"give ({have / 2**30:.3g} GiB {kind}); use smaller sizes")
     return need
 
 

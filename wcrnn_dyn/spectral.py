@@ -550,7 +550,14 @@ def rotational_from_spectrum(X, n, mu, method="peaks", spectrum=None, nperseg=No
     ``meta`` ("source": "spectrum", "method", "freqs").  Cost: one :func:`data_spectrum` + O(F).
     """
     n = check_int(n, "n", minimum=2)
+    check_memory(8 * n, f"n = {n} (the residual's blocks and angles)")
     m = n // 2
+    if np.ndim(mu) == 0:
+        mu = check_float(mu, "mu")
+    else:
+        mu = as_array(mu, "mu", ndim=1)
+        if mu.shape[0] != m:
+            raise ValueError(f"mu as an array must have n // 2 = {m} entries, got {mu.shape[0]}")
     if method not in ("peaks", "power"):
         raise ValueError(f"method must be 'peaks' or 'power', got {method!r}")
     if spectrum is not None:
@@ -582,13 +589,10 @@ def rotational_from_spectrum(X, n, mu, method="peaks", spectrum=None, nperseg=No
         f_sel = np.interp(q, cdf, freqs)
     f_sel = np.sort(np.clip(f_sel, 0.0, 0.5))
     thetas = 2 * np.pi * f_sel
-    mu_arr = np.asarray(mu, dtype=float)
-    if mu_arr.ndim == 0:
+    if np.ndim(mu) == 0:
         r = _res.rotational(n, float(mu), thetas, trainable=trainable)
     else:
-        mus = as_array(mu_arr, "mu", ndim=1)
-        if mus.shape[0] != m:
-            raise ValueError(f"mu as an array must have n // 2 = {m} entries, got {mus.shape[0]}")
+        mus = mu
         r = _res.heterogeneous_rotational(mus, thetas, tail=float(mus[0]) if n % 2 else None, trainable=trainable)
     r.meta.update({"source": "spectrum", "method": method, "freqs": f_sel.tolist()})
     return r
