@@ -186,3 +186,42 @@ def test_rotational_from_spectrum_checks_mu_and_n_first():
         spectral.rotational_from_spectrum(sig, 8, [0.9, 0.9])
     with pytest.raises(ValueError, match=r"n = 1000000000000.*GiB"):
         spectral.rotational_from_spectrum(sig, 10 ** 12, 0.9)
+
+
+class FakeGradTensor:
+    """Behaves like a torch tensor that requires grad: np.asarray raises torch's RuntimeError, while
+    .detach().cpu().numpy() gives the values (type(x).__module__ is 'torch', as for real tensors)."""
+    __module__ = "torch"
+
+    def __init__(self, a):
+        self.a = np.asarray(a, dtype=float)
+
+    def detach(self):
+        return self
+
+    def cpu(self):
+        return self
+
+    def numpy(self):
+        return self.a
+
+    def __array__(self, *args, **kwargs):
+        raise RuntimeError("Can't call numpy() on Tensor that requires grad. Use tensor.detach().numpy() instead.")
+
+
+def test_tensors_that_require_grad_are_detached_everywhere():
+    T = FakeGradTensor
+    net = wd.WCRNN(1, 6, 1, seed=0)
+    X = np.random.default_rng(0).standard_normal((2, 30, 1))
+    y = np.zeros((2, 1))
+    np.testing.assert_array_equal(net.states(T(X)), net.states(X))
+    assert net.loss_and_grad(T(X), T(y))[0] == net.loss_and_grad(X, y)[0]
+    assert training.evaluate(net, T(X), T(y)) == training.evaluate(net, X, y)
+    np.testing.assert_array_equal(memory.input_sensitivity(net, T(X), 3), memory.input_sensitivity(net, X, 3))
+    np.testing.assert_array_equal(spectral.data_spectrum(T(X))[1], spectral.data_spectrum(X)[1])
+    np.testing.assert_array_equal(theory.predicted_exponents(T(0.5 * np.eye(3))), np.log(0.5) * np.ones(3))
+    assert wd.WCRNN(1, 3, 1, residual=T(0.5 * np.eye(3))).residual.spectral_radius() == pytest.approx(0.5)
+    np.testing.assert_array_equal(R.scaled_identity(3, 0.5).apply(T(np.ones(3))), 0.5 * np.ones(3))
+    wd.Elman.from_arrays(T(np.eye(2)), T(np.ones((2, 1))), T(np.zeros(2)), T(np.ones((1, 2))), T(np.zeros(1)))
+    res = wd.lyapunov_spectrum(net, T(X[0]), burn_in=2)
+    assert res.k == 6

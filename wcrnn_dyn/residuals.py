@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import _kernels as K
-from ._validate import as_array, check_float, check_int, check_memory, rng_from
+from ._validate import as_array, check_float, check_int, check_memory, rng_from, to_numpy
 
 __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
            "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
@@ -635,6 +635,7 @@ def from_config(cfg):
 
 def as_residual(R, n=None, name="residual"):
     """Accept a residual object or an (n, n) array (-> dense residual); check the size against ``n``."""
+    R = to_numpy(R)
     if isinstance(R, Residual):
         res = R
     elif isinstance(R, (np.ndarray, list, tuple)):

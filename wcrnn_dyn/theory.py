@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import residuals as _res
-from ._validate import check_float
+from ._validate import check_float, to_numpy
 
 __all__ = ["predicted_exponents", "predicted_timescales", "exponent_bound", "exponent_interval", "regime",
            "is_scaled_orthogonal", "perturbation_scale", "max_deviation", "REGIMES"]
@@ -27,6 +27,7 @@ def _residual_of(obj, name="residual"):
     """A residual object from a residual, a WCRNN (its residual) or an Elman net (its WCRI residual, or
     W itself as a dense matrix)."""
     from .models import _RecurrentBase
+    obj = to_numpy(obj)
     if isinstance(obj, _res.Residual):
         return obj
     if isinstance(obj, _RecurrentBase):
