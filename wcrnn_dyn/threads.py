@@ -64,25 +64,37 @@ def _autogroup():
 _AUTOGROUP = None
 
 
+def _affinity():
+    try:
+        return frozenset(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return None
+
+
 def _read_stat():
-    """(busy ticks, total ticks, number of CPUs) from /proc/stat, or None.  Niced time counts as busy only
-    under autogroup scheduling (see :func:`_autogroup`)."""
+    """(busy ticks, total ticks, number of CPUs) over the CPUs this process may run on (its affinity mask;
+    all CPUs where unknown) from /proc/stat, or None.  Niced time counts as busy only under autogroup
+    scheduling (see :func:`_autogroup`)."""
+    mine = _affinity()
+    busy = total = n = 0
     try:
         with open("/proc/stat") as f:
-            first = f.readline().split()
-            n = 0
+            f.readline()  # the all-CPU line
             for line in f:
-                if line.startswith("cpu"):
-                    n += 1
-                else:
+                if not line.startswith("cpu"):
                     break
-    except OSError:
+                v = line.split()
+                if len(v) < 9 or (mine is not None and int(v[0][3:]) not in mine):
+                    continue
+                user, nice, system, idle, iowait, irq, softirq, steal = (int(x) for x in v[1:9])
+                busy += user + system + irq + softirq + steal + (nice if _autogroup() else 0)
+                total += user + nice + system + idle + iowait + irq + softirq + steal
+                n += 1
+    except (OSError, ValueError):
         return None
-    if not first or first[0] != "cpu" or len(first) < 8:
+    if n == 0:
         return None
-    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[1:9])
-    busy = user + system + irq + softirq + steal + (nice if _autogroup() else 0)
-    return busy, user + nice + system + idle + iowait + irq + softirq + steal, n
+    return busy, total, n
 
 
 def _sample():
@@ -97,7 +109,8 @@ def busy_cpus():
     """CPUs kept busy by other processes (float, >= 0), averaged over the last 0.1-3 s; None where
     ``/proc/stat`` is unavailable.
 
-    busy = (non-idle share of all CPUs' time) x (CPUs in /proc/stat) - this process's CPU time per second.
+    busy = (non-idle share of the time of the CPUs in this process's affinity mask) x (their number) - this
+    process's CPU time per second.
     Niced work counts only under the kernel's autogroup scheduling (the default of common Linux desktops):
     without it the scheduler gives way to normal priority and niced work is not in our way.  Costs ~20 us,
     or a 0.1 s sleep when no earlier sample in the window exists (first call more
