@@ -163,7 +163,8 @@ def add_model_arguments(p, **defaults):
                    help="nonlinear residual: tanh saturation scale (default: 1)")
     g.add_argument("--w-scale", type=nonneg_float, default=None,
                    help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default: 1)")
-    g.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"), help="default tanh")
+    g.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"),
+                   help="activation function (default: tanh)")
     g.add_argument("--seed", type=nonneg_int, default=None, help="seed for weights and inputs (default: 0)")
     add_deprecated(g, "--elman-init", dest="init", new="--init", choices=INIT_CHOICES)
     p.set_defaults(_model_defaults=d)

@@ -37,7 +37,7 @@ def add_arguments(p):
     add_deprecated(g, "--steps", "-T", dest="seq_len", new="--seq-len", type=pos_int)
     g.add_argument("--batch-size", type=pos_int, default=1, help="number of input sequences (mean and spread)")
     add_deprecated(g, "--batch", "-B", dest="batch_size", new="--batch-size", type=pos_int)
-    g.add_argument("--data-dir", default=None, help="dataset folder (see `wcrnn-dyn data`)")
+    g.add_argument("--data-dir", default=None, metavar="DIR", help="dataset folder (see `wcrnn-dyn data`)")
     g = p.add_argument_group("algorithm")
     g.add_argument("-k", type=pos_int, default=None, help="number of exponents (default: N, the full spectrum)")
     g.add_argument("--washout", type=nonneg_int, default=0, help="state-only steps first")

@@ -28,7 +28,7 @@ def add_arguments(p):
     g = p.add_argument_group("data")
     g.add_argument("--task", default="synthetic", choices=TASK_CHOICES, help="which input sequences")
     g.add_argument("--split", default="train", help="task split (train, val, test, train_full)")
-    g.add_argument("--data-dir", default=None, help="task data directory (see wcrnn_dyn.tasks.load)")
+    g.add_argument("--data-dir", default=None, metavar="DIR", help="task data directory (see wcrnn_dyn.tasks.load)")
     g.add_argument("--max-samples", type=pos_int, default=2000, help="use at most this many sequences")
     g.add_argument("--seq-len", type=pos_int, default=784, help="sequence length for --task adding")
     add_deprecated(g, "--T", dest="seq_len", new="--seq-len", type=pos_int)

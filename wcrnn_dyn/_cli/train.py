@@ -26,7 +26,9 @@ HELP = "train a WCRNN / Elman RNN on adding, smnist, psmnist, scifar10 or digits
 DESCRIPTION = (HELP + ".  Unset options take per-task defaults (see docs/TRAINING.md): adding: N=64, "
                "scaled identity mu=0.99, eps=0.1, Adam lr=1e-2 with a cosine schedule, batch 50, 5000 steps "
                "on 10,000 generated sequences; smnist/psmnist: N=128, rotational mu=0.99, eps=0.05, lr=2e-3, "
-               "batch 128, float32.")
+               "batch 128, float32.  An --out that already holds a run is refused unless --resume or "
+               "--overwrite; Ctrl-C exits with status 130 and prints the command that resumes; a diverged run "
+               "exits with status 1 (\"diverged\": true in results.json); other errors exit with status 2.")
 
 log = logging.getLogger("wcrnn_dyn.cli.train")
 
@@ -66,7 +68,7 @@ def add_arguments(p):
                         "split otherwise (default: adding 10000, other tasks all)")
     g.add_argument("--n-val", type=pos_int, default=None, help="number of validation sequences (default: task's)")
     g.add_argument("--n-test", type=pos_int, default=None, help="number of test sequences (default: task's)")
-    g.add_argument("--data-dir", default=None, help="where the task's data lies (see `wcrnn-dyn data`)")
+    g.add_argument("--data-dir", default=None, metavar="DIR", help="where the task's data lies (see `wcrnn-dyn data`)")
     m = p.add_argument_group("model")
     m.add_argument("--model", default=None, metavar="FILE", action=ModelFileAction, legacy_arch=True,
                    help="start from a saved network (.npz written by net.save, e.g. an earlier run's model.npz) "
@@ -86,7 +88,8 @@ def add_arguments(p):
     m.add_argument("--w-scale", type=nonneg_float, default=None,
                    help="WCRNN: initial W ~ N(0, w_scale^2 / N) (default: 1); a small value keeps "
                         "rho(Lambda + eps W) near mu at the start (e.g. mu = 1 for long memory)")
-    m.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"), help="default tanh")
+    m.add_argument("--activation", default=None, choices=("tanh", "relu", "identity"),
+                   help="activation function (default: tanh)")
     m.add_argument("--trainable-residual", action="store_true", help="train the residual too")
     m.add_argument("--dtype", default=None, choices=("float32", "float64"),
                    help="training precision (default: task's)")
@@ -96,12 +99,12 @@ def add_arguments(p):
     o.add_argument("--lr", type=pos_float, default=None, help="learning rate (default: task's)")
     o.add_argument("--batch-size", type=pos_int, default=None, help="mini-batch size (default: task's)")
     add_deprecated(o, "--batch", dest="batch_size", new="--batch-size", type=pos_int)
-    o.add_argument("--optimizer", default="adam", choices=("adam", "sgd"))
+    o.add_argument("--optimizer", default="adam", choices=("adam", "sgd"), help="optimizer")
     o.add_argument("--schedule", default=None, choices=("none", "step", "cosine"),
                    help="lr schedule (default: cosine)")
     o.add_argument("--clip", type=nonneg_float, default=None,
                    help="global gradient-norm clipping, 0: off (default: 1)")
-    o.add_argument("--weight-decay", type=nonneg_float, default=0.0)
+    o.add_argument("--weight-decay", type=nonneg_float, default=0.0, help="decoupled weight decay on W, U, V")
     o.add_argument("--patience", type=pos_int, default=None, help="early stopping patience in epochs (default: none)")
     o.add_argument("--seed", type=nonneg_int, default=0,
                    help="seed for weights, mini-batch order and generated data")
