@@ -188,6 +188,17 @@ def test_train_refuses_existing_run_and_checkpoint(tmp_path, capsys):
     _one_error(capsys, "not allowed with")
 
 
+def test_resume_with_other_options_says_how_to_fix_it(tmp_path, capsys):
+    out = tmp_path / "run"
+    assert cli.main([*TINY_TRAIN, "--keep-checkpoint", "--out", str(out)]) == 0
+    (out / "results.json").unlink()
+    capsys.readouterr()
+    argv = [*TINY_TRAIN[:13], "--batch-size", "10", *TINY_TRAIN[15:]]
+    assert cli.main([*argv, "--resume", "--out", str(out)]) == 2
+    line = _one_error(capsys, "batch_size", "--overwrite")
+    assert "resume=False" not in line
+
+
 def test_overwrite_deletes_the_old_checkpoint(tmp_path):
     out = tmp_path / "run"
     assert cli.main([*TINY_TRAIN, "--keep-checkpoint", "--out", str(out)]) == 0

@@ -288,12 +288,20 @@ def run(args):
     t1 = time.perf_counter()
     quiet = Silence("wcrnn_dyn.training", ("training diverged", "evaluate: the forward pass diverged"))
     with quiet:
-        hist = train(net, Xtr, ytr, Xva, yva, loss=loss, epochs=cfg["epochs"] or 1, steps=cfg["steps"],
-                     batch_size=cfg["batch_size"], optimizer=cfg["optimizer"], lr=cfg["lr"],
-                     weight_decay=cfg["weight_decay"], clip_norm=cfg["clip"] or None, schedule=cfg["schedule"],
-                     seed=build.rng(cfg["seed"], "trainer"), patience=cfg["patience"], progress=progress_enabled(),
-                     checkpoint_dir=ckpt_dir, checkpoint_every_steps=every, resume=args.resume,
-                     on_divergence="stop")
+        try:
+            hist = train(net, Xtr, ytr, Xva, yva, loss=loss, epochs=cfg["epochs"] or 1, steps=cfg["steps"],
+                         batch_size=cfg["batch_size"], optimizer=cfg["optimizer"], lr=cfg["lr"],
+                         weight_decay=cfg["weight_decay"], clip_norm=cfg["clip"] or None,
+                         schedule=cfg["schedule"], seed=build.rng(cfg["seed"], "trainer"),
+                         patience=cfg["patience"], progress=progress_enabled(), checkpoint_dir=ckpt_dir,
+                         checkpoint_every_steps=every, resume=args.resume, on_divergence="stop")
+        except ValueError as e:
+            if args.resume and ck.exists() and "checkpoint" in str(e):
+                # the library's advice is in Python terms; say it in the command line's
+                msg = " ".join(str(e).split()).replace("; use a new checkpoint_dir or resume=False", "")
+                raise UsageError(f"{msg}; resume with the options of the interrupted run, or add --overwrite "
+                                 "(instead of --resume) to start again") from e
+            raise
         wall_train = time.perf_counter() - t1
         te = evaluate(net, Xte, yte, loss=loss)
         va = evaluate(net, Xva, yva, loss=loss)
