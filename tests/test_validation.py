@@ -225,3 +225,10 @@ def test_tensors_that_require_grad_are_detached_everywhere():
     wd.Elman.from_arrays(T(np.eye(2)), T(np.ones((2, 1))), T(np.zeros(2)), T(np.ones((1, 2))), T(np.zeros(1)))
     res = wd.lyapunov_spectrum(net, T(X[0]), burn_in=2)
     assert res.k == 6
+
+
+def test_zero_memory_capacity_says_why():
+    mc = memory.memory_capacity(wd.WCRNN(1, 32, 1), 20, n_steps=2000)
+    assert mc.total == 0.0 and "rho(Lambda + eps W) = 1.03" in mc.settings["hint"] and "hint" in repr(mc)
+    ok = memory.memory_capacity(wd.WCRNN(1, 16, 1, residual=R.rotational(16, 0.9), eps=0.1), 10, n_steps=1000)
+    assert ok.total > 0 and "hint" not in ok.settings

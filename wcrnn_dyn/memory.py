@@ -484,13 +484,30 @@ class MemoryCapacity:
         return plot_method(plot_memory_capacity, self, ax=ax, **kw)
 
     def __repr__(self):
+        extra = {"hint": "see .settings['hint']"} if self.settings.get("hint") else {}
         return compact_repr("MemoryCapacity", total=self.total, max_lag=int(self.lags[-1]), threshold=self.threshold,
-                            n_steps=self.settings.get("n_steps"), scoring=self.settings.get("scoring"))
+                            n_steps=self.settings.get("n_steps"), scoring=self.settings.get("scoring"), **extra)
 
     def to_dict(self):
         """JSON-able summary (without the input series)."""
         return {"lags": self.lags.tolist(), "per_lag": self.per_lag.tolist(), "raw": self.raw.tolist(),
                 "total": self.total, "threshold": self.threshold, "settings": dict(self.settings)}
+
+
+def _zero_capacity_hint(net, cfg):
+    """Why no lag passed the bias threshold, for ``settings["hint"]`` (one spectral radius, O(N^3) or ARPACK)."""
+    from .spectral import effective_spectral_radius
+    try:
+        rho = effective_spectral_radius(net)
+    except Exception:  # pragma: no cover - ARPACK failures: no hint rather than an error
+        rho = float("nan")
+    if rho > 1.0:
+        return (f"MC = 0 because no lag passed the bias threshold {cfg['threshold']:.3g}: the network linearised at "
+                f"h = 0 has spectral radius rho(Lambda + eps W) = {rho:.4g} > 1, so its state follows its own "
+                "(possibly chaotic) dynamics and forgets the input; use a subcritical residual (mu < 1), a smaller "
+                "eps or smaller W (w_scale)")
+    return (f"MC = 0 because no lag passed the bias threshold {cfg['threshold']:.3g} (rho(Lambda + eps W) = "
+            f"{rho:.4g}): the input may be too weak for the state (input_scale, U) or n_steps too small")
 
 
 def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_fraction=0.5, threshold=True,
@@ -523,7 +540,9 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     a single linear unit h_t = r h_{t-1} + u_t has MC_l = (1 - r^2) r^(2l); a linear network with full-rank
     normal residual has total MC -> N.  Cost: one forward pass O((washout + n_steps) N^2) plus one least
     squares O(n_steps N (N + max_lag)).  Raises ValueError for max_lag >= n_steps or too few steps for the
-    fit; models.DivergenceError if the network diverges.  Never NaN: a constant readout scores 0.
+    fit; models.DivergenceError if the network diverges.  Never NaN: a constant readout scores 0.  When no
+    lag passes the threshold (total 0), ``settings["hint"]`` says why (e.g. the default ``WCRNN(1, 32, 1)``
+    linearises to a spectral radius 1.04 > 1: its state forgets the input).
     ``n_threads``: BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`,
     fewer when other programs hold CPUs); the forward pass of one sequence is single-threaded.
 
@@ -553,6 +572,9 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     per = np.where(raw >= cfg["threshold"], raw, 0.0)
     settings = dict(cfg, input_dist=input_dist, seed=seed if not isinstance(seed, np.random.Generator)
                     else "generator", n_hidden=net.n_hidden)
+    if not np.any(per > 0):
+        settings["hint"] = _zero_capacity_hint(net, cfg)
+        log.info("memory_capacity: %s", settings["hint"])
     return MemoryCapacity(lags=np.arange(L + 1), per_lag=per, raw=raw, total=float(per.sum()),
                           threshold=cfg["threshold"], settings=settings, inputs=u)
 
