@@ -196,3 +196,14 @@ def test_gradients_do_not_depend_on_how_blocks_are_shared(family, dtype):
             assert L1 == L2
             for k in g1:
                 assert np.array_equal(g1[k], g2[k]), (k, n_threads, w)
+
+
+def test_train_reports_throughput_and_overhead_share():
+    net = wd.WCRNN(2, 8, 1, seed=0)
+    X, y = wd.tasks.adding(64, 20)
+    h = wd.train(net, X, y, steps=6, batch_size=16)
+    t = h.meta["timing"]
+    assert t["steps"] == 6 and t["seconds"] > 0
+    assert t["steps_per_s"] == pytest.approx(6 / t["seconds"])
+    assert 0 < t["loss_and_grad_seconds"] < t["seconds"]
+    assert 0 < t["share_outside_loss_and_grad"] < 1

@@ -566,7 +566,9 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     Returns
     -------
     History: per-epoch lists (epoch, step, train_loss, val_loss, val_metric, lr, grad_norm, time) and
-    ``history.meta`` (best epoch and metric, early stop / divergence flags, step counts).
+    ``history.meta`` (best epoch and metric, early stop / divergence flags, step counts, and ``timing``: this
+    call's steps, seconds, steps_per_s and share_outside_loss_and_grad, the share of the wall time spent on
+    batching, the optimiser, validation, callbacks and checkpoints).
 
     Cost: one forward + backward pass per step, O(batch_size * T * N^2), plus one forward pass over the
     validation set per epoch.  Memory: the batch trajectory (3 * batch_size * T * N values).
@@ -721,6 +723,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     # ---------------------------------------------------------------- loop
     bar = progress_bar(progress, total_steps, "train", initial=state["step"])
     t_start = time.perf_counter() - state["elapsed"]
+    t_run, step_run, t_lg = time.perf_counter(), state["step"], 0.0  # throughput of this call (meta["timing"])
     stop_reason = None
     try:
         while state["step"] < total_steps and stop_reason is None:
@@ -732,10 +735,12 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
             idx = state["perm"][p0:p0 + batch_size]
             lr_now = _lr_at(state["step"], **sched) * state["lr_scale"]
             failure = None
+            t_lg0 = time.perf_counter()
             try:
                 L, grads = net.loss_and_grad(X_train[idx], y_train[idx], loss=loss)
             except DivergenceError as e:
                 failure = f"state overflow or non-finite loss/gradient ({e})"
+            t_lg += time.perf_counter() - t_lg0
             if failure is None and regularizer is not None:
                 try:
                     r_val, r_grads = regularizer(net, X_train[idx])
@@ -827,6 +832,12 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
             bar.close()
 
     history.meta["n_steps"] = state["step"]
+    wall = time.perf_counter() - t_run
+    history.meta["timing"] = {
+        "steps": state["step"] - step_run, "seconds": wall,
+        "steps_per_s": (state["step"] - step_run) / wall if wall > 0 else float("nan"),
+        "loss_and_grad_seconds": t_lg,
+        "share_outside_loss_and_grad": 1.0 - t_lg / wall if wall > 0 else float("nan")}
     if stop_reason == "diverged":
         last = history.meta["divergence_events"][-1]
         if state["n_reductions"] > max_lr_reductions:
