@@ -150,8 +150,10 @@ def add_model_arguments(p, **defaults):
     g.add_argument("--arch", default=None, choices=ARCH_CHOICES,
                    help=f"network type (default: {d['arch']}; elman: initialised with --init)")
     g.add_argument("--init", default=None, choices=INIT_CHOICES,
-                   help=f"Elman initialisation (default: {d['init']}, W0 = Lambda + eps W~ from the residual options)")
-    g.add_argument("--hidden", "-N", type=pos_int, default=None, help=f"number of hidden units N (default: {d['hidden']})")
+                   help=f"Elman initialisation (default: {d['init']}, W0 = Lambda + eps W~ from the residual "
+                        "options)")
+    g.add_argument("--hidden", "-N", type=pos_int, default=None,
+                   help=f"number of hidden units N (default: {d['hidden']})")
     g.add_argument("--residual", default=None, choices=FAMILY_CHOICES, metavar="FAMILY",
                    help=f"residual family (default: {d['residual']}): " + ", ".join(FAMILY_CHOICES))
     g.add_argument("--mu", type=nonneg_float, default=None,

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -13,10 +12,11 @@ from .common import (UsageError, add_deprecated, add_model_arguments, add_out_ar
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
 DESCRIPTION = (
-    "Measure the Lyapunov spectrum (QR method, docs/THEORY.md section 5) of a network built from the model arguments (or "
-    "loaded with --model), driven by random input, no input, the adding problem or a dataset, and compare it "
+    "Measure the Lyapunov spectrum (QR method, docs/THEORY.md section 5) of a network built from the model "
+    "arguments (or loaded with --model), driven by random input, no input, the adding problem or a dataset, and compare it "
     "with the eps -> 0 prediction log|eig(residual)| and, for scaled-orthogonal residuals, with the bound "
-    "|LE - log mu| <= -log(1 - eps ||W|| / mu).")
+    "|LE - log mu| <= -log(1 - eps ||W|| / mu).  Convergence is reported in results.json and the summary "
+    "line (a warning only when --tol is given).")
 
 INPUTS = ("random", "none", "adding", "digits", "smnist", "psmnist", "scifar10")
 

@@ -3,11 +3,10 @@ from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 
 import numpy as np
 
-from .common import (UsageError, add_deprecated, add_model_arguments, add_out_arguments, build_or_load,
+from .common import (add_deprecated, add_model_arguments, add_out_arguments, build_or_load,
                      pos_int, prepare_out, resolve_model_args)
 
 HELP = "data power spectrum + matched rotational residual + weight eigenvalues (writes results.json, .npz, PNGs)"
