@@ -19,6 +19,7 @@ Verdicts have three values:
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -305,7 +306,7 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
     report section.  ``extra_figs``: callables (exp_dir, task_results, records) -> [file names].
     """
     exp_dir = ctx.out_dir / name
-    with C.Timer() as tm:
+    with C.Timer():
         plan = [tuple(e) + ("",) * (5 - len(e)) for e in plan]
         all_cells, labels = [], []
         for task, role, arms, comps, _ in plan:
@@ -335,7 +336,8 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
     numbers.update(numbers_extra or {})
     res = C.ExperimentResult(name, title, claim, CRITERION, held, verdict,
                              C.section(number, title, claim, setup, body, CRITERION, held, verdict, figs, name),
-                             figs, numbers, tm.seconds, len(recs), len(C.failures(recs)))
+                             figs, numbers, time.perf_counter() - ctx.started, len(ctx.seen),
+                             len(C.failures(recs)))
     return C.finish(ctx, exp_dir, name, p, res)
 
 

@@ -27,8 +27,17 @@ class Context:
     progress: bool = False
     argv: list | None = None
     isolate: bool = True
-    cell_seconds: float = 0.0
-    cells_reused: int = 0
+    seen: dict = field(default_factory=dict)      # cell key -> compute seconds, every cell this experiment used
+    ran: set = field(default_factory=set)         # the keys this invocation computed
+    started: float = field(default_factory=time.perf_counter)
+
+    @property
+    def cell_seconds(self):
+        return float(sum(self.seen.values()))
+
+    @property
+    def cells_reused(self):
+        return len(set(self.seen) - self.ran)
 
 
 @dataclass
@@ -71,11 +80,15 @@ def params_for(presets, preset, overrides=None):
 def run_cells(ctx, exp_dir, cells):
     """Run (or reuse) cells under ``OUT/cells`` (shared by all experiments of a run, so a run that two
     experiments need is trained once) with the context's workers; returns the records.
-    The compute seconds of all records (recorded when each cell ran) accumulate in ``ctx.cell_seconds``."""
-    records, n_run = _sweep.run_cells(cells, Path(ctx.out_dir) / "cells", jobs=ctx.jobs, scheduler=ctx.scheduler,
+    The cells used and the ones computed now are recorded in the context (compute time, reuse counts)."""
+    cache = Path(ctx.out_dir) / "cells"
+    before = {k for k in (_sweep.cell_key(c) for c in cells) if (cache / f"{k}.json").exists()}
+    records, n_run = _sweep.run_cells(cells, cache, jobs=ctx.jobs, scheduler=ctx.scheduler,
                                       progress=ctx.progress, isolate=ctx.isolate)
-    ctx.cell_seconds += float(sum(r.get("seconds", 0.0) for r in records))
-    ctx.cells_reused += len(records) - n_run
+    for r in records:
+        ctx.seen[r["key"]] = float(r.get("seconds", 0.0))
+        if r["key"] not in before:
+            ctx.ran.add(r["key"])
     log.info("%s: %d cells (%d run, %d reused)", exp_dir, len(cells), n_run, len(cells) - n_run)
     return records
 
