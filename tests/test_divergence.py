@@ -50,12 +50,12 @@ def test_loss_and_grad_never_returns_non_finite_gradients():
     net = wd.Elman.from_arrays(np.zeros((1, 1)), np.ones((1, 1)), np.zeros(1), 1e-200 * np.ones((1, 1)),
                                np.zeros(1), activation="identity")
     X = np.full((1, 1, 1), 1e300)
-    with np.errstate(over="ignore"):
+    with np.errstate(all="ignore"):
         with pytest.raises(DivergenceError, match="gradient of V is not finite"):
             net.loss_and_grad(X, np.zeros((1, 1)))
     # an overflowing output: the loss itself is not finite
     net.V[:] = 1e10
-    with np.errstate(over="ignore"):
+    with np.errstate(all="ignore"):
         with pytest.raises(DivergenceError, match="loss is not finite"):
             net.loss_and_grad(X, np.zeros((1, 1)))
 
