@@ -102,6 +102,7 @@ def _message(e):
 
 def main(argv=None):
     """Run ``wcrnn-dyn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    as_script = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -127,6 +128,9 @@ def main(argv=None):
         hook = getattr(args._module, "interrupted", None)
         text = hook(args, argv) if hook is not None else "nothing was written"
         print(f"{prog}: interrupted (Ctrl-C); {text}", file=sys.stderr)
+        if as_script:  # a second Ctrl-C while the process shuts down (workers, atexit) prints no traceback
+            import signal
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
         return EXIT_INTERRUPTED
     except TrainingDiverged as e:
         common.remove_created_if_empty()
