@@ -243,6 +243,19 @@ def task_status_line(tr):
             f"improving at the end; {tr['why']}.")
 
 
+def metric_axis(ax, t):
+    """A task's metric axis: the trivial baseline and the competence level drawn; accuracy on the full 0..1
+    range (no truncated axis), MSE on a labelled log scale."""
+    ax.axhline(t.baseline, color="gray", ls=":", lw=1, label=f"trivial: {t.baseline_label}")
+    ax.axhline(t.competence, color="k", ls="--", lw=0.8, label=f"competence {t.competence:g}")
+    if t.higher_is_better:
+        ax.set_ylim(0, 1)
+        ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (higher is better)")
+    else:
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (log scale, lower is better)")
+
+
 def arms_figure(task_results, title, path):
     """One panel per task: every run as a dot, the arm mean as a bar-less marker, the trivial baseline and the
     competence level drawn; accuracy on a full 0..1 axis, MSE on a log axis (labelled)."""
@@ -260,16 +273,9 @@ def arms_figure(task_results, title, path):
             ax.plot([k] * len(v), v, "o", color=f"C{k % 10}", ms=4, alpha=0.7)
             if np.isfinite(a["mean"]):
                 ax.plot([k - 0.3, k + 0.3], [a["mean"], a["mean"]], "-", color=f"C{k % 10}", lw=2)
-        ax.axhline(t.baseline, color="gray", ls=":", lw=1, label=f"trivial: {t.baseline_label}")
-        ax.axhline(t.competence, color="k", ls="--", lw=0.8, label=f"competence {t.competence:g}")
+        metric_axis(ax, t)
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
-        if t.higher_is_better:
-            ax.set_ylim(0, 1)
-            ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (higher is better)")
-        else:
-            ax.set_yscale("log")
-            ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (log scale, lower is better)")
         word = tr["status"].upper() + (" (control)" if tr["role"] == "control" else "")
         ax.set_title(f"{tr['label']}: {word}", fontsize=9)
         ax.legend(fontsize=6, loc="best")

@@ -88,14 +88,7 @@ def _curve_figure(p):
                     ax.plot([m] * len(v), v, ".", color=f"C{k}", alpha=0.6)
             lo, hi = p["window"]
             ax.axvspan(lo, hi, color="0.9", zorder=0, label="near-critical window")
-            ax.axhline(t.baseline, color="gray", ls=":", lw=1, label=f"trivial: {t.baseline_label}")
-            ax.axhline(t.competence, color="k", ls="--", lw=0.8, label=f"competence {t.competence:g}")
-            if t.higher_is_better:
-                ax.set_ylim(0, 1)
-                ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (higher is better)")
-            else:
-                ax.set_yscale("log")
-                ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (log, lower is better)")
+            A.metric_axis(ax, t)
             ax.set_xlabel("residual scale mu")
             ax.set_title(f"{tr['label']}: {tr['status'].upper()}", fontsize=9)
             ax.legend(fontsize=6)
