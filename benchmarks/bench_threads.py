@@ -6,7 +6,8 @@ conditions:
 
 * ``idle``: nothing else started by this script (other programs on the machine are recorded: the
   non-niced and niced CPU shares over the condition, from /proc/stat);
-* ``busy``: one competing CPU-bound process, ``python -c "while True: pass"``, at normal priority.
+* ``busy``: one competing CPU-bound process, ``python -c "while True: pass"``, at normal priority, started in
+  its own session (as from another terminal; under autogroup scheduling each session gets an equal share).
 
 Entry points (float64 unless stated):
 
@@ -147,12 +148,14 @@ def main(argv=None):
     print("idle:", flush=True)
     doc["conditions"]["idle"] = {"loadavg_before": la0, "thread_info": wd.threads.thread_info(),
                                  "results": measure(cases, settings, args.reps, ncpu)}
-    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    # in its own session, like a program started from another terminal: under autogroup scheduling a child in
+    # our session would share our session's CPU share (then more threads of ours simply take more of it)
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
     try:
         time.sleep(1.0)
         print("busy (one `python -c 'while True: pass'`):", flush=True)
         info = wd.threads.thread_info()
-        doc["conditions"]["busy"] = {"competitor": "python -c 'while True: pass' (normal priority)",
+        doc["conditions"]["busy"] = {"competitor": "python -c 'while True: pass' (normal priority, own session)",
                                      "thread_info": info, "results": measure(cases, settings, args.reps, ncpu)}
     finally:
         hog.kill()
