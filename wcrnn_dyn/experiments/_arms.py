@@ -277,29 +277,44 @@ def arms_figure(task_results, title, path):
         ax.set_xticks(range(len(labels)))
         ax.set_xticklabels(labels, rotation=30, ha="right", fontsize=7)
         word = tr["status"].upper() + (" (control)" if tr["role"] == "control" else "")
-        ax.set_title(f"{tr['label']}: {word}", fontsize=9)
+        import textwrap
+        ax.set_title("\n".join(textwrap.wrap(f"{tr['label']}: {word}", 50)), fontsize=8)
         ax.legend(fontsize=6, loc="best")
     fig.suptitle(title + " (dots: seeds; bars: means)", fontsize=10)
     return C.savefig(fig, path)
 
 
 def effects_figure(task_results, title, path):
-    """Paired effects with their 95 % intervals, one row per comparison (all tasks); 0 drawn."""
-    rows = [(tr, c) for tr in task_results for c in tr["comparisons"]]
+    """Paired effects with their 95 % intervals, one row per comparison; one panel per unit (accuracy
+    differences; log MSE ratios), 0 and the non-inferiority margins drawn."""
+    import textwrap
+    units = {}
+    for tr in task_results:
+        for c in tr["comparisons"]:
+            units.setdefault(tr["gain_unit"], []).append((tr, c))
     p = C.plt()
-    fig, ax = p.subplots(figsize=(6.5, 0.45 * max(len(rows), 1) + 1.4), constrained_layout=True)
-    for j, (tr, c) in enumerate(rows):
-        y = len(rows) - 1 - j
-        col = "C2" if c["held"] else "C3"
-        if np.isfinite(c["ci_lo"]):
-            ax.plot([c["ci_lo"], c["ci_hi"]], [y, y], "-", color=col, lw=2)
-        ax.plot([c["mean_gain"]], [y], "o", color=col)
-        ax.plot([g for g in c["gains"] if np.isfinite(g)], [y] * sum(np.isfinite(c["gains"])), "k.", ms=3)
-    ax.axvline(0, color="k", lw=0.8)
-    ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{tr['label']}: {c['text']}" for tr, c in rows][::-1], fontsize=7)
-    ax.set_xlabel("paired gain of A over B (accuracy difference; adding: log MSE ratio), 95 % interval")
-    ax.set_title(title, fontsize=9)
+    heights = [max(len(r), 1) for r in units.values()] or [1]
+    fig, axes = p.subplots(len(heights), 1, figsize=(9.0, 0.42 * sum(heights) + 1.2 * len(heights) + 0.6),
+                           constrained_layout=True, squeeze=False, gridspec_kw={"height_ratios": heights})
+    for ax, (unit, rows) in zip(axes[:, 0], units.items()):
+        for j, (tr, c) in enumerate(rows):
+            y = len(rows) - 1 - j
+            col = "C2" if c["held"] else "C3"
+            if np.isfinite(c["ci_lo"]):
+                ax.plot([c["ci_lo"], c["ci_hi"]], [y, y], "-", color=col, lw=2)
+            ax.plot([c["mean_gain"]], [y], "o", color=col)
+            g = [x for x in c["gains"] if np.isfinite(x)]
+            ax.plot(g, [y] * len(g), "k.", ms=3)
+            if c["kind"] == "noninferior":
+                ax.plot([-c["margin"]] * 2, [y - 0.4, y + 0.4], "k:", lw=1)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(["\n".join(textwrap.wrap(f"{tr['label']}: {c['text']}", 60)) for tr, c in rows][::-1],
+                           fontsize=6)
+        ax.set_xlabel(f"paired gain of A over B ({unit}); bar: 95 % interval, dots: seeds", fontsize=8)
+    if not units:
+        axes[0][0].text(0.5, 0.5, "no comparisons", ha="center", va="center")
+    fig.suptitle(title, fontsize=9)
     return C.savefig(fig, path)
 
 
