@@ -11,9 +11,10 @@ wait on each other every step lose badly when another program holds a core (meas
 Lyapunov run with 2 threads beside one busy loop was 2.3x slower than with 1 thread; beside a
 multi-threaded job 31x).  :func:`free_cpus` therefore estimates the CPUs left over by *other* processes,
 from the ``/proc/stat`` counters minus this process's own CPU time (``os.times``), averaged over the last
-0.1-3 s.  Niced work counts as busy only when the kernel's autogroup scheduling is on (measured here: a
-``nice 15`` run in another session still took an equal share from a normal-priority process).  The counters are sampled at import and at every call; a call only sleeps (0.1 s) when no
-sample between 0.1 s and 3 s old exists.  Where ``/proc/stat`` is unavailable the estimate is the CPU count.
+0.1-10 s.  Niced work counts as busy only when the kernel's autogroup scheduling is on (measured here: a
+``nice 15`` run in another session still took an equal share from a normal-priority process).  The
+counters are sampled at import and at every call; a call only sleeps (0.05 s) when no sample between 0.1 s
+and 10 s old exists.  Where ``/proc/stat`` is unavailable the estimate is the CPU count.
 
 Wait policy: ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` at import unless the user set it (it only affects an
 OpenMP runtime started afterwards, e.g. Numba's OpenMP threading layer), so that idle OpenMP workers sleep
@@ -34,8 +35,9 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 __all__ = ["cpu_count", "busy_cpus", "free_cpus", "default_threads", "blas_threads", "single_threaded_blas",
            "set_blas_threads", "thread_info", "split", "batch_plan", "run_parallel"]
 
-_MIN_WINDOW = 0.1   # s: shortest interval the busy estimate averages over (10 ms ticks: ~5 % resolution)
-_MAX_WINDOW = 3.0   # s: older samples are stale
+_MIN_WINDOW = 0.1   # s: shortest interval the busy estimate prefers (10 ms ticks: ~5 % resolution)
+_WAIT = 0.05        # s: the interval measured when no earlier sample is usable (~10 % resolution)
+_MAX_WINDOW = 10.0  # s: older samples are stale
 _LOCK = threading.Lock()
 _SAMPLES = []       # [(wall time, busy ticks, total ticks, own CPU seconds)], oldest first
 
@@ -106,15 +108,15 @@ def _sample():
 
 
 def busy_cpus():
-    """CPUs kept busy by other processes (float, >= 0), averaged over the last 0.1-3 s; None where
+    """CPUs kept busy by other processes (float, >= 0), averaged over the last 0.1-10 s; None where
     ``/proc/stat`` is unavailable.
 
     busy = (non-idle share of the time of the CPUs in this process's affinity mask) x (their number) - this
     process's CPU time per second.
     Niced work counts only under the kernel's autogroup scheduling (the default of common Linux desktops):
     without it the scheduler gives way to normal priority and niced work is not in our way.  Costs ~20 us,
-    or a 0.1 s sleep when no earlier sample in the window exists (first call more
-    than 3 s after the last one).
+    or a 0.05 s sleep when no earlier sample in the window exists (first call more than 10 s after the
+    last one).
     """
     with _LOCK:
         now = _sample()
@@ -130,10 +132,10 @@ def busy_cpus():
         if ref is None:
             if _SAMPLES and 0.0 <= cur[0] - _SAMPLES[-1][0] < _MIN_WINDOW:
                 ref = _SAMPLES[-1]
-                time.sleep(max(0.0, _MIN_WINDOW - (cur[0] - ref[0])))
+                time.sleep(max(0.0, _WAIT - (cur[0] - ref[0])))
             else:
                 ref = cur
-                time.sleep(_MIN_WINDOW)
+                time.sleep(_WAIT)
             cur, ncpu = _sample()
         _SAMPLES.append(cur)
         del _SAMPLES[:-64]
@@ -168,11 +170,14 @@ def _numba_threads():
 def default_threads(n_items=None, min_chunk=1):
     """Default thread count of every threaded entry point: the smaller of Numba's thread count (which follows
     ``NUMBA_NUM_THREADS`` and ``numba.set_num_threads``; sweep workers set 1) and :func:`free_cpus`, at most
-    one thread per ``min_chunk`` of ``n_items`` work items (when given), at least 1."""
-    n = min(_numba_threads(), free_cpus())
+    one thread per ``min_chunk`` of ``n_items`` work items (when given), at least 1.  The load is not read
+    when the other limits already give 1."""
+    n = _numba_threads()
     if n_items is not None:
         n = min(n, int(n_items) // max(1, int(min_chunk)))
-    return max(1, n)
+    if n <= 1:
+        return 1
+    return max(1, min(n, free_cpus()))
 
 
 # ------------------------------------------------------------------------------------------ BLAS pools
