@@ -93,6 +93,17 @@ _KIND_DEFAULTS = {
 }
 KINDS = tuple(_KIND_DEFAULTS)
 
+#: Optional keys of the "train" kind and their defaults: gradient flossing (:mod:`wcrnn_dyn.flossing`,
+#: docs/CLV.md).  They are not in the kind's defaults, so a cell without them keeps the key it always had;
+#: :func:`normalize_cell` leaves them out when they equal their default (same computation, same key).
+#: ``floss_steps``: Adam steps of :func:`wcrnn_dyn.flossing.floss` on ``floss_batch`` training sequences
+#: before training (lr ``floss_lr``, beta 1); ``floss_beta`` > 0: the regulariser
+#: :func:`wcrnn_dyn.flossing.flossing_regularizer` during training, on the first ``floss_batch`` sequences of
+#: every ``floss_every``-th mini-batch; ``floss_k`` leading exponents pushed towards ``floss_target``.
+TRAIN_OPTIONAL = {"floss_steps": 0, "floss_beta": 0.0, "floss_k": 4, "floss_target": 0.0, "floss_lr": 1e-3,
+                  "floss_batch": 16, "floss_every": 1}
+_OPTIONAL = {"train": TRAIN_OPTIONAL}
+
 
 # ============================================================================================ config
 def _toml_module():
@@ -173,6 +184,7 @@ def expand(cfg):
                 raise ValueError("every cell needs a 'kind' (in [defaults] or in a [grid]); choose from "
                                  f"{KINDS} or 'module:function'")
             known = kind_defaults(kind)
+            known.update(_OPTIONAL.get(kind, {}))
             # defaults that a built-in kind does not take are dropped for its cells; grid keys must be known
             cell = {k: v for k, v in cfg["defaults"].items() if not known or k in known or k == "kind"}
             cell.update(point)
@@ -190,7 +202,7 @@ def _check_default_keys(defaults, cells):
     kinds = {c.get("kind", defaults.get("kind")) for c in cells}
     if any(k not in _KIND_DEFAULTS for k in kinds):
         return
-    known = set().union(*(_KIND_DEFAULTS[k] for k in kinds)) | {"kind"}
+    known = set().union(*(_KIND_DEFAULTS[k] for k in kinds), *(_OPTIONAL.get(k, {}) for k in kinds)) | {"kind"}
     unknown = sorted(set(defaults) - known)
     if unknown:
         raise ValueError(f"config [defaults] has keys {unknown} that no cell kind here takes "
@@ -207,23 +219,29 @@ def kind_defaults(kind):
 
 
 def normalize_cell(cell):
-    """The cell with its kind's defaults filled in; ValueError on unknown keys or kinds."""
+    """The cell with its kind's defaults filled in; ValueError on unknown keys or kinds.  Optional keys
+    (:data:`TRAIN_OPTIONAL`) are type-checked and kept only when they differ from their default."""
     if not isinstance(cell, dict):
         raise TypeError(f"cell must be a dict, got {type(cell).__name__}")
     kind = cell.get("kind")
     if not isinstance(kind, str):
         raise ValueError(f"cell needs a string 'kind', got {kind!r}")
     d = kind_defaults(kind)
+    opt = _OPTIONAL.get(kind, {})
     if d:
-        unknown = set(cell) - set(d) - {"kind"}
+        unknown = set(cell) - set(d) - set(opt) - {"kind"}
         if unknown:
-            raise ValueError(f"cell of kind {kind!r} has unknown keys {sorted(unknown)}; known: {sorted(d)}")
+            raise ValueError(f"cell of kind {kind!r} has unknown keys {sorted(unknown)}; known: "
+                             f"{sorted(set(d) | set(opt))}")
     for k, v in cell.items():
         if k in d:
             _check_type(kind, k, v, d[k])
+        elif k in opt:
+            _check_type(kind, k, v, opt[k])
     out = {"kind": kind}
     out.update(d)
-    out.update(cell)
+    # optional keys at their default are left out: the cell then normalises (and hashes) as without them
+    out.update({k: v for k, v in cell.items() if k not in opt or _canonical(v) != _canonical(opt[k])})
     return out
 
 
@@ -341,8 +359,20 @@ def train_cell(c, residual=None, checkpoint_dir=None):
     Returns ``(metrics, net, history, task)``; metrics hold the test metric, the validation curve's
     convergence (``still_improving``, ``steps_to_90``: steps until the validation metric first covered 90 %
     of the way from the trivial baseline to its best) and the run's facts.
+
+    Gradient flossing (optional keys, :data:`TRAIN_OPTIONAL`; nothing changes without them): ``floss_steps``
+    > 0 runs :func:`wcrnn_dyn.flossing.floss` on the training inputs before training, ``floss_beta`` > 0 adds
+    the flossing regulariser during training (every ``floss_every``-th step, on the first ``floss_batch``
+    sequences of the mini-batch).  Then the metrics also hold ``floss_seconds`` (time spent flossing, before
+    and during training) and the top finite-time exponent of a fixed probe batch (the first ``floss_batch``
+    training sequences, all T steps, ``floss_k`` exponents) at initialisation (``floss_le_init``), at the
+    start of training (``floss_le_start``, after flossing before training) and after it (``floss_le_end``);
+    ``history.meta["floss"]`` holds the settings, the k exponents at those three points, the seconds and the
+    flossing history.  Cost: ``floss_steps`` + (training steps / ``floss_every``) flossing calls, each about
+    ``floss_k`` BPTT passes over ``floss_batch`` sequences (docs/CLV.md), plus three probe calls.
     """
     from . import training
+    fl = {k: c.get(k, v) for k, v in TRAIN_OPTIONAL.items()}
     c = dict(_KIND_DEFAULTS["train"], **c)
     t = _build.task(c["task"])
     T = int(c["T"]) if t.name == "adding" else None
@@ -365,6 +395,9 @@ def train_cell(c, residual=None, checkpoint_dir=None):
         kw["clip_norm"] = float(c["clip"])
     if checkpoint_dir is not None:
         kw.update(checkpoint_dir=checkpoint_dir, checkpoint_every_steps=100, resume=True)
+    flossing_on = int(fl["floss_steps"]) > 0 or float(fl["floss_beta"]) > 0
+    if flossing_on:
+        fstate = _floss_before(net, Xtr, c, fl, kw)
     hist = training.train(net, Xtr, ytr, Xva, yva, **kw)
     ev = training.evaluate(net, Xte, yte, loss=t.loss)
     meta = getattr(hist, "meta", {}) or {}
@@ -377,7 +410,77 @@ def train_cell(c, residual=None, checkpoint_dir=None):
                "still_improving": t.still_improving(curve),
                "steps_to_90": max(-1, t.epochs_to_fraction(curve, 0.9) * spe),
                "diverged": bool(meta.get("diverged", False)), "n_params": int(net.n_params)}
+    if flossing_on:
+        metrics.update(_floss_after(net, hist, fstate))
     return metrics, net, hist, t
+
+
+def _floss_probe(net, Xp, k, target, seed):
+    """The k finite-time exponents (batch mean) of the probe batch; NaNs when the frame degenerates."""
+    from . import flossing
+    from .models import DivergenceError
+    try:
+        return [float(x) for x in flossing.flossing_loss_and_grad(net, Xp, k, target=target, seed=seed)[2]
+                .mean(axis=0)]
+    except DivergenceError:
+        return [float("nan")] * k
+
+
+def _floss_before(net, Xtr, c, fl, kw):
+    """Flossing before training (``floss_steps``) and the regulariser for training (``floss_beta``, put into
+    ``kw``); returns the state that :func:`_floss_after` completes."""
+    from . import flossing
+    k, target, nb = int(fl["floss_k"]), float(fl["floss_target"]), int(fl["floss_batch"])
+    every, seed = int(fl["floss_every"]), int(c["seed"])
+    if nb < 1 or every < 1 or k < 1 or int(fl["floss_steps"]) < 0 or float(fl["floss_beta"]) < 0:
+        raise ValueError(f"flossing settings out of range (floss_batch, floss_every, floss_k >= 1; floss_steps, "
+                         f"floss_beta >= 0): {fl}")
+    nb = min(nb, Xtr.shape[0])
+    Xp = np.asarray(Xtr[:nb], dtype=float)
+    st = {"settings": {key: fl[key] for key in TRAIN_OPTIONAL}, "k": k, "target": target, "Xp": Xp, "seed": seed,
+          "seconds_before": 0.0, "seconds_during": 0.0, "calls_during": 0}
+    st["exponents_init"] = _floss_probe(net, Xp, k, target, seed)
+    if int(fl["floss_steps"]) > 0:
+        t0 = time.perf_counter()
+        fh = flossing.floss(net, Xtr, int(fl["floss_steps"]), k, beta=1.0, target=target, lr=float(fl["floss_lr"]),
+                            batch_size=nb, seed=_build.rng(seed, "lyap"))
+        st["seconds_before"] = time.perf_counter() - t0
+        st["history_before"] = {"step": list(fh["step"]), "exponents": [list(e) for e in fh["exponents"]],
+                                "value": list(fh["value"])}
+    st["exponents_start"] = _floss_probe(net, Xp, k, target, seed)
+    if float(fl["floss_beta"]) > 0:
+        reg = flossing.flossing_regularizer(k, beta=float(fl["floss_beta"]), target=target, seed=seed)
+
+        def hook(net_, Xb):   # every `every`-th step, on the first nb sequences of the mini-batch
+            i = st["calls_during"]
+            st["calls_during"] += 1
+            if i % every:
+                return 0.0, {}
+            t1 = time.perf_counter()
+            try:
+                return reg(net_, Xb[:nb])
+            finally:
+                st["seconds_during"] += time.perf_counter() - t1
+
+        kw["regularizer"] = hook
+        kw["callbacks"] = [reg.callback]
+    return st
+
+
+def _floss_after(net, hist, st):
+    """Probe the trained network, record the flossing facts in ``hist.meta["floss"]``; returns the metrics."""
+    st["exponents_end"] = _floss_probe(net, st.pop("Xp"), st["k"], st["target"], st["seed"])
+    if "floss_exponents" in hist:
+        st["history_during"] = {"epoch": list(hist["floss_epoch"]), "value": list(hist["floss_value"]),
+                                "exponents": [list(e) for e in hist["floss_exponents"]]}
+    if getattr(hist, "meta", None) is not None:
+        hist.meta["floss"] = st
+
+    def top(v):
+        return float(np.max(v)) if np.all(np.isfinite(v)) else float("nan")
+    return {"floss_seconds": st["seconds_before"] + st["seconds_during"],
+            "floss_le_init": top(st["exponents_init"]), "floss_le_start": top(st["exponents_start"]),
+            "floss_le_end": top(st["exponents_end"])}
 
 
 def _kind_train(c, workdir=None, key=None):
@@ -387,6 +490,8 @@ def _kind_train(c, workdir=None, key=None):
     h = _history_dict(hist)
     if h:
         extra["history"] = h
+    if "floss" in (getattr(hist, "meta", None) or {}):
+        extra["floss"] = hist.meta["floss"]
     if c.get("save_model") and workdir is not None and key is not None:
         net.save(Path(workdir) / f"{key}.model.npz")
         extra["model_file"] = f"{key}.model.npz"
