@@ -207,3 +207,24 @@ def test_train_reports_throughput_and_overhead_share():
     assert t["steps_per_s"] == pytest.approx(6 / t["seconds"])
     assert 0 < t["loss_and_grad_seconds"] < t["seconds"]
     assert 0 < t["share_outside_loss_and_grad"] < 1
+
+
+def test_lyapunov_default_threads_follow_the_load_during_a_run(monkeypatch):
+    """A single-sequence run at the default re-reads the thread count while it runs (here after every chunk,
+    alternating 1 and 2 BLAS threads); the exponents equal a run with n_threads=1."""
+    from wcrnn_dyn import lyapunov as ly
+    calls = []
+
+    def fake_default(B=None):
+        calls.append(1)
+        return 1 + len(calls) % 2
+
+    net = wd.WCRNN(1, 64, 1, residual=R.rotational(64, 0.99, np.linspace(0.1, 3.0, 32)), eps=0.05, seed=0)
+    X = np.random.default_rng(0).standard_normal((300, 1))
+    ref = wd.lyapunov_spectrum(net, X, burn_in=20, n_threads=1)
+    monkeypatch.setattr(ly, "_default_threads", fake_default)
+    monkeypatch.setattr(ly, "_ADAPT_EVERY", 0.0)
+    monkeypatch.setattr(ly, "FLOPS_PER_CHUNK", 1.0)  # one step per chunk: many re-reads
+    res = wd.lyapunov_spectrum(net, X, burn_in=20)
+    assert len(calls) > 10
+    np.testing.assert_allclose(res.exponents, ref.exponents, rtol=0, atol=1e-13)

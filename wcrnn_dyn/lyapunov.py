@@ -28,6 +28,7 @@ from __future__ import annotations
 import importlib
 import logging
 import math
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -405,12 +406,18 @@ def _default_threads(B=None):
     return _threads.default_threads(B)
 
 
+_ADAPT_EVERY = 0.5  # s between re-reads of the default thread count during a single-sequence run
+
+
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
-                progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum"):
+                progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum", adaptive=False):
     """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
     inputs Xp (B, S, d).  Sequences are split into min(n_threads, B) groups run by worker threads (the Numba
     kernel releases the GIL; BLAS is made single-threaded meanwhile); a single group runs in the calling
-    thread with ``n_threads`` BLAS threads.  Returns (blk, counters, states)."""
+    thread with ``n_threads`` BLAS threads; with ``adaptive`` (the thread count was the load-dependent default)
+    that BLAS thread count follows :func:`wcrnn_dyn.threads.default_threads` again about every 0.5 s, so that
+    a run started on a free machine steps back when another program starts.  Returns (blk, counters,
+    states); the numbers do not depend on the thread counts."""
     B = Xp.shape[0]
     N = net.n_hidden
     a = _net_args(net)
@@ -442,13 +449,22 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
         n_parts = _split_parts(N, g.Z.shape[0], n_threads)
         if n_parts > 1:
             g.split_gemm(n_parts)
-        with KL.blas_threads(1 if n_parts > 1 else min(n_threads, _cpu_count())):
+        nb = 1 if n_parts > 1 else min(n_threads, _cpu_count())
+        adaptive = adaptive and n_parts == 1
+        t_check = time.monotonic()
+        with KL.blas_threads(nb):
             while s < S:
                 s1 = min(S, s + chunk)
                 check([g.run(s, s1, n_burn, M, qr_every, qpb)])
                 if progress is not None:
                     progress.update(s1 - s)
                 s = s1
+                if adaptive and time.monotonic() - t_check > _ADAPT_EVERY:
+                    t_check = time.monotonic()
+                    nb_now = min(_default_threads(), _cpu_count())
+                    if nb_now != nb:
+                        nb = nb_now
+                        _threads.set_blas_threads(nb)
     else:
         from concurrent.futures import ThreadPoolExecutor
         with KL.single_threaded_blas(), ThreadPoolExecutor(max_workers=n_groups) as ex:
@@ -572,6 +588,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         Q0 = initial_frame(N, k, seed)
 
     what = "lyapunov_spectrum"
+    adaptive = n_threads is None
     n_threads = _default_threads() if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
     if B > 1 and n_threads > 1 and not KL.single_threaded_blas().available:
         n_threads = 1
@@ -584,7 +601,8 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     bar = _progress_bar(progress, burn_in + M, "Lyapunov")
     try:
         blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
-                                rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what)
+                                rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what,
+                                adaptive=adaptive)
     finally:
         if bar is not None:
             bar.close()
