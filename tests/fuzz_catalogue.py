@@ -66,8 +66,12 @@ def arrays(good_make, shape_desc, bad_shapes=((2, 2, 2, 2), (0,), ())):
     def huge():
         return np.array(good_make(), dtype=float) * 1e300
 
+    def cplx():
+        with np.errstate(all="ignore"):
+            return np.array(good_make(), dtype=complex) * 1j
+
     out += [_v("nan-array", with_nan), _v("1e300*array", huge), _const("[[1,'a']]", [[1, "a"]]),
-            _v("complex", lambda: np.array(good_make(), dtype=complex) * 1j)]
+            _v("complex", cplx)]
     return out + GENERIC_BAD
 
 
@@ -302,6 +306,63 @@ def entries():
         nonlinearity=choice("tanh", ["relu", "sigmoid"]),
         readout=[_const("None", None), _const("False", False), _const("'fc'", "fc"), _const("3", 3)]),
         aliases=("weight_ih_l0", "weight_hh_l0", "state_dict", "bias_hh_l0")))
+    # --- figures (the plotting functions and the results' .plot methods); figures are closed after each case
+    from wcrnn_dyn import plotting as P
+    import wcrnn_dyn.memory as M_
+
+    def fig(fn):
+        def call(**k):
+            import matplotlib.pyplot as plt
+            try:
+                return fn(**k)
+            finally:
+                plt.close("all")
+        return call
+
+    def mc_result():
+        net = wd.WCRNN(1, 6, 1, residual=R.rotational(6, 0.9), eps=0.1, seed=0)
+        return M_.memory_capacity(net, 4, n_steps=300)
+
+    def lyap_result():
+        from wcrnn_dyn import lyapunov
+        net = wd.WCRNN(1, 4, 1, residual=R.rotational(4, 0.9), eps=0.1, seed=0)
+        return lyapunov.lyapunov_spectrum(net, np.zeros((40, 1)), burn_in=5)
+    bad_axes = [_const("None", None), _const("'ax'", "ax"), _const("3", 3)]
+    results_bad = [_const("None", None), _const("'abc'", "abc"), _v("array", lambda: np.ones(3)), _const("{}", {}),
+                   _const("3", 3)]
+    add(Entry("plotting.plot_lyapunov_spectrum", fig(lambda **k: P.plot_lyapunov_spectrum(**k)), dict(
+        result=[_v("LyapunovResult", lyap_result), *arrays(lambda: np.array([-0.1, -0.2]), "LE(2)")],
+        predicted=[_const("None", None), *arrays(lambda: np.array([-0.1, -0.2]), "pred(2)")[1:]],
+        interval=[_const("None", None), _const("(-1, 0)", (-1.0, 0.0)), _const("(1,2,3)", (1, 2, 3)), *GENERIC_BAD],
+        ax=bad_axes)))
+    add(Entry("plotting.plot_lyapunov_convergence", fig(lambda **k: P.plot_lyapunov_convergence(**k)), dict(
+        result=[_v("LyapunovResult", lyap_result), *results_bad], ax=bad_axes)))
+    add(Entry("plotting.plot_memory_capacity", fig(lambda **k: P.plot_memory_capacity(**k)), dict(
+        results=[_v("MemoryCapacity", mc_result), _v("dict", lambda: {"a": mc_result()}), *results_bad,
+                 _v("dict-bad", lambda: {"a": 1})], ax=bad_axes)))
+    add(Entry("plotting.plot_input_sensitivity", fig(lambda **k: P.plot_input_sensitivity(**k)), dict(
+        curves=arrays(lambda: 0.9 ** np.arange(10), "M(10)") + [_v("dict", lambda: {"a": 0.9 ** np.arange(5)})],
+        reference_mu=[_const("None", None), *floats(0.9)], ax=bad_axes)))
+    add(Entry("plotting.plot_timescales", fig(lambda **k: P.plot_timescales(**k)), dict(
+        taus=arrays(lambda: np.array([1.0, 10.0, np.inf]), "tau(3)"), bins=ints(10), ax=bad_axes),
+        aliases=("taus",)))
+    add(Entry("plotting.plot_eigenvalues", fig(lambda **k: P.plot_eigenvalues(**k)), dict(
+        values=[_v("ev", lambda: np.array([0.5 + 0.1j, 0.9])), _v("residual", lambda: R.rotational(4, 0.9)),
+                *results_bad, _v("nan", lambda: np.array([np.nan]))], ax=bad_axes)))
+    add(Entry("plotting.plot_data_spectrum", fig(lambda **k: P.plot_data_spectrum(**k)), dict(
+        freqs=arrays(lambda: np.linspace(0, 0.5, 9), "f(9)"), power=arrays(lambda: np.ones(9), "P(9)"),
+        thetas=[_const("None", None), _const("[0.5]", [0.5]), *GENERIC_BAD], ax=bad_axes)))
+    add(Entry("plotting.plot_frequency_response", fig(lambda **k: P.plot_frequency_response(**k)), dict(
+        response=[_v("FrequencyResponse", lambda: spectral.frequency_response(R.rotational(4, 0.9), [0.1, 0.2])),
+                  *results_bad], ax=bad_axes)))
+    add(Entry("plotting.plot_learning_curve", fig(lambda **k: P.plot_learning_curve(**k)), dict(
+        history=[_v("dict", lambda: {"epoch": [1, 2], "train_loss": [1.0, 0.5], "val_loss": [1.1, 0.6]}),
+                 *results_bad], x=choice("epoch", ["step", "time", "loss"]), baseline=[_const("None", None),
+                                                                                   *floats(0.1)], ax=bad_axes)))
+    add(Entry("result.plot", fig(lambda res, ax: res.plot(ax=ax)), dict(
+        res=[_v("MemoryCapacity", mc_result), _v("LyapunovResult", lyap_result),
+             _v("SensitivityCurve", lambda: M_.input_sensitivity(wd.WCRNN(1, 4, 1, seed=0), np.ones((10, 1)), 5))],
+        ax=bad_axes)))
     # --- Lyapunov (belongs to the speed engineer; only in the campaign until its validation is settled)
     from wcrnn_dyn import lyapunov
     add(Entry("lyapunov.lyapunov_spectrum", lambda **k: lyapunov.lyapunov_spectrum(**k), dict(

@@ -14,6 +14,7 @@ def plt():
 
 def new_axes(ax=None, figsize=(5.0, 3.5)):
     """Return (fig, ax): the given axes' figure, or a new figure."""
+    check_ax(ax)
     p = plt()
     if ax is None:
         fig, ax = p.subplots(figsize=figsize, constrained_layout=True)
@@ -58,3 +59,26 @@ def plot_method(fn, *args, ax=None, **kw):
     """Call a figure function ``fn(*args, ax=ax, **kw)`` (which returns (fig, ax)) and return the Axes only:
     the ``.plot()`` methods of result objects use this."""
     return fn(*args, ax=ax, **kw)[1]
+
+
+# ---------------------------------------------------------------------------------------------- argument checks
+def check_ax(ax):
+    """None or a matplotlib Axes (anything with ``plot`` and ``figure``); TypeError naming ``ax`` otherwise."""
+    if ax is not None and not (hasattr(ax, "plot") and hasattr(ax, "figure")):
+        raise TypeError(f"ax must be a matplotlib Axes or None, got {type(ax).__name__}")
+    return ax
+
+
+def check_result(obj, name, attrs, what):
+    """``obj`` must have every attribute in ``attrs`` (a result object of the package); TypeError naming
+    ``name`` and saying what is expected otherwise."""
+    missing = [a for a in attrs if not hasattr(obj, a)]
+    if missing:
+        raise TypeError(f"{name} must be {what}, got {type(obj).__name__} (no {', '.join(missing)})")
+    return obj
+
+
+def curve(values, name):
+    """A 1-d float array to draw (NaN / inf allowed: they are not drawn); ValueError / TypeError naming ``name``."""
+    from .._validate import as_array
+    return as_array(values, name, ndim=1, finite=False)

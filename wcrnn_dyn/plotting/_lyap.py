@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import new_axes
+from ._base import check_ax, check_result, curve, new_axes
 
 __all__ = ["plot_lyapunov_spectrum", "plot_lyapunov_convergence"]
 
@@ -16,15 +16,22 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
     theory (e.g. ``theory.predicted_exponents(net)``), drawn as a dashed line over the same indices.
     ``interval``: (low, high) band of :func:`wcrnn_dyn.theory.exponent_interval`.  Returns (fig, ax).
     """
-    fig, ax = new_axes(ax)
+    check_ax(ax)
     if hasattr(result, "exponents"):
-        lam = np.asarray(result.exponents, dtype=float)
+        lam = curve(result.exponents, "result.exponents")
         se = np.asarray(result.stderr, dtype=float)
         spread = np.asarray(result.spread, dtype=float)
     else:
-        lam = np.asarray(result, dtype=float)
+        lam = curve(result, "result")
         se = np.full_like(lam, np.nan)
         spread = np.full_like(lam, np.nan)
+    if predicted is not None:
+        predicted = curve(predicted, "predicted")
+    if interval is not None:
+        interval = curve(interval, "interval")
+        if interval.shape != (2,):
+            raise ValueError(f"interval must be a pair (low, high), got shape {interval.shape}")
+    fig, ax = new_axes(ax)
     idx = np.arange(1, lam.size + 1)
     if interval is not None:
         ax.axhspan(interval[0], interval[1], color="0.85", label="bound (THEORY.md section 4.2)")
@@ -50,6 +57,7 @@ def plot_lyapunov_convergence(result, ax=None, indices=None, max_lines=6, title=
     ``indices``: which exponents (0-based, default: up to ``max_lines`` spread over the spectrum, always the
     first and the last).  The final values are drawn as dotted horizontal lines.  Returns (fig, ax).
     """
+    check_result(result, "result", ("history", "history_steps"), "a LyapunovResult")
     fig, ax = new_axes(ax)
     H = np.asarray(result.history, dtype=float)
     steps = np.asarray(result.history_steps, dtype=float)

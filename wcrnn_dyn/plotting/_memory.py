@@ -3,16 +3,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import new_axes
+from .._validate import check_float
+from ._base import check_ax, check_result, curve, new_axes
 
 __all__ = ["plot_input_sensitivity", "plot_memory_capacity", "plot_ipc", "plot_timescales",
            "plot_perturbation_decay"]
 
 
-def _curves(curves, default_label=None):
+def _curves(curves, default_label=None, name="curves"):
     if isinstance(curves, dict):
-        return [(str(k), np.asarray(v)) for k, v in curves.items()]
-    return [(default_label, np.asarray(curves))]
+        return [(str(k), curve(v, f"{name}[{k!r}]")) for k, v in curves.items()]
+    return [(default_label, curve(curves, name))]
 
 
 def plot_input_sensitivity(curves, ax=None, log=True, reference_mu=None, normalize=False, title=None):
@@ -22,9 +23,13 @@ def plot_input_sensitivity(curves, ax=None, log=True, reference_mu=None, normali
     (scaled to each curve's lag-0 value) as a dashed line.  ``normalize``: divide each curve by its lag-0
     value.  Returns (fig, ax).
     """
+    check_ax(ax)
+    items = _curves(curves)
+    if reference_mu is not None:
+        reference_mu = check_float(reference_mu, "reference_mu", minimum=0.0)
     fig, ax = new_axes(ax)
     first = None
-    for label, y in _curves(curves):
+    for label, y in items:
         y = np.asarray(y, dtype=float)
         if normalize and y[0] > 0:
             y = y / y[0]
@@ -40,7 +45,7 @@ def plot_input_sensitivity(curves, ax=None, log=True, reference_mu=None, normali
     ax.set_ylabel(r"$\mathbb{E}\,\|\partial h_T / \partial x_{T-l}\|$" + (" (normalised)" if normalize else ""))
     if title:
         ax.set_title(title)
-    if any(lbl for lbl, _ in _curves(curves)) or reference_mu is not None:
+    if any(lbl for lbl, _ in items) or reference_mu is not None:
         ax.legend(fontsize="small")
     return fig, ax
 
@@ -49,8 +54,14 @@ def plot_memory_capacity(results, ax=None, raw=False, title=None):
     """Memory capacity profile MC_l vs lag for a :class:`wcrnn_dyn.memory.MemoryCapacity` or a dict
     label -> result (legend shows each total).  ``raw`` also draws the unthresholded values (dotted) and the
     threshold.  Returns (fig, ax)."""
+    check_ax(ax)
+    items = list(results.items()) if isinstance(results, dict) else [(None, results)]
+    if not items:
+        raise ValueError("results must hold at least one MemoryCapacity, got an empty dict")
+    for label, r in items:
+        check_result(r, "results" if label is None else f"results[{label!r}]", ("lags", "per_lag", "raw", "total",
+                     "threshold"), "a MemoryCapacity (or a dict of them)")
     fig, ax = new_axes(ax)
-    items = results.items() if isinstance(results, dict) else [(None, results)]
     for label, r in items:
         name = f"{label + ': ' if label else ''}MC = {r.total:.2f}"
         line, = ax.plot(r.lags, r.per_lag, drawstyle="steps-mid", label=name)
@@ -69,6 +80,8 @@ def plot_memory_capacity(results, ax=None, raw=False, title=None):
 def plot_ipc(result, ax=None, title=None):
     """Information processing capacity per lag, one line per Legendre degree (cross terms in the legend
     total).  ``result``: :class:`wcrnn_dyn.memory.InformationProcessingCapacity`.  Returns (fig, ax)."""
+    check_result(result, "result", ("lags", "by_degree", "total_by_degree", "cross", "total"),
+                 "an InformationProcessingCapacity")
     fig, ax = new_axes(ax)
     for k, v in result.by_degree.items():
         ax.plot(result.lags, v, drawstyle="steps-mid", label=f"degree {k}: {result.total_by_degree[k]:.2f}")
@@ -87,8 +100,11 @@ def plot_timescales(taus, ax=None, bins=30, log=True, title=None):
     ``taus``: array or dict label -> array.  Infinite timescales (LE >= 0) cannot be binned: their count is
     written in the legend.  Returns (fig, ax).
     """
+    check_ax(ax)
+    data = _curves(taus, name="taus")
+    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
+        raise ValueError(f"bins must be a positive int, got {bins!r}")
     fig, ax = new_axes(ax)
-    data = _curves(taus)
     finite_all = np.concatenate([v[np.isfinite(v) & (v > 0)] for _, v in data]) if data else np.zeros(0)
     if finite_all.size and log:
         lo, hi = finite_all.min(), finite_all.max()
@@ -117,6 +133,7 @@ def plot_timescales(taus, ax=None, bins=30, log=True, title=None):
 def plot_perturbation_decay(result, ax=None, title=None):
     """Geometric-mean trajectory distance vs time (log y), with the rounding floor and the fitted rate.
     ``result``: :class:`wcrnn_dyn.memory.PerturbationDecay`.  Returns (fig, ax)."""
+    check_result(result, "result", ("times", "distance", "floor", "rate"), "a PerturbationDecay")
     fig, ax = new_axes(ax)
     ax.plot(result.times, result.distance, label=f"rate {result.rate:.4g} / step")
     ax.plot(result.times, result.floor, "k:", lw=1, label="rounding floor")

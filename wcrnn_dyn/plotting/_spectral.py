@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import new_axes
+from ._base import check_ax, check_result, curve, new_axes
 
 __all__ = ["plot_eigenvalues", "plot_data_spectrum", "plot_frequency_response"]
 
@@ -15,11 +15,24 @@ def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=1
     ``values``: complex array, a residual (its eigenvalues), or a dict label -> either.  Equal aspect
     ratio.  Returns (fig, ax).
     """
-    fig, ax = new_axes(ax, figsize=(4.2, 4.0))
+    check_ax(ax)
     items = values.items() if isinstance(values, dict) else [(None, values)]
-    rmax = 1.0
+    evs = []
     for label, v in items:
-        ev = np.asarray(v.eigenvalues() if hasattr(v, "eigenvalues") else v).astype(complex).ravel()
+        v = v.eigenvalues() if callable(getattr(v, "eigenvalues", None)) else v
+        nm = "values" if label is None else f"values[{label!r}]"
+        if v is None or isinstance(v, (str, bytes, dict)):
+            raise TypeError(f"{nm} must be an array of eigenvalues or a residual, got {type(v).__name__}")
+        try:
+            ev = np.asarray(v).astype(complex).ravel()
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"{nm} must be an array of eigenvalues or a residual ({e})") from e
+        if not np.all(np.isfinite(ev)):
+            raise ValueError(f"{nm} contains NaN or inf")
+        evs.append((label, ev))
+    fig, ax = new_axes(ax, figsize=(4.2, 4.0))
+    rmax = 1.0
+    for label, ev in evs:
         ax.scatter(ev.real, ev.imag, s=markersize, alpha=0.75, label=label)
         if ev.size:
             rmax = max(rmax, float(np.max(np.abs(ev))))
@@ -47,9 +60,16 @@ def plot_data_spectrum(freqs, power, residual=None, thetas=None, peaks=None, ax=
     ``residual``: a residual whose ``meta["thetas"]`` (rotational families) or eigenvalue angles give the
     frequencies; or pass ``thetas`` (radians) directly.  ``peaks``: frequencies to mark.  Returns (fig, ax).
     """
+    check_ax(ax)
+    f = curve(freqs, "freqs")
+    p = curve(power, "power")
+    if f.shape != p.shape:
+        raise ValueError(f"freqs and power must have the same shape, got {f.shape} and {p.shape}")
+    if thetas is not None:
+        thetas = curve(thetas, "thetas")
+    if peaks is not None:
+        peaks = curve(peaks, "peaks")
     fig, ax = new_axes(ax, figsize=(6.0, 3.5))
-    f = np.asarray(freqs)
-    p = np.asarray(power)
     ax.plot(f, p, lw=1.2, label="data $P(f)$")
     if residual is not None and thetas is None:
         meta = getattr(residual, "meta", {}) or {}
@@ -79,6 +99,7 @@ def plot_data_spectrum(freqs, power, residual=None, thetas=None, peaks=None, ax=
 def plot_frequency_response(response, ax=None, blocks=True, log=True, title=None):
     """Gain vs frequency of a residual (:class:`wcrnn_dyn.spectral.FrequencyResponse`): each block (thin)
     and the RMS total (thick).  Returns (fig, ax)."""
+    check_result(response, "response", ("freqs", "total", "block_gain"), "a FrequencyResponse")
     fig, ax = new_axes(ax, figsize=(6.0, 3.5))
     f = response.freqs
     if blocks and response.block_gain is not None:

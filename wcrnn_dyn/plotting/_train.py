@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import new_axes
+from ._base import check_ax, new_axes
 
 __all__ = ["plot_learning_curve"]
 
@@ -36,9 +36,15 @@ def plot_learning_curve(history, ax=None, x="epoch", metric=True, baseline=None,
     accuracy (for MSE the validation loss already is the metric).  ``baseline``: a horizontal reference line
     for the loss (e.g. 1/6 for the adding problem).  Returns (fig, ax).  NaN entries are not drawn.
     """
+    check_ax(ax)
     h, meta = _as_lists(history)
-    if x not in ("epoch", "step", "time"):
+    if not isinstance(h, dict) or not isinstance(meta, dict):
+        raise TypeError(f"history must be a History, its to_dict() or a dict of lists, got {type(history).__name__}")
+    if not isinstance(x, str) or x not in ("epoch", "step", "time"):
         raise ValueError(f"x must be 'epoch', 'step' or 'time', got {x!r}")
+    if baseline is not None:
+        from .._validate import check_float
+        baseline = check_float(baseline, "baseline")
     fig, ax = new_axes(ax)
     xs = _floats(h.get(x, []))
     tl = _floats(h.get("train_loss", []))
