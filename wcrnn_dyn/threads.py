@@ -18,7 +18,9 @@ and 10 s old exists.  Where ``/proc/stat`` is unavailable the estimate is the CP
 
 Wait policy: ``OMP_WAIT_POLICY`` is set to ``PASSIVE`` at import unless the user set it (it only affects an
 OpenMP runtime started afterwards, e.g. Numba's OpenMP threading layer), so that idle OpenMP workers sleep
-instead of spinning on a core another program needs.
+instead of spinning on a core another program needs (measured: a Lyapunov top-16 run at N=1024 whose GEMM is
+split over Numba's OpenMP threads took 15-21 ms per step with spinning workers on a shared 2-core machine,
+1.2-5.6 ms with passive ones).
 """
 from __future__ import annotations
 
