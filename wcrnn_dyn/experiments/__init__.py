@@ -12,6 +12,8 @@ Registry (:data:`EXPERIMENTS`, in report order):
 ``nonlinear``         non-linear residuals: measured exponents and accuracy against the gain
 ``wcri``              weakly coupled residual initialisation of Elman RNNs against default, orthogonal
                       and identity initialisations
+``flossing``          beyond the paper: gradient flossing (before / during training) against WCRI and the
+                      default initialisation of Elman RNNs (issue 14)
 =================== ==================================================================================
 
 Every experiment module has ``NAME``, ``TITLE``, ``CLAIM``, ``PRESETS`` and ``run(ctx, params)``.  Use
@@ -41,6 +43,7 @@ EXPERIMENTS = {
     "heterogeneity": "wcrnn_dyn.experiments.heterogeneity",
     "nonlinear": "wcrnn_dyn.experiments.nonlinear",
     "wcri": "wcrnn_dyn.experiments.wcri",
+    "flossing": "wcrnn_dyn.experiments.flossing",
 }
 
 
