@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import check_float
+from .._validate import check_float, check_int
 from ._base import check_ax, check_result, curve, new_axes
 
 __all__ = ["plot_input_sensitivity", "plot_memory_capacity", "plot_ipc", "plot_timescales",
@@ -102,8 +102,7 @@ def plot_timescales(taus, ax=None, bins=30, log=True, title=None):
     """
     check_ax(ax)
     data = _curves(taus, name="taus")
-    if not isinstance(bins, (int, np.integer)) or isinstance(bins, bool) or bins < 1:
-        raise ValueError(f"bins must be a positive int, got {bins!r}")
+    bins = check_int(bins, "bins", minimum=1, maximum=100_000)  # more bins than that draws nothing visible
     fig, ax = new_axes(ax)
     finite_all = np.concatenate([v[np.isfinite(v) & (v > 0)] for _, v in data]) if data else np.zeros(0)
     if finite_all.size and log:
