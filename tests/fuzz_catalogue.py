@@ -363,13 +363,13 @@ def entries():
         res=[_v("MemoryCapacity", mc_result), _v("LyapunovResult", lyap_result),
              _v("SensitivityCurve", lambda: M_.input_sensitivity(wd.WCRNN(1, 4, 1, seed=0), np.ones((10, 1)), 5))],
         ax=bad_axes)))
-    # --- Lyapunov (belongs to the speed engineer; only in the campaign until its validation is settled)
+    # --- Lyapunov
     from wcrnn_dyn import lyapunov
     add(Entry("lyapunov.lyapunov_spectrum", lambda **k: lyapunov.lyapunov_spectrum(**k), dict(
         net=nets()[:4], X=arrays(lambda: np.random.default_rng(0).standard_normal((60, 2)), "X(60,2)"),
         k=[_const("None", None), *ints(3)], burn_in=ints(10), washout=ints(0, (5,)), qr_every=ints(1), seed=seeds(),
         n_threads=[_const("None", None), *ints(1)]),
-        nonfinite_ok=True, slow=True))  # documented: -inf exponents, NaN stderr / Kaplan-Yorke
+        nonfinite_ok=True))  # documented: -inf exponents, NaN stderr / Kaplan-Yorke
     return E
 
 
