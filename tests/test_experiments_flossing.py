@@ -88,6 +88,23 @@ def test_flossing_during_training_every_n_steps():
     assert plain["metrics"]["test_mse"] != m["test_mse"]
 
 
+def test_degenerate_frame_is_recorded_not_fatal(monkeypatch):
+    # where J_t is singular on the frame (e.g. all ReLU units silent) no flossing step exists: flossing before
+    # training stops, flossing steps during training are skipped, the run goes on and the failures are counted
+    from wcrnn_dyn import flossing
+    from wcrnn_dyn.models import DivergenceError
+
+    def singular(*a, **k):
+        raise DivergenceError("flossing: the tangent frame became non-finite or singular")
+    monkeypatch.setattr(flossing, "flossing_loss_and_grad", singular)
+    cell = dict(CELL, n_train=64, batch_size=8, floss_steps=3, floss_beta=1.0, floss_k=2, floss_batch=4)
+    rec = sweep.run_cell(cell)
+    assert rec["error"] is None
+    m, fl = rec["metrics"], rec["extra"]["floss"]
+    assert fl["error_before"].startswith("DivergenceError") and fl["skipped_during"] == 8
+    assert m["floss_failures"] == 9 and math.isnan(m["floss_le_init"]) and math.isfinite(m["test_mse"])
+
+
 def test_arms_share_the_wcri_experiment_cells_on_images():
     from wcrnn_dyn.experiments import _arms as A
     from wcrnn_dyn.experiments import wcri

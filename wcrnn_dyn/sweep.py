@@ -368,7 +368,10 @@ def train_cell(c, residual=None, checkpoint_dir=None):
     training sequences, all T steps, ``floss_k`` exponents) at initialisation (``floss_le_init``), at the
     start of training (``floss_le_start``, after flossing before training) and after it (``floss_le_end``);
     ``history.meta["floss"]`` holds the settings, the k exponents at those three points, the seconds and the
-    flossing history.  Cost: ``floss_steps`` + (training steps / ``floss_every``) flossing calls, each about
+    flossing history.  Where the tangent frame degenerates (J_t singular on it, e.g. ReLU units all silent) a
+    flossing step cannot be taken: flossing before training stops there (``error_before``) and training starts
+    from the network reached; during training that step is skipped (``skipped_during``); ``floss_failures``
+    counts both.  Cost: ``floss_steps`` + (training steps / ``floss_every``) flossing calls, each about
     ``floss_k`` BPTT passes over ``floss_batch`` sequences (docs/CLV.md), plus three probe calls.
     """
     from . import training
@@ -430,6 +433,7 @@ def _floss_before(net, Xtr, c, fl, kw):
     """Flossing before training (``floss_steps``) and the regulariser for training (``floss_beta``, put into
     ``kw``); returns the state that :func:`_floss_after` completes."""
     from . import flossing
+    from .models import DivergenceError
     k, target, nb = int(fl["floss_k"]), float(fl["floss_target"]), int(fl["floss_batch"])
     every, seed = int(fl["floss_every"]), int(c["seed"])
     if nb < 1 or every < 1 or k < 1 or int(fl["floss_steps"]) < 0 or float(fl["floss_beta"]) < 0:
@@ -438,15 +442,20 @@ def _floss_before(net, Xtr, c, fl, kw):
     nb = min(nb, Xtr.shape[0])
     Xp = np.asarray(Xtr[:nb], dtype=float)
     st = {"settings": {key: fl[key] for key in TRAIN_OPTIONAL}, "k": k, "target": target, "Xp": Xp, "seed": seed,
-          "seconds_before": 0.0, "seconds_during": 0.0, "calls_during": 0}
+          "seconds_before": 0.0, "seconds_during": 0.0, "calls_during": 0, "skipped_during": 0,
+          "error_before": None}
     st["exponents_init"] = _floss_probe(net, Xp, k, target, seed)
     if int(fl["floss_steps"]) > 0:
         t0 = time.perf_counter()
-        fh = flossing.floss(net, Xtr, int(fl["floss_steps"]), k, beta=1.0, target=target, lr=float(fl["floss_lr"]),
-                            batch_size=nb, seed=_build.rng(seed, "lyap"))
+        try:
+            fh = flossing.floss(net, Xtr, int(fl["floss_steps"]), k, beta=1.0, target=target,
+                                lr=float(fl["floss_lr"]), batch_size=nb, seed=_build.rng(seed, "lyap"))
+            st["history_before"] = {"step": list(fh["step"]), "exponents": [list(e) for e in fh["exponents"]],
+                                    "value": list(fh["value"])}
+        except DivergenceError as e:   # e.g. ReLU: J_t singular on the frame; train from the network reached
+            st["error_before"] = f"DivergenceError: {e}"
+            log.info("flossing before training stopped early: %s", e)
         st["seconds_before"] = time.perf_counter() - t0
-        st["history_before"] = {"step": list(fh["step"]), "exponents": [list(e) for e in fh["exponents"]],
-                                "value": list(fh["value"])}
     st["exponents_start"] = _floss_probe(net, Xp, k, target, seed)
     if float(fl["floss_beta"]) > 0:
         reg = flossing.flossing_regularizer(k, beta=float(fl["floss_beta"]), target=target, seed=seed)
@@ -459,6 +468,9 @@ def _floss_before(net, Xtr, c, fl, kw):
             t1 = time.perf_counter()
             try:
                 return reg(net_, Xb[:nb])
+            except DivergenceError:      # the frame degenerated on this batch (ReLU): skip this flossing step
+                st["skipped_during"] += 1
+                return 0.0, {}
             finally:
                 st["seconds_during"] += time.perf_counter() - t1
 
@@ -480,7 +492,8 @@ def _floss_after(net, hist, st):
         return float(np.max(v)) if np.all(np.isfinite(v)) else float("nan")
     return {"floss_seconds": st["seconds_before"] + st["seconds_during"],
             "floss_le_init": top(st["exponents_init"]), "floss_le_start": top(st["exponents_start"]),
-            "floss_le_end": top(st["exponents_end"])}
+            "floss_le_end": top(st["exponents_end"]),
+            "floss_failures": int(st["skipped_during"]) + int(st["error_before"] is not None)}
 
 
 def _kind_train(c, workdir=None, key=None):
