@@ -12,12 +12,18 @@ version, e.g. a ``git archive`` export of an earlier commit:
     .venv/bin/python benchmarks/bench_train_small.py --compare /tmp/before.json
 
 ``--compare`` adds the ratios before / now to the JSON (default benchmarks/results/bench_train_small.json).
+
+``--jax-python PY`` adds the JAX CPU peer (``jax_wcrnn_step.py``, run with interpreter PY, jax is not a
+dependency): once with XLA's default threads and once single-threaded, and the ratios JAX / wcrnn_dyn of
+the wall times (default threads on both sides) and of the single-threaded CPU times.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -50,6 +56,7 @@ def main(argv=None):
     p.add_argument("--sizes", default="32,64,128")
     p.add_argument("--reps", type=int, default=6)
     p.add_argument("--compare", default=None, help="JSON of an earlier run: ratios earlier / now are added")
+    p.add_argument("--jax-python", default=None, help="interpreter with jax for the JAX CPU peer")
     p.add_argument("--out", default=str(HERE / "results" / "bench_train_small.json"))
     args = p.parse_args(argv)
     import wcrnn_dyn as wd
@@ -75,6 +82,32 @@ def main(argv=None):
             for k, v in rows.items() if k in before["results"]}
         for k, v in doc["speedup_before_over_now"].items():
             print(f"{k:24s} before/now: wall {v['wall_ms_min']:.2f}x  cpu {v['cpu_ms_min']:.2f}x")
+    if args.jax_python:
+        doc["jax"] = {}
+        for label, flags in (("default_threads", None),
+                             ("one_thread", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")):
+            env = dict(os.environ)
+            if flags:
+                env["XLA_FLAGS"] = flags
+            r = subprocess.run([args.jax_python, str(HERE / "jax_wcrnn_step.py"), "--sizes", args.sizes, "--reps",
+                                str(args.reps)], capture_output=True, text=True, env=env, timeout=900)
+            if r.returncode != 0:
+                doc["jax"][label] = {"failed": r.stderr.strip()[-500:]}
+                print("jax", label, "failed:", r.stderr.strip()[-300:])
+                continue
+            doc["jax"][label] = json.loads(r.stdout.strip().splitlines()[-1])
+        ratios = {}
+        for N in (int(s) for s in args.sizes.split(",")):
+            jd, j1 = doc["jax"].get("default_threads", {}), doc["jax"].get("one_thread", {})
+            ours_d, ours_1 = rows[f"N={N} n_threads=default"], rows[f"N={N} n_threads=1"]
+            ratios[f"N={N}"] = {
+                "wall_default_threads": round(jd[f"N={N}"]["wall_ms_min"] / ours_d["wall_ms_min"], 2)
+                if f"N={N}" in jd else None,
+                "cpu_one_thread": round(j1[f"N={N}"]["cpu_ms_min"] / ours_1["cpu_ms_min"], 2)
+                if f"N={N}" in j1 else None}
+            print(f"N={N}: JAX / wcrnn_dyn  wall (default threads) {ratios[f'N={N}']['wall_default_threads']}x  "
+                  f"CPU (one thread) {ratios[f'N={N}']['cpu_one_thread']}x")
+        doc["jax_over_wcrnn_dyn"] = ratios
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     wd.io.write_json(out, doc)
