@@ -94,10 +94,13 @@ class Worker:
             pass
 
 
-def make_cases(ents, n, seed, include_slow=True):
+def make_cases(ents, n, seed, include_slow=True, only_entries=None):
     import numpy as np
     rng = np.random.default_rng(seed)
-    idx = [i for i, e in enumerate(ents) if include_slow or not e.slow]
+    idx = [i for i, e in enumerate(ents) if (include_slow or not e.slow)
+           and (not only_entries or any(p in e.name for p in only_entries))]
+    if not idx:
+        raise SystemExit(f"no entry point matches {only_entries}")
     cases = []
     for _ in range(n):
         ei = int(rng.choice(idx))
@@ -116,6 +119,7 @@ def main(argv=None):
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds per case before it counts as a hang "
                     "(default 60)")
     ap.add_argument("--only", type=int, nargs="*", default=None, help="run only these case numbers (to replay)")
+    ap.add_argument("--entries", nargs="*", default=None, help="only entry points whose name contains one of these")
     ap.add_argument("--workers", type=int, default=1, help="worker processes run one after another (default 1)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "fuzz_campaign.json"))
     ap.add_argument("--mem-gib", type=float, default=8.0, help="address-space limit of each worker in GiB "
@@ -126,7 +130,7 @@ def main(argv=None):
         return worker(a.mem_gib)
     import fuzz_catalogue as fc
     ents = fc.entries()
-    cases = make_cases(ents, a.n, a.seed)
+    cases = make_cases(ents, a.n, a.seed, only_entries=a.entries)
     if a.only is not None:
         cases = [cases[i] for i in a.only]
     counts = Counter()

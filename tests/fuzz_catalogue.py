@@ -370,6 +370,25 @@ def entries():
         k=[_const("None", None), *ints(3)], burn_in=ints(10), washout=ints(0, (5,)), qr_every=ints(1), seed=seeds(),
         n_threads=[_const("None", None), *ints(1)]),
         nonfinite_ok=True))  # documented: -inf exponents, NaN stderr / Kaplan-Yorke
+    add(Entry("lyapunov.top_exponent_two_trajectories", lambda **k: lyapunov.top_exponent_two_trajectories(**k),
+              dict(net=nets()[:4], X=arrays(lambda: np.random.default_rng(0).standard_normal((60, 2)), "X(60,2)"),
+                   burn_in=ints(10), renorm_every=ints(1), delta=floats(1e-7), seed=seeds()),
+              nonfinite_ok=True))
+    # --- other engineers' newer modules: in the campaign only (slow=True), reported, not gated in CI
+    from wcrnn_dyn import clv, flossing
+    X1 = lambda: np.random.default_rng(0).standard_normal((80, 2))  # noqa: E731
+    add(Entry("clv.covariant_lyapunov_vectors", lambda **k: clv.covariant_lyapunov_vectors(**k), dict(
+        net=nets()[:4], X=arrays(X1, "X(80,2)"), k=[_const("None", None), *ints(2)], burn_in=ints(10),
+        burn_out=ints(10), seed=seeds()), nonfinite_ok=True, slow=True))
+    add(Entry("clv.finite_time_exponents", lambda **k: clv.finite_time_exponents(**k), dict(
+        net=nets()[:4], X=arrays(X1, "X(80,2)"), window=ints(10), k=[_const("None", None), *ints(2)],
+        burn_in=ints(10), seed=seeds()), nonfinite_ok=True, slow=True))
+    add(Entry("flossing.flossing_loss_and_grad", lambda **k: flossing.flossing_loss_and_grad(**k), dict(
+        net=nets()[:4], X=X_seq(T=30), k=ints(2), beta=floats(1.0), target=floats(0.0), seed=seeds()),
+        slow=True))
+    add(Entry("flossing.floss", lambda **k: flossing.floss(**k), dict(
+        net=nets()[:4], X=X_seq(T=30), steps=ints(2), k=ints(2), lr=floats(1e-3), seed=seeds()),
+        nonfinite_ok=True, slow=True))
     return E
 
 
