@@ -5,7 +5,11 @@ product, :mod:`wcrnn_dyn._kernels`).  This module adds what a training run needs
 
 * :func:`train` -- mini-batch training (Adam or SGD with momentum), global-norm gradient clipping, learning
   rate schedules, early stopping and best-model selection on a validation set, callbacks, a progress bar,
-  atomic checkpoints with exact resume, and divergence handling (rollback + learning-rate reduction).
+  atomic checkpoints with exact resume, and divergence handling: a non-finite or exploding loss, a
+  non-finite state anywhere in the trajectory or a non-finite gradient rolls the last update back and lowers
+  the learning rate, and stops the run (``history.meta["diverged"] = True``, :class:`TrainingDiverged` by
+  default) after ``max_lr_reductions`` such events, or at once when it happens at the initial parameters.
+  A checkpoint is checked whole (entries, counters against the step budget, shapes) before a resume.
 * :func:`evaluate` -- loss and metric (accuracy for classification, MSE for regression), batched.
 * :func:`lyapunov_callback` -- a callback recording the top-k Lyapunov exponents during training.
 
