@@ -1,7 +1,7 @@
 """Slow, obviously-correct references for covariant Lyapunov vectors and finite-time exponents.
 
 CLVs by the *intersection* construction (Wolfe & Samelson, Tellus 59A, 2007), independent of Ginelli's
-backward iteration: with dense Jacobians J_t (``net.jacobian`` or a user function),
+backward iteration: with dense Jacobians J_t (tests/naive_lyapunov.py's map or a user function),
 
 * forward subspace F_j(t) = span of the first j Gram-Schmidt vectors obtained by pushing a random frame
   from time t - n_past to t (Q <- qr(J Q));
@@ -14,12 +14,13 @@ import numpy as np
 
 
 def net_jacobians(net, X, h0=None):
-    """[None, J_1, ..., J_T] for one sequence X (T, d), formed densely with ``net.jacobian``."""
+    """[None, J_1, ..., J_T] for one sequence X (T, d), formed densely by the package-independent map of
+    tests/naive_lyapunov.py (``NaiveMap``: the model's arrays only, not ``net.states`` / ``net.jacobian``)."""
+    from naive_lyapunov import as_map
+    m = as_map(net)
     X = np.asarray(X, dtype=float)
-    N = net.n_hidden
-    h0 = np.zeros(N) if h0 is None else np.asarray(h0, dtype=float)
-    H = np.vstack([h0[None], net.states(X, h0=h0)])
-    return [None] + [net.jacobian(H[t - 1], X[t - 1]) for t in range(1, X.shape[0] + 1)]
+    H = m.trajectory(X, h0)
+    return [None] + [m.jacobian(H[t - 1], X[t - 1]) for t in range(1, X.shape[0] + 1)]
 
 
 def map_jacobians(step, jac, x0, T):
