@@ -177,27 +177,38 @@ def _figures(ctx, exp_dir, p, recs):
     eps_list = sorted(p["eps"])
     for i, fam in enumerate(fams):
         ax = axes[i // ncol][i % ncol]
+        mine = [r for r in recs if not r["error"] and r["cell"]["family"] == fam and r["cell"]["seed"] == p["seeds"][0]]
+        # where every prediction is the same (mu x orthogonal: all log mu) a predicted-vs-measured scatter is a
+        # vertical strip; plot the spectrum against the exponent index with the prediction as a line instead
+        flat = bool(mine) and all(np.ptp(np.asarray(r["extra"]["predicted"])) < 1e-12 for r in mine)
         lo, hi = np.inf, -np.inf
-        for r in recs:
-            if r["error"] or r["cell"]["family"] != fam or r["cell"]["seed"] != p["seeds"][0]:
-                continue
+        for r in mine:
             le = np.asarray(r["extra"]["exponents"])
             pr = np.asarray(r["extra"]["predicted"])
             j = eps_list.index(r["cell"]["eps"])
             col = cmap(j / max(1, len(eps_list) - 1))
             trained = r["cell"]["stage"] == "trained"
-            ax.plot(pr, le, "o" if not trained else "x", ms=4 if not trained else 5, color=col,
-                    mfc=col if not trained else "none",
-                    label=f"eps={r['cell']['eps']:g}{' trained' if trained else ''}")
+            lab = f"eps={r['cell']['eps']:g}{' trained' if trained else ''}"
+            if flat:
+                ax.plot(np.arange(1, le.size + 1), le, ":" if trained else "-", color=col, lw=1.2, label=lab)
+            else:
+                ax.plot(pr, le, "o" if not trained else "x", ms=4 if not trained else 5, color=col,
+                        mfc=col if not trained else "none", label=lab)
             lo, hi = min(lo, pr.min(), le.min()), max(hi, pr.max(), le.max())
-        if np.isfinite(lo):
-            pad = 0.05 * (hi - lo + 1e-3)
-            ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8)
+        if flat and mine:
+            ax.axhline(float(np.asarray(mine[0]["extra"]["predicted"])[0]), color="k", ls="--", lw=0.9,
+                       label="prediction log mu")
+            ax.set_xlabel("exponent index i")
+            ax.set_ylabel("measured LE_i (nats/step)")
+        else:
+            if np.isfinite(lo):
+                pad = 0.05 * (hi - lo + 1e-3)
+                ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], "k--", lw=0.8, label="measured = predicted")
+            ax.set_xlabel("predicted log|lambda_i|")
+            ax.set_ylabel("measured LE_i (nats/step)")
         ax.set_title(fam.replace("_", " "))
-        ax.set_xlabel("predicted log|lambda_i|")
-        ax.set_ylabel("measured LE_i")
-        if i == 0:
-            ax.legend(fontsize=6, ncol=1)
+        if i == 0 or (flat and i == 1):
+            ax.legend(fontsize=5.5, ncol=2)
     for j in range(len(fams), nrow * ncol):
         axes[j // ncol][j % ncol].axis("off")
     f1 = C.savefig(fig, exp_dir / "theory_spectra.png")
