@@ -31,7 +31,20 @@ __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "No
 
 
 class Residual:
-    """Base class.  Subclasses define the parameter array ``params`` and the structured maps."""
+    """Base class of every residual.  Subclasses define the parameter array ``params`` and the structured maps.
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    trainable : bool, default False
+        Whether training updates ``params``.
+
+    Raises
+    ------
+    ValueError
+        If ``n`` is not an integer >= 1 (TypeError for a non-integer type).
+    """
 
     family = "residual"
     is_linear = True
@@ -43,14 +56,42 @@ class Residual:
     # --- structure -------------------------------------------------------------------------------
     @property
     def linear_part(self):
+        """The linear residual L (the residual itself when linear; ``base`` of a :class:`NonlinearResidual`)."""
         return self
 
     def matrix(self):
-        """Dense (n, n) float64 matrix of this linear residual."""
+        """Dense matrix of this linear residual.
+
+        Returns
+        -------
+        ndarray, shape (n, n), float64
+            A new array (changing it does not change the residual).
+
+        Raises
+        ------
+        TypeError
+            For a non-linear residual (use ``.linear_part.matrix()``).
+
+        Notes
+        -----
+        O(n^2) memory and time.
+        """
         raise NotImplementedError
 
     def eigenvalues(self):
-        """Complex eigenvalues (n,) of the (linear part of the) residual."""
+        """Eigenvalues of the (linear part of the) residual.
+
+        Returns
+        -------
+        ndarray, shape (n,), complex
+            Unordered.  At eps -> 0 the Lyapunov exponents of a WCRNN are log|eigenvalue| (docs/THEORY.md
+            section 4).
+
+        Notes
+        -----
+        O(n) for diagonal and block families (read off the structure), O(n^3) (``numpy.linalg.eigvals``)
+        for dense ones.
+        """
         return np.linalg.eigvals(self.matrix()).astype(complex)
 
     # --- argument checks of apply / jvp / vjp ----------------------------------------------------
@@ -78,7 +119,25 @@ class Residual:
 
     # --- application -----------------------------------------------------------------------------
     def apply(self, h):
-        """R(h) for h of shape (n,) or (..., n).  ValueError for a wrong last axis or non-finite values.
+        """R(h) for one state or a batch of rows.
+
+        Parameters
+        ----------
+        h : array_like, shape (n,) or (..., n)
+            Finite states (float32 or float64 are kept, other types converted to float64).
+
+        Returns
+        -------
+        ndarray, same shape as ``h``
+
+        Raises
+        ------
+        ValueError
+            For a wrong last axis or non-finite values (TypeError for non-numeric input).
+
+        Notes
+        -----
+        O(n) per row for diagonal and block families, O(n^2) for dense ones.
 
         Examples
         --------
@@ -91,18 +150,74 @@ class Residual:
         return h @ self.matrix().T
 
     def jvp(self, h, Q):
-        """dR(h) @ Q for a frame Q (n, k) (h is ignored by linear residuals and may be None)."""
+        """Jacobian-frame product dR(h) @ Q.
+
+        Parameters
+        ----------
+        h : array_like, shape (n,), or None
+            The state at which dR is taken; ignored by linear residuals (may be None), required by
+            non-linear ones.
+        Q : array_like, shape (n, k)
+            The frame.
+
+        Returns
+        -------
+        ndarray, shape (n, k)
+
+        Raises
+        ------
+        ValueError
+            For wrong shapes, non-finite values, or ``h=None`` with a non-linear residual.
+
+        Notes
+        -----
+        O(n k) for diagonal and block families, O(n^2 k) for dense ones.
+        """
         h, Q = self._state(h), self._frame(Q)
         return self.matrix() @ Q
 
     def vjp(self, h, v):
-        """dR(h)^T v for v of shape (n,) or rows (..., n) (h is ignored by linear residuals)."""
+        """Vector-Jacobian product dR(h)^T v (the backward pass of BPTT).
+
+        Parameters
+        ----------
+        h : array_like, shape (n,), or None
+            The state at which dR is taken; ignored by linear residuals (may be None).
+        v : array_like, shape (n,) or (..., n)
+            Cotangent vector(s).
+
+        Returns
+        -------
+        ndarray, same shape as ``v``
+
+        Raises
+        ------
+        ValueError
+            For wrong shapes or non-finite values.
+
+        Notes
+        -----
+        O(n) per row for diagonal and block families, O(n^2) for dense ones.
+        """
         h, v = self._state(h), self._rows(v, "v")
         return v @ self.matrix()
 
     # --- kernels ---------------------------------------------------------------------------------
     def kernel_args(self, dtype=np.float64):
-        """(rk, rdiag, rblk, rdense, gcode, gscale) encoding for :mod:`wcrnn_dyn._kernels`."""
+        """The residual encoded for the jitted kernels of :mod:`wcrnn_dyn._kernels`.
+
+        Parameters
+        ----------
+        dtype : numpy dtype, default float64
+            Floating type of the returned arrays.
+
+        Returns
+        -------
+        tuple
+            ``(rk, rdiag, rblk, rdense, gcode, gscale)``: the kind code of the linear part, its diagonal (n,),
+            its 2x2 blocks (m, 2, 2), its dense matrix (n, n) (empty arrays where unused), the code of the
+            element-wise non-linearity and its scale.
+        """
         raise NotImplementedError
 
     # --- parameters ------------------------------------------------------------------------------
@@ -112,22 +227,69 @@ class Residual:
         raise NotImplementedError
 
     def set_params(self, value):
+        """Replace the parameter array (used by training and by loading a checkpoint).
+
+        Parameters
+        ----------
+        value : array_like
+            New parameters, same shape as ``params``; copied.
+
+        Raises
+        ------
+        ValueError
+            For a wrong shape or non-finite values.
+        """
         value = as_array(value, "residual params", shape=self.params.shape)
         self._set_params(value)
 
     def grad_from_dz(self, S, Hprev):
-        """Gradient w.r.t. ``params`` given S = dLoss/dz_t and Hprev = h_{t-1}, both (M, n) rows."""
+        """Gradient of the loss with respect to ``params``.
+
+        Parameters
+        ----------
+        S : ndarray, shape (M, n)
+            Rows dLoss/dz_t, z_t = L h_{t-1} the linear residual's output, stacked over time steps and samples.
+        Hprev : ndarray, shape (M, n)
+            The matching previous states h_{t-1}.
+
+        Returns
+        -------
+        ndarray, same shape as ``params``
+
+        Notes
+        -----
+        O(M n) for diagonal and block families, O(M n^2) for dense ones.
+        """
         raise NotImplementedError
 
     # --- misc ------------------------------------------------------------------------------------
     def config(self):
-        """A JSON-able description from which :func:`from_config` rebuilds the residual exactly."""
+        """A JSON-able description from which :func:`from_config` rebuilds the residual exactly.
+
+        Returns
+        -------
+        dict
+            Keys ``kind``, ``family``, ``trainable``, the parameter arrays as lists and ``meta``.
+        """
         raise NotImplementedError
 
     def copy(self):
+        """An independent copy (rebuilt from :meth:`config`).
+
+        Returns
+        -------
+        Residual
+        """
         return from_config(self.config())
 
     def spectral_radius(self):
+        """Largest eigenvalue modulus of the (linear part of the) residual.
+
+        Returns
+        -------
+        float
+            max |eigenvalue|; exp of the largest predicted exponent at eps -> 0.
+        """
         return float(np.max(np.abs(self.eigenvalues())))
 
     def __repr__(self):
@@ -151,7 +313,22 @@ def _empty_dense(dtype):
 
 
 class DiagonalResidual(Residual):
-    """R(h) = diag(d) h.  Families: scaled_identity, heterogeneous, zero."""
+    """R(h) = diag(d) h.  Families: scaled_identity, heterogeneous, zero.
+
+    Parameters
+    ----------
+    d : array_like, shape (n,)
+        The diagonal (finite).
+    family : str, default "heterogeneous"
+        Family name recorded in :meth:`config`.
+    trainable : bool, default False
+    meta : dict, optional
+        Construction parameters kept for the record (e.g. ``{"mu": 0.99}``).
+
+    Notes
+    -----
+    Application, jvp and vjp cost O(n) per vector.
+    """
 
     def __init__(self, d, family="heterogeneous", trainable=False, meta=None):
         d = as_array(d, "mus", ndim=1)
@@ -197,7 +374,25 @@ class DiagonalResidual(Residual):
 
 
 def rotation_blocks(mus, thetas):
-    """2x2 blocks mu_k * [[cos, -sin], [sin, cos]] as an array (m, 2, 2)."""
+    """Scaled 2x2 rotation blocks mu_k [[cos theta_k, -sin theta_k], [sin theta_k, cos theta_k]].
+
+    Parameters
+    ----------
+    mus : float or array_like, shape (m,)
+        Moduli (broadcast against ``thetas``).
+    thetas : array_like, shape (m,)
+        Angles in radians.
+
+    Returns
+    -------
+    ndarray, shape (m, 2, 2), float64
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals
+    >>> residuals.rotation_blocks(2.0, [0.0]).tolist()
+    [[[2.0, -0.0], [0.0, 2.0]]]
+    """
     mus = np.broadcast_to(np.asarray(mus, dtype=float), np.shape(thetas))
     c, s = np.cos(thetas), np.sin(thetas)
     blk = np.empty((len(thetas), 2, 2))
@@ -212,7 +407,27 @@ class BlockResidual(Residual):
     """Block-diagonal residual of 2x2 blocks (units 2j, 2j+1) plus a diagonal tail (odd n).
 
     Families: rotational, heterogeneous_rotational.  ``params`` is the flat vector
-    ``[blocks.ravel(), tail]`` of length 4 * (n // 2) + n % 2... in general 4 * nb + (n - 2 nb).
+    ``[blocks.ravel(), tail]`` of length 4 * nb + len(tail), n = 2 nb + len(tail).
+
+    Parameters
+    ----------
+    blocks : array_like, shape (nb, 2, 2)
+        The 2x2 blocks (units 2j, 2j+1).
+    tail : array_like, shape (n - 2 nb,), default ()
+        Diagonal entries after the blocks.
+    family : str, default "rotational"
+    trainable : bool, default False
+    meta : dict, optional
+        Construction parameters kept for the record.
+
+    Raises
+    ------
+    ValueError
+        If ``blocks`` is not of shape (nb, 2, 2) or holds non-finite values.
+
+    Notes
+    -----
+    Application, jvp and vjp cost O(n) per vector; eigenvalues O(n).
     """
 
     def __init__(self, blocks, tail=(), family="rotational", trainable=False, meta=None):
@@ -228,6 +443,7 @@ class BlockResidual(Residual):
 
     @property
     def nb(self):
+        """Number of 2x2 blocks."""
         return self.blocks.shape[0]
 
     def matrix(self):
@@ -302,7 +518,26 @@ class BlockResidual(Residual):
 
 
 class DenseResidual(Residual):
-    """R(h) = M h with a dense matrix.  Families: orthogonal, random, dense."""
+    """R(h) = M h with a dense matrix.  Families: orthogonal, random, dense.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (n, n)
+        Finite square matrix (kept as given, not copied).
+    family : str, default "dense"
+    trainable : bool, default False
+    meta : dict, optional
+        Construction parameters kept for the record.
+
+    Raises
+    ------
+    ValueError
+        If ``matrix`` is not square or holds non-finite values.
+
+    Notes
+    -----
+    Application and vjp cost O(n^2) per vector, jvp O(n^2 k) per frame, eigenvalues O(n^3).
+    """
 
     def __init__(self, matrix, family="dense", trainable=False, meta=None):
         M = as_array(matrix, "matrix", ndim=2)
@@ -353,6 +588,23 @@ class NonlinearResidual(Residual):
     Near h = 0 it acts like L (g'(0) = 1); ``scale`` s sets where it saturates (s -> inf is linear).
     With L = mu I and mu > 1 the state stays bounded: the exponents are the trajectory averages of
     log|g'(z)| + log mu (measured, see docs/THEORY.md section 4.6).  Parameters (trainable) are those of L.
+
+    Parameters
+    ----------
+    base : Residual
+        The linear residual L.
+    g : {"tanh"}
+        The element-wise non-linearity (only tanh).
+    scale : float, default 1.0
+        Saturation scale s > 0.
+    trainable : bool, default False
+
+    Raises
+    ------
+    TypeError
+        If ``base`` is not a linear residual object.
+    ValueError
+        For another ``g`` or ``scale <= 0``.
     """
 
     family = "nonlinear"
@@ -370,13 +622,19 @@ class NonlinearResidual(Residual):
 
     @property
     def linear_part(self):
+        """The linear residual L inside the non-linearity."""
         return self.base
 
     def matrix(self):
         raise TypeError("a non-linear residual has no matrix; use .linear_part.matrix() or .jacobian(h)")
 
     def eigenvalues(self):
-        """Eigenvalues of the linearisation at h = 0 (g'(0) = 1), i.e. of the linear part."""
+        """Eigenvalues of the linearisation at h = 0 (g'(0) = 1), i.e. of the linear part.
+
+        Returns
+        -------
+        ndarray, shape (n,), complex
+        """
         return self.base.eigenvalues()
 
     def _gprime(self, z):
@@ -388,7 +646,20 @@ class NonlinearResidual(Residual):
         return self.scale * np.tanh(self.base.apply(h) / self.scale)
 
     def jacobian(self, h):
-        """Dense dR(h) (n, n) at a single state h (n,)."""
+        """Dense Jacobian dR(h) = diag(g'(L h / s)) L at a single state.
+
+        Parameters
+        ----------
+        h : array_like, shape (n,)
+
+        Returns
+        -------
+        ndarray, shape (n, n)
+
+        Notes
+        -----
+        O(n^2) memory; the structured :meth:`jvp` avoids forming it.
+        """
         z = self.base.apply(np.asarray(h))
         return self._gprime(z)[:, None] * self.base.matrix()
 
@@ -428,6 +699,24 @@ class NonlinearResidual(Residual):
 def scaled_identity(n, mu, trainable=False):
     """R = mu I: every exponent equals log mu at eps -> 0.  O(n) application.
 
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    mu : float
+        The common eigenvalue.
+    trainable : bool, default False
+
+    Returns
+    -------
+    DiagonalResidual
+        Family "scaled_identity".
+
+    Raises
+    ------
+    ValueError
+        For ``n < 1`` or a non-finite ``mu``.
+
     Examples
     --------
     >>> from wcrnn_dyn import residuals
@@ -441,13 +730,47 @@ def scaled_identity(n, mu, trainable=False):
 
 
 def zero(n):
-    """R = 0 (the residual of an Elman network)."""
+    """R = 0 (the residual of an Elman network).
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+
+    Returns
+    -------
+    DiagonalResidual
+        Family "zero".
+    """
     n = _check_n(n)
     return DiagonalResidual(np.zeros(n), family="zero", meta={"mu": 0.0})
 
 
 def heterogeneous(mus, trainable=False):
-    """R = diag(mus): unit i has exponent log|mu_i| at eps -> 0.  O(n) application."""
+    """R = diag(mus): unit i has exponent log|mu_i| at eps -> 0.  O(n) application.
+
+    Parameters
+    ----------
+    mus : array_like, shape (n,)
+        The diagonal (finite, at least one entry).
+    trainable : bool, default False
+
+    Returns
+    -------
+    DiagonalResidual
+        Family "heterogeneous".
+
+    Raises
+    ------
+    ValueError
+        For an empty or non-finite ``mus``.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals
+    >>> residuals.heterogeneous([0.9, 0.5]).eigenvalues().real.tolist()
+    [0.9, 0.5]
+    """
     mus = as_array(mus, "mus", ndim=1)
     if mus.shape[0] < 1:
         raise ValueError("mus must have at least one entry")
@@ -455,7 +778,28 @@ def heterogeneous(mus, trainable=False):
 
 
 def heterogeneous_uniform(n, mu_min, mu_max, seed=None, trainable=False):
-    """Diagonal residual with mu_i drawn uniformly from [mu_min, mu_max] (sorted descending)."""
+    """Diagonal residual with mu_i drawn uniformly from [mu_min, mu_max] (sorted descending).
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    mu_min, mu_max : float
+        Range of the diagonal, ``mu_min <= mu_max``.
+    seed : None, int or numpy.random.Generator, optional
+        Random source (a Generator is drawn from in place).
+    trainable : bool, default False
+
+    Returns
+    -------
+    DiagonalResidual
+        Family "heterogeneous".
+
+    Raises
+    ------
+    ValueError
+        If ``mu_max < mu_min``, or for non-finite values.
+    """
     n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
     mu_max = check_float(mu_max, "mu_max")
@@ -471,6 +815,25 @@ def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
     """Diagonal residual with timescales tau_i log-uniform on [tau_min, tau_max] steps, mu_i = exp(-1/tau_i).
 
     Unit i then has exponent -1/tau_i at eps -> 0 (docs/THEORY.md section 4.5).
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    tau_min, tau_max : float
+        Range of the timescales in steps, ``0 < tau_min <= tau_max``.
+    seed : None, int or numpy.random.Generator, optional
+    trainable : bool, default False
+
+    Returns
+    -------
+    DiagonalResidual
+        Family "heterogeneous", mu sorted descending.
+
+    Raises
+    ------
+    ValueError
+        For non-positive timescales or ``tau_max < tau_min``.
 
     Examples
     --------
@@ -502,8 +865,27 @@ def rotational(n, mu, thetas=None, trainable=False):
     """R = mu blockdiag(Rot(theta_1), ..., Rot(theta_{n//2})) (odd n: one extra 1x1 block mu).
 
     Eigenvalues mu e^{+-i theta_k}; every exponent is log mu at eps -> 0; block k resonates at
-    theta_k / (2 pi) cycles per step.  ``thetas`` (n // 2,) radians; None spaces them evenly in (0, pi).
-    O(n) application.
+    theta_k / (2 pi) cycles per step.  O(n) application.
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    mu : float
+        Modulus of every eigenvalue.
+    thetas : array_like, shape (n // 2,), optional
+        Rotation angles in radians; None spaces them evenly in (0, pi): theta_k = pi (k + 1/2) / (n // 2).
+    trainable : bool, default False
+
+    Returns
+    -------
+    BlockResidual
+        Family "rotational".
+
+    Raises
+    ------
+    ValueError
+        If ``thetas`` does not have n // 2 entries, or for non-finite values.
 
     Examples
     --------
@@ -527,7 +909,23 @@ def rotational(n, mu, thetas=None, trainable=False):
 def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
     """Blocks mu_k Rot(theta_k): pairs of exponents log mu_k, frequencies theta_k / 2 pi.
 
-    ``mus`` and ``thetas`` have the same length m (n = 2 m, or 2 m + 1 with a ``tail`` value).
+    Parameters
+    ----------
+    mus, thetas : array_like, shape (m,)
+        Moduli and angles (radians) of the blocks; n = 2 m, or 2 m + 1 with a ``tail``.
+    tail : float, optional
+        A last 1x1 block (odd n).
+    trainable : bool, default False
+
+    Returns
+    -------
+    BlockResidual
+        Family "heterogeneous_rotational".
+
+    Raises
+    ------
+    ValueError
+        If ``mus`` and ``thetas`` differ in length, or for non-finite values.
     """
     mus = as_array(mus, "mus", ndim=1)
     thetas = as_array(thetas, "thetas", ndim=1)
@@ -540,7 +938,27 @@ def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
 
 def heterogeneous_rotational_uniform(n, mu_min, mu_max, seed=None, trainable=False):
     """n // 2 rotation blocks mu_k Rot(theta_k) with mu_k uniform on [mu_min, mu_max] (sorted descending) and
-    frequencies spread evenly, theta_k = pi (k + 1/2) / (n // 2); odd n adds a 1 x 1 tail mu_max."""
+    frequencies spread evenly, theta_k = pi (k + 1/2) / (n // 2); odd n adds a 1 x 1 tail mu_max.
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    mu_min, mu_max : float
+        Range of the block moduli, ``mu_min <= mu_max``.
+    seed : None, int or numpy.random.Generator, optional
+    trainable : bool, default False
+
+    Returns
+    -------
+    BlockResidual
+        Family "heterogeneous_rotational".
+
+    Raises
+    ------
+    ValueError
+        If ``mu_max < mu_min``, or for non-finite values.
+    """
     n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
     mu_max = check_float(mu_max, "mu_max")
@@ -561,6 +979,29 @@ def _haar_orthogonal(n, rng):
 def orthogonal(n, mu, seed=None, trainable=False):
     """R = mu Q with Q Haar-random orthogonal (dense).  Every exponent is log mu at eps -> 0.
 
+    Parameters
+    ----------
+    n : int
+        State size (>= 1; the dense n x n matrix must fit in memory).
+    mu : float
+        Modulus of every eigenvalue.
+    seed : None, int or numpy.random.Generator, optional
+    trainable : bool, default False
+
+    Returns
+    -------
+    DenseResidual
+        Family "orthogonal".
+
+    Raises
+    ------
+    ValueError
+        For ``n < 1``, a non-finite ``mu``, or an n too large for memory.
+
+    Notes
+    -----
+    O(n^3) to build, O(n^2) per application.
+
     Examples
     --------
     >>> import numpy as np
@@ -576,7 +1017,32 @@ def orthogonal(n, mu, seed=None, trainable=False):
 
 
 def random(n, mu, seed=None, trainable=False):
-    """Non-normal residual R = mu G / rho(G) with G Gaussian: spectral radius mu, spread eigenvalues."""
+    """Non-normal residual R = mu G / rho(G) with G Gaussian: spectral radius mu, spread eigenvalues.
+
+    Parameters
+    ----------
+    n : int
+        State size (>= 1).
+    mu : float
+        Spectral radius.
+    seed : None, int or numpy.random.Generator, optional
+    trainable : bool, default False
+
+    Returns
+    -------
+    DenseResidual
+        Family "random".
+
+    Notes
+    -----
+    O(n^3) to build (one eigenvalue computation), O(n^2) per application.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals
+    >>> round(residuals.random(6, 0.9, seed=0).spectral_radius(), 12)
+    0.9
+    """
     n = _check_n(n, dense=True)
     mu = check_float(mu, "mu")
     G = rng_from(seed).standard_normal((n, n))
@@ -585,14 +1051,59 @@ def random(n, mu, seed=None, trainable=False):
 
 
 def dense(matrix, trainable=False):
-    """Any fixed (n, n) matrix as a residual."""
+    """Any fixed (n, n) matrix as a residual.
+
+    Parameters
+    ----------
+    matrix : array_like, shape (n, n)
+        Finite square matrix.
+    trainable : bool, default False
+
+    Returns
+    -------
+    DenseResidual
+        Family "dense".
+
+    Raises
+    ------
+    ValueError
+        If ``matrix`` is not square or holds non-finite values.
+    """
     return DenseResidual(matrix, family="dense", trainable=trainable)
 
 
 def nonlinear(base, g="tanh", scale=1.0, trainable=False, n=None):
     """Element-wise non-linear residual R(h) = scale * tanh(L h / scale).
 
-    ``base`` is a linear residual object, or a float mu with ``n`` given (L = mu I).
+    Parameters
+    ----------
+    base : Residual or float
+        A linear residual object L, or a float mu together with ``n`` (L = mu I).
+    g : {"tanh"}
+    scale : float, default 1.0
+        Saturation scale s > 0 (s -> inf is linear).
+    trainable : bool, default False
+    n : int, optional
+        State size when ``base`` is a float.
+
+    Returns
+    -------
+    NonlinearResidual
+
+    Raises
+    ------
+    ValueError
+        If ``base`` is a float and ``n`` is missing, or for ``scale <= 0``.
+    TypeError
+        If ``base`` is a non-linear residual.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals
+    >>> r = residuals.nonlinear(1.5, scale=0.5, n=2)
+    >>> bool(np.allclose(r.apply(np.ones(2)), 0.5 * np.tanh(3.0)))
+    True
     """
     if not isinstance(base, Residual):
         if n is None:
@@ -616,7 +1127,23 @@ FAMILIES = {
 
 
 def from_config(cfg):
-    """Rebuild a residual from ``residual.config()``."""
+    """Rebuild a residual from ``residual.config()``.
+
+    Parameters
+    ----------
+    cfg : dict
+        As returned by :meth:`Residual.config` (possibly after a JSON round trip).
+
+    Returns
+    -------
+    Residual
+        Equal parameters, family, trainable flag and meta.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``kind`` or invalid arrays.
+    """
     kind = cfg.get("kind")
     tr = bool(cfg.get("trainable", False))
     if kind == "diagonal":
@@ -634,7 +1161,29 @@ def from_config(cfg):
 
 
 def as_residual(R, n=None, name="residual"):
-    """Accept a residual object or an (n, n) array (-> dense residual); check the size against ``n``."""
+    """Accept a residual object or an (n, n) array (-> dense residual); check the size against ``n``.
+
+    Parameters
+    ----------
+    R : Residual or array_like, shape (n, n)
+        A residual object (returned as is) or a square matrix (wrapped by :func:`dense`); torch tensors
+        are converted.
+    n : int, optional
+        Required state size.
+    name : str, default "residual"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    Residual
+
+    Raises
+    ------
+    TypeError
+        For another type.
+    ValueError
+        For a non-square matrix or a size other than ``n``.
+    """
     R = to_numpy(R)
     if isinstance(R, Residual):
         res = R
