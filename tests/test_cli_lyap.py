@@ -103,3 +103,29 @@ def test_lyap_w_scale_reaches_the_model(tmp_path):
     doc, _ = _read(out)
     assert doc["config"]["model"]["w_scale"] == 0.0
     np.testing.assert_allclose(doc["metrics"]["exponents"], np.log(0.9), atol=1e-12)
+
+
+def test_regime_is_measured_and_the_residual_regime_kept_apart(tmp_path):
+    """results.json says what the network does (from the measured top exponent and its error) and, apart,
+    what the residual alone would do; the spectrum figure keeps the spectrum on scale when the bound is wide."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "r"
+    subprocess.run([sys.executable, "-m", "wcrnn_dyn", "lyap", "--hidden", "16", "--residual", "rotational",
+                    "--seq-len", "600", "--out", str(out)], check=True, capture_output=True)
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["regime_of_residual"] == "subcritical"
+    top, se = m["top_exponent"], m["stderr"][0]
+    expected = "chaotic" if top > 2 * se else "contracting" if top < -2 * se else "neutral"
+    assert m["regime"] == expected
+
+
+def test_spectrum_plot_keeps_the_data_on_scale():
+    import numpy as np
+    from wcrnn_dyn.plotting import plot_lyapunov_spectrum
+    lam = np.linspace(-0.005, -0.02, 10)
+    fig, ax = plot_lyapunov_spectrum(lam, predicted=np.full(10, -0.01), interval=(-0.5, 0.4))
+    lo, hi = ax.get_ylim()
+    assert lo > -0.1 and hi < 0.1  # the (-0.5, 0.4) bound does not stretch the axis
+    assert any("off scale" in t.get_text() for t in ax.get_legend().get_texts())

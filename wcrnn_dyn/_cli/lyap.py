@@ -88,6 +88,18 @@ def _check_model_input(args):
                              f"add --n-in {net.n_in}")
 
 
+def _measured_regime(res):
+    """'contracting' / 'neutral' / 'chaotic' from the measured top exponent and its standard error (two
+    standard errors around 0 count as neutral): what the network does, where ``theory.regime`` says what its
+    residual alone would do."""
+    top, se = float(res.top), float(res.stderr[0]) if np.isfinite(res.stderr[0]) else 0.0
+    if top > 2 * se:
+        return "chaotic"
+    if top < -2 * se:
+        return "contracting"
+    return "neutral"
+
+
 def run(args):
     from .. import io, theory
     from ..lyapunov import lyapunov_spectrum, top_exponent_two_trajectories
@@ -134,7 +146,7 @@ def run(args):
         "kaplan_yorke": res.kaplan_yorke, "entropy_rate": res.entropy_rate, "converged": res.converged,
         "predicted_exponents": pred[:k], "max_abs_deviation_from_prediction":
             float(np.max(np.abs(dev[fin]))) if fin.any() else float("nan"),
-        "regime": theory.regime(net), "timescale_max": float(np.max(res.timescales())),
+        "regime": _measured_regime(res), "regime_of_residual": theory.regime(net), "timescale_max": float(np.max(res.timescales())),
         "elapsed_s": elapsed, "qr_used": res.settings["qr_used"], "tol": tol,
         "max_stderr": float(np.nanmax(res.stderr)) if np.any(np.isfinite(res.stderr)) else float("nan"),
     }

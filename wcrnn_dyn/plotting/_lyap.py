@@ -33,8 +33,19 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
             raise ValueError(f"interval must be a pair (low, high), got shape {interval.shape}")
     fig, ax = new_axes(ax)
     idx = np.arange(1, lam.size + 1)
+    data = lam[np.isfinite(lam)]
+    if predicted is not None:
+        data = np.concatenate([data, predicted[np.isfinite(predicted)]])
+    lo, hi = (float(data.min()), float(data.max())) if data.size else (-1.0, 1.0)
+    pad = 0.15 * max(hi - lo, 1e-3)
     if interval is not None:
-        ax.axhspan(interval[0], interval[1], color="0.85", label="bound (THEORY.md section 4.2)")
+        # the bound is worst case and often far wider than the spectrum: draw its edges only where they fall
+        # inside the data's range (a band spanning the axes would flatten the spectrum), else say so
+        inside = [y for y in interval if lo - pad <= y <= hi + pad]
+        for y in inside:
+            ax.axhline(y, color="0.55", ls=":", lw=1)
+        ax.plot([], [], color="0.55", ls=":", lw=1,
+                label=f"bound [{interval[0]:.3g}, {interval[1]:.3g}]" + ("" if len(inside) == 2 else " (off scale)"))
     if np.any(np.isfinite(spread)):
         ax.fill_between(idx, lam - spread, lam + spread, color="C0", alpha=0.2, lw=0, label="spread over sequences")
     err = np.where(np.isfinite(se), se, 0.0)
@@ -43,6 +54,8 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
         p = np.asarray(predicted, dtype=float)[:lam.size]
         ax.plot(np.arange(1, p.size + 1), p, "k--", lw=1.2, label="theory: log|eig|")
     ax.axhline(0.0, color="0.5", lw=0.6)
+    if data.size:
+        ax.set_ylim(min(lo - pad, 0.0 if hi + pad > 0 > lo - pad else lo - pad), hi + pad)
     ax.set_xlabel("exponent index $i$")
     ax.set_ylabel(r"$\lambda_i$ (nats / step)")
     if title:
