@@ -30,7 +30,8 @@ def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=1
         if not np.all(np.isfinite(ev)):
             raise ValueError(f"{nm} contains NaN or inf")
         evs.append((label, ev))
-    fig, ax = new_axes(ax, figsize=(4.2, 4.0))
+    labelled = any(label for label, _ in items)
+    fig, ax = new_axes(ax, figsize=(5.8, 4.0) if labelled else (4.2, 4.0))
     rmax = 1.0
     for label, ev in evs:
         ax.scatter(ev.real, ev.imag, s=markersize, alpha=0.75, label=label)
@@ -49,8 +50,8 @@ def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=1
     ax.set_ylabel(r"Im $\lambda$")
     if title:
         ax.set_title(title)
-    if any(label for label, _ in items):
-        ax.legend(fontsize="small")
+    if labelled:  # beside the disc: eigenvalues fill it up to the unit circle, a legend inside would cover them
+        ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return fig, ax
 
 
