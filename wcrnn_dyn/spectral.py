@@ -69,6 +69,20 @@ def eigenvalues(A):
     """Complex eigenvalues of a square matrix (or a residual's linear part), sorted by modulus descending
     (ties by angle).  Dense LAPACK, O(n^3).
 
+    Parameters
+    ----------
+    A : array_like, shape (n, n), or Residual
+        A finite square matrix, or a residual (its linear part is used).
+
+    Returns
+    -------
+    ndarray, shape (n,), complex
+
+    Raises
+    ------
+    ValueError
+        For a non-square, empty or non-finite matrix.
+
     Examples
     --------
     >>> import numpy as np
@@ -83,7 +97,28 @@ def eigenvalues(A):
 
 
 def singular_values(A):
-    """Singular values (descending) of a matrix (or a residual's linear part).  Dense, O(n^3)."""
+    """Singular values (descending) of a matrix (or a residual's linear part).  Dense, O(n^3).
+
+    Parameters
+    ----------
+    A : array_like, shape (m, n), or Residual
+
+    Returns
+    -------
+    ndarray, shape (min(m, n),)
+
+    Raises
+    ------
+    ValueError
+        For a non-2-d or non-finite array.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> spectral.singular_values(np.diag([0.5, -2.0])).tolist()
+    [2.0, 0.5]
+    """
     if isinstance(A, _res.Residual):
         A = A.linear_part.matrix()
     A = as_array(A, "A", ndim=2)
@@ -93,13 +128,43 @@ def singular_values(A):
 def spectral_radius(A, method="dense", tol=0.0, maxiter=None, seed=0):
     """Spectral radius max |lambda_i(A)|.
 
-    ``A``: (n, n) array, a residual (its linear part), or a ``scipy.sparse.linalg.LinearOperator``
-    (ARPACK only).  ``method``: "dense" (LAPACK eigvals, O(n^3)), "arpack" (scipy.sparse.linalg.eigs,
-    k = min(6, n - 2) eigenvalues of largest magnitude, O(n^2) per matrix-vector product; ``tol`` and
-    ``maxiter`` go to eigs, the start vector comes from ``seed``) or "auto" (ARPACK for n >= 2048).  ARPACK
-    needs n >= 3; smaller matrices are solved densely.  When ARPACK does not converge (eigenvalues of
-    nearly equal modulus, e.g. orthogonal matrices) within ``maxiter`` restarts (default 300) it falls back
-    to the dense solver with a logged warning.
+    Parameters
+    ----------
+    A : array_like, shape (n, n), Residual or scipy.sparse.linalg.LinearOperator
+        A residual contributes its linear part; a LinearOperator is applied to the identity for "dense".
+    method : {"dense", "arpack", "auto"}, default "dense"
+        "dense": LAPACK eigvals, O(n^3).  "arpack": ``scipy.sparse.linalg.eigs``, k = min(6, n - 2)
+        eigenvalues of largest magnitude, O(n^2) per matrix-vector product.  "auto": ARPACK for
+        n >= 2048 (``ARPACK_MIN_N``), dense below.
+    tol : float, default 0.0
+        Passed to ``eigs`` (0: machine precision).
+    maxiter : int, optional
+        Restarts for ``eigs`` (default 300).
+    seed : int, default 0
+        Seed of ARPACK's start vector.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``method`` or a non-square / non-finite matrix.
+
+    Notes
+    -----
+    ARPACK needs n >= 3; smaller matrices are solved densely.  When ARPACK does not converge (eigenvalues
+    of nearly equal modulus, e.g. orthogonal matrices) within ``maxiter`` restarts it falls back to the
+    dense solver with a logged warning.  References: Lehoucq, Sorensen & Yang, *ARPACK Users' Guide*,
+    SIAM (1998).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> spectral.spectral_radius(np.diag([0.5, -2.0, 1.0]))
+    2.0
     """
     from scipy.sparse.linalg import LinearOperator
     if method not in ("dense", "arpack", "auto"):
@@ -145,7 +210,20 @@ def effective_matrix(net):
     """The matrix Lambda + eps W (dense, O(N^2)): Lambda is the residual's linear part (for a non-linear
     residual its linearisation at 0, g'(0) = 1) and W the recurrent weights; for an Elman network it is W.
     It is the one-step Jacobian at a state where phi' = 1 (tanh at a_t = 0, identity activation).
-    TypeError if ``net`` is not a WCRNN / Elman network.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (trained or not).
+
+    Returns
+    -------
+    ndarray, shape (N, N), float64
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a WCRNN / Elman network.
 
     Examples
     --------
@@ -164,8 +242,34 @@ def effective_matrix(net):
 def effective_spectral_radius(net, method="auto", tol=0.0, maxiter=None, seed=0):
     """rho(Lambda + eps W): the spectral radius of the recurrence linearised at h = 0.
 
-    ``method``: "dense", "arpack" (matrix-free: Lambda v by the residual's structured product plus
-    eps W v, through a LinearOperator) or "auto" (ARPACK for N >= 2048).  See :func:`spectral_radius`.
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (trained or not).
+    method : {"auto", "dense", "arpack"}, default "auto"
+        "arpack" is matrix-free (Lambda v by the residual's structured product plus eps W v, through a
+        LinearOperator, O(N^2) per product); "dense" forms the matrix (O(N^3)); "auto" uses ARPACK for
+        N >= 2048.
+    tol, maxiter, seed
+        As in :func:`spectral_radius`.
+
+    Returns
+    -------
+    float
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a WCRNN / Elman network.
+    ValueError
+        For an unknown ``method``.
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> from wcrnn_dyn import spectral
+    >>> round(spectral.effective_spectral_radius(wd.WCRNN(1, 4, 1, eps=0.0)), 6)
+    0.99
     """
     from scipy.sparse.linalg import LinearOperator
     check_net(net)
@@ -193,9 +297,26 @@ def effective_spectral_radius(net, method="auto", tol=0.0, maxiter=None, seed=0)
 def weight_spectra(net):
     """Eigenvalues and singular values of a network's matrices (trained or not).
 
-    Returns a dict with, for "residual" (the linear part Lambda), "W", "eps_W" (eps W) and "effective"
-    (Lambda + eps W; W for Elman): ``<name>_eigenvalues`` (complex, by modulus), ``<name>_singular_values``
-    and ``<name>_spectral_radius``.  Dense, O(N^3).  TypeError if ``net`` is not a WCRNN / Elman network.
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (trained or not).
+
+    Returns
+    -------
+    dict
+        For each of "residual" (the linear part Lambda), "W", "eps_W" (eps W) and "effective"
+        (Lambda + eps W; W for Elman): ``<name>_eigenvalues`` (complex, by modulus descending),
+        ``<name>_singular_values`` (descending) and ``<name>_spectral_radius`` (float).
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a WCRNN / Elman network.
+
+    Notes
+    -----
+    Dense, O(N^3).
 
     Examples
     --------
@@ -220,8 +341,20 @@ def weight_spectra(net):
 
 @dataclass
 class JacobianSpectra:
-    """Result of :func:`jacobian_spectra`: times (K,) (1-based steps t), eigenvalues (K, N) complex sorted
-    by modulus, singular_values (K, N) descending, spectral_radius (K,), norm (K,) (largest singular value)."""
+    """Result of :func:`jacobian_spectra`.
+
+    Attributes
+    ----------
+    times : ndarray, shape (K,), int64
+        1-based steps t.
+    eigenvalues : ndarray, shape (K, N), complex
+        Eigenvalues of J_t sorted by modulus descending.
+    singular_values : ndarray, shape (K, N)
+        Descending.
+    spectral_radius : ndarray, shape (K,)
+    norm : ndarray, shape (K,)
+        Largest singular value.
+    """
 
     times: np.ndarray
     eigenvalues: np.ndarray
@@ -230,9 +363,21 @@ class JacobianSpectra:
     norm: np.ndarray = field(default=None)
 
     def plot(self, ax=None, max_times=6, **kw):
-        """Eigenvalues of the Jacobians in the complex plane with the unit circle, one colour per time (at
-        most ``max_times`` times, spread over the run; :func:`wcrnn_dyn.plotting.plot_eigenvalues`).
-        Returns the matplotlib Axes."""
+        """Eigenvalues of the Jacobians in the complex plane with the unit circle, one colour per time.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        max_times : int, default 6
+            At most that many times, spread over the run.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_eigenvalues`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_eigenvalues
         K = len(self.times)
         pick = np.unique(np.round(np.linspace(0, K - 1, min(K, int(max_times)))).astype(int)) if K else []
@@ -249,8 +394,41 @@ def jacobian_spectra(net, X, times=None, h0=None):
     """Spectra of the one-step Jacobians J_t = dh_t/dh_{t-1} along the trajectory driven by X (T, d).
 
     J_t = diag(g'(z_t)) Lambda + eps diag(phi'(a_t)) W (docs/THEORY.md section 3) is formed densely from the
-    stored derivatives of one forward pass.  ``times``: 1-based steps t in 1..T (default: all T steps).
-    Cost O(T N^2) forward plus O(K N^3) for K times.  Returns :class:`JacobianSpectra`.
+    stored derivatives of one forward pass.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (trained or not).
+    X : array_like, shape (T, d) or (1, T, d)
+        One input sequence.
+    times : array_like of int, optional
+        1-based steps t in 1..T (default: all T steps).
+    h0 : array_like, shape (N,), optional
+        Initial state (default zeros).
+
+    Returns
+    -------
+    JacobianSpectra
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is not a WCRNN / Elman network.
+    ValueError
+        For a batch of more than one sequence, or ``times`` empty, non-integer or outside 1..T.
+
+    Notes
+    -----
+    Cost O(T N^2) for the forward pass plus O(K N^3) for K times.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> from wcrnn_dyn import spectral
+    >>> s = spectral.jacobian_spectra(wd.WCRNN(1, 4, 1, seed=0), np.zeros((5, 1)), times=[1, 5])
+    >>> s.eigenvalues.shape, s.times.tolist()
+    ((2, 4), [1, 5])
     """
     check_net(net)
     X, single = net._check_X(X)
@@ -302,20 +480,46 @@ def data_spectrum(X, nperseg=None, noverlap=None, window="hann", detrend="consta
                   chunk=512):
     """Power spectral density of sequences, averaged over samples and channels (Welch's method).
 
-    ``X``: (T,) one channel, (T, d) one sequence, or (B, T, d) a batch (the package's convention; a batch
-    of scalar sequences is (B, T, 1)).  Each sequence and channel is analysed with
-    ``scipy.signal.welch(fs=1, nperseg, noverlap, window, detrend)`` along time; the one-sided densities
-    are averaged over samples and channels.  Frequencies are in cycles per step, 0 .. 0.5.
-    ``nperseg`` default min(T, 1024) (so T <= 1024 gives one Hann-windowed segment per sequence and
-    frequency bins k / T: sMNIST's row frequency 1/28 = 28/784 falls on a bin); ``noverlap`` default
-    nperseg // 2.  ``max_samples`` uses only the first that many sequences; sequences are processed in
-    chunks of ``chunk`` to bound memory.
+    Each sequence and channel is analysed with ``scipy.signal.welch(fs=1, nperseg, noverlap, window,
+    detrend)`` along time; the one-sided densities are averaged over samples and channels.
 
-    Returns ``(freqs, power)``, both (nperseg // 2 + 1,).  Cost O(B d T log nperseg).  Raises ValueError
-    for sequences shorter than 8 steps, nperseg > T, or non-finite data.  The data are divided by their
-    largest magnitude before the transform and the power multiplied back, so data of any finite scale give
-    scale-covariant power (power(c X) = c^2 power(X)) without intermediate overflow; ValueError (naming X)
-    only when that power itself exceeds the float64 range (|X| beyond ~1e150).
+    Parameters
+    ----------
+    X : array_like, shape (T,), (T, d) or (B, T, d)
+        One channel, one sequence, or a batch (the package's convention; a batch of scalar sequences is
+        (B, T, 1)).  T >= 8.
+    nperseg : int, optional
+        Segment length, default min(T, 1024) (so T <= 1024 gives one Hann-windowed segment per sequence and
+        frequency bins k / T: sMNIST's row frequency 1/28 = 28/784 falls on a bin).
+    noverlap : int, optional
+        Default nperseg // 2.
+    window : str, default "hann"
+    detrend : str or False, default "constant"
+        Passed to ``welch``.
+    max_samples : int, optional
+        Use only the first that many sequences.
+    chunk : int, default 512
+        Sequences per chunk (bounds memory).
+
+    Returns
+    -------
+    freqs : ndarray, shape (nperseg // 2 + 1,)
+        Cycles per step, 0 .. 0.5.
+    power : ndarray, shape (nperseg // 2 + 1,)
+        Mean one-sided power spectral density.
+
+    Raises
+    ------
+    ValueError
+        For sequences shorter than 8 steps, nperseg > T, non-finite data, or power beyond the float64
+        range (|X| beyond ~1e150; the message names X).
+
+    Notes
+    -----
+    Cost O(B d T log nperseg).  The data are divided by their largest magnitude before the transform and
+    the power multiplied back, so data of any finite scale give scale-covariant power
+    (power(c X) = c^2 power(X)) without intermediate overflow.  Reference: P. Welch, IEEE Trans. Audio
+    Electroacoust. 15 (1967) 70-73.
 
     Examples
     --------
@@ -370,7 +574,28 @@ def spectral_flatness(power, exclude_dc=True):
     """Wiener entropy of a power spectrum: geometric mean / arithmetic mean, in (0, 1].
 
     1 for a perfectly flat (white) spectrum; small for peaked spectra.  ``exclude_dc`` drops the f = 0 bin
-    (removed by detrending) and the Nyquist bin is kept.  Zero power anywhere gives 0.  O(F).
+    (removed by detrending) and the Nyquist bin is kept.
+
+    Parameters
+    ----------
+    power : array_like, shape (F,)
+        Non-negative power spectrum.
+    exclude_dc : bool, default True
+        Drop the first (f = 0) bin.
+
+    Returns
+    -------
+    float
+        In [0, 1]; 0 when any bin has zero power.
+
+    Raises
+    ------
+    ValueError
+        For negative or non-finite power, or fewer than 2 bins.
+
+    Notes
+    -----
+    O(F).
 
     Examples
     --------
@@ -403,8 +628,42 @@ def spectral_peaks(freqs, power, n_peaks=None, min_prominence=0.3, min_rel_power
     peak's frequency is refined by a parabola through log power at the peak bin and its neighbours
     (sub-bin accuracy for smooth windows).
 
-    Returns ``(peak_freqs, peak_power)`` sorted by power descending, ties by frequency ascending
-    (deterministic); at most ``n_peaks`` of them.  Empty arrays when there is no peak.  O(F).
+    Parameters
+    ----------
+    freqs, power : array_like, shape (F,)
+        A spectrum as returned by :func:`data_spectrum` (F >= 3, power >= 0).
+    n_peaks : int, optional
+        Keep at most that many (the strongest).
+    min_prominence : float, default 0.3
+    min_rel_power : float, default 1e-3
+    min_distance : int, default 1
+    refine : bool, default True
+    exclude_dc : bool, default True
+        See above.
+
+    Returns
+    -------
+    peak_freqs, peak_power : ndarray, shape (n,)
+        Sorted by power descending, ties by frequency ascending (deterministic); empty arrays when there is
+        no peak (or the power is zero everywhere).
+
+    Raises
+    ------
+    ValueError
+        For mismatched shapes, fewer than 3 bins, negative power or invalid thresholds.
+
+    Notes
+    -----
+    O(F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> f, p = spectral.data_spectrum(np.sin(2 * np.pi * np.arange(256) / 8))
+    >>> pf, pp = spectral.spectral_peaks(f, p)
+    >>> round(float(pf[0]), 3)
+    0.125
     """
     from scipy.signal import find_peaks
     f = as_array(freqs, "freqs", ndim=1)
@@ -455,7 +714,40 @@ def synthetic_row_periodic(n_samples, n_rows=28, period=28, seed=0, noise=0.05, 
     row, plus i.i.d. noise of std ``noise``, flattened row-major to a sequence of T = n_rows * period steps.
     Its spectrum therefore peaks at f = k / period cycles per step.  With ``permute=True`` one fixed
     random permutation of the T steps (from ``seed``) is applied to every sample, as in psMNIST: the
-    spectrum becomes flat.  Returns X (n_samples, T, 1) float64.  Reproducible from ``seed``.
+    spectrum becomes flat.
+
+    Parameters
+    ----------
+    n_samples : int
+        Number of sequences (>= 1).
+    n_rows : int, default 28
+    period : int, default 28
+        Rows per image and pixels per row (>= 2).
+    seed : None, int or numpy.random.Generator, default 0
+    noise : float, default 0.05
+        Standard deviation of the i.i.d. noise.
+    permute : bool, default False
+        Apply one fixed random permutation of the steps (psMNIST-like).
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_rows * period, 1), float64
+        Reproducible from ``seed``.
+
+    Raises
+    ------
+    ValueError
+        For invalid sizes, a negative noise level, or noise so large that the sequences overflow.
+
+    Notes
+    -----
+    O(n_samples n_rows period).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import spectral
+    >>> spectral.synthetic_row_periodic(3, n_rows=4, period=5).shape
+    (3, 20, 1)
     """
     n_samples = check_int(n_samples, "n_samples", minimum=1)
     n_rows = check_int(n_rows, "n_rows", minimum=1)
@@ -494,7 +786,24 @@ def allocate_angles(peak_power, m):
 
     If there are at least m peaks, the m strongest get one each.  Otherwise every peak gets one and the
     remaining m - n_peaks are shared in proportion to peak power by the largest-remainder method, ties
-    going to the stronger (earlier) peak.  Returns an int array (n_peaks,) summing to m.
+    going to the stronger (earlier) peak.
+
+    Parameters
+    ----------
+    peak_power : array_like, shape (n_peaks,)
+        Non-negative peak powers, strongest first.
+    m : int
+        Number of angles (>= 0).
+
+    Returns
+    -------
+    ndarray, shape (n_peaks,), int64
+        Sums to m (all zeros when there are no peaks).
+
+    Raises
+    ------
+    ValueError
+        For negative powers or a negative ``m``.
 
     Examples
     --------
@@ -533,11 +842,41 @@ def rotational_from_spectrum(X, n, mu, method="peaks", spectrum=None, nperseg=No
                              peak_kwargs=None, trainable=False):
     """Rotational residual whose frequencies theta_k / 2 pi are matched to the data's power spectrum.
 
-    ``X``: data as accepted by :func:`data_spectrum` (ignored when ``spectrum=(freqs, power)`` is given).
-    ``n``: number of hidden units; m = n // 2 angles theta_k = 2 pi f_k (an odd n adds a 1x1 block mu).
-    ``mu``: float (all blocks mu Rot(theta_k), :func:`wcrnn_dyn.residuals.rotational`) or an array of
-    m values (blocks mu_k Rot(theta_k), :func:`wcrnn_dyn.residuals.heterogeneous_rotational`, tail mu_0).
+    Parameters
+    ----------
+    X : array_like or None
+        Data as accepted by :func:`data_spectrum` (ignored when ``spectrum`` is given).
+    n : int
+        Number of hidden units (>= 2); m = n // 2 angles theta_k = 2 pi f_k (an odd n adds a 1x1 block mu).
+    mu : float or array_like, shape (m,)
+        A float gives blocks mu Rot(theta_k) (:func:`wcrnn_dyn.residuals.rotational`); an array gives
+        blocks mu_k Rot(theta_k) (:func:`wcrnn_dyn.residuals.heterogeneous_rotational`, tail mu_0).
+    method : {"peaks", "power"}, default "peaks"
+        See below.
+    spectrum : tuple (freqs, power), optional
+        A precomputed spectrum.
+    nperseg : int, optional
+        Passed to :func:`data_spectrum`.
+    n_peaks : int, optional
+    peak_kwargs : dict, optional
+        Passed to :func:`spectral_peaks`.
+    trainable : bool, default False
 
+    Returns
+    -------
+    BlockResidual
+        Angles sorted ascending in [0, pi]; ``meta`` records "source": "spectrum", "method" and "freqs".
+
+    Raises
+    ------
+    ValueError
+        When no peak is found with method="peaks" (flat spectrum: use "power"), for neither ``X`` nor
+        ``spectrum``, an unknown ``method``, or a ``mu`` array of the wrong length.
+    TypeError
+        If ``spectrum`` is not a (freqs, power) pair.
+
+    Notes
+    -----
     method="peaks": the peaks of :func:`spectral_peaks` (``peak_kwargs`` passed on, at most ``n_peaks``),
     with the m angles shared by :func:`allocate_angles` (m strongest peaks if there are >= m; otherwise
     one per peak plus the rest in proportion to peak power, largest remainder, ties to the stronger peak);
@@ -546,8 +885,16 @@ def rotational_from_spectrum(X, n, mu, method="peaks", spectrum=None, nperseg=No
     method="power": f_k = F^{-1}((k + 1/2) / m), k = 0..m-1, F the normalised cumulative power over 0..0.5
     (trapezoid rule, linear interpolation): angles spread with density proportional to spectral power.
 
-    Angles are returned sorted ascending in [0, pi].  The chosen frequencies are recorded in the residual's
-    ``meta`` ("source": "spectrum", "method", "freqs").  Cost: one :func:`data_spectrum` + O(F).
+    Cost: one :func:`data_spectrum` + O(F).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import spectral
+    >>> X = np.sin(2 * np.pi * np.arange(256) / 8)
+    >>> r = spectral.rotational_from_spectrum(X, 4, 0.9)
+    >>> [round(f, 3) for f in r.meta["freqs"]]
+    [0.125, 0.125]
     """
     n = check_int(n, "n", minimum=2)
     check_memory(8 * n, f"n = {n} (the residual's blocks and angles)")
@@ -602,6 +949,8 @@ def rotational_from_spectrum(X, n, mu, method="peaks", spectrum=None, nperseg=No
 class FrequencyResponse:
     """Result of :func:`frequency_response`.
 
+    Attributes
+    ----------
     freqs : (F,) cycles per step.
     block_gain : (n_blocks, F) operator 2-norm of each block's steady-state transfer (e^{iw} I - B_k)^{-1}
         (2x2 rotational blocks first, then 1x1 blocks); None for a dense residual.
@@ -619,8 +968,19 @@ class FrequencyResponse:
     max_gain: np.ndarray
 
     def plot(self, ax=None, **kw):
-        """Gain against frequency (:func:`wcrnn_dyn.plotting.plot_frequency_response`).  Returns the
-        matplotlib Axes."""
+        """Gain against frequency.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_frequency_response`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_frequency_response
         return plot_method(plot_frequency_response, self, ax=ax, **kw)
 
@@ -652,10 +1012,30 @@ def frequency_response(residual, freqs):
     Each 2x2 block B_k (e.g. mu Rot(theta_k)) and each 1x1 block is a damped resonator with transfer
     (e^{i 2 pi f} I - B_k)^{-1} (up to a unit phase); its gain for mu Rot(theta) is
     1 / min_{+-} sqrt(1 - 2 mu cos(2 pi f -+ theta) + mu^2), peak 1 / (1 - mu) at f = theta / 2 pi (derivation
-    in the module docstring).  ``residual``: a residual object (non-linear: its linear part) or an (n, n)
-    array (treated as dense).  Dense residuals get only ``total`` and ``max_gain`` (one SVD of an n x n
-    complex matrix per frequency, O(F n^3)); block and diagonal residuals are closed form, O(F n).
-    Returns :class:`FrequencyResponse`.  Infinite gain where e^{i 2 pi f} is an eigenvalue.
+    in the module docstring).
+
+    Parameters
+    ----------
+    residual : Residual or array_like, shape (n, n)
+        A residual object (non-linear: its linear part) or a square array (treated as dense).
+    freqs : array_like, shape (F,)
+        Frequencies in cycles per step.
+
+    Returns
+    -------
+    FrequencyResponse
+        Dense residuals get only ``total`` and ``max_gain`` (``block_gain`` and ``block_freqs`` None).
+        The gain is infinite (not NaN) where e^{i 2 pi f} is an eigenvalue.
+
+    Raises
+    ------
+    ValueError
+        For non-finite or mis-shaped input.
+
+    Notes
+    -----
+    Block and diagonal residuals are closed form, O(F n); dense ones need one SVD of an n x n complex
+    matrix per frequency, O(F n^3).
 
     Examples
     --------
