@@ -65,7 +65,7 @@ def bench_forward(dtype, B, T, N):
     net = rotational_net(N, dtype)
     X = np.random.default_rng(0).random((B, T, 1)).astype(dtype)
     h0 = np.zeros((B, N), dtype)
-    kargs = net._kargs()
+    kargs = net.kernel_args().residual()
     one = lambda: K.forward(X, h0, net.W, net.U, net.b, net.eps, K.ACT_TANH, *kargs, True)  # noqa: E731
     ours = lambda: net.states(X)  # noqa: E731  (public path: batch split over worker threads)
     peer = lambda: numpy_forward(net, X)  # noqa: E731
@@ -87,7 +87,7 @@ def bench_tangent(N, k, reps):
     dphi = (1 - np.tanh(a) ** 2)[None, :]
     Q = np.linalg.qr(rng.standard_normal((N, k)))[0]
     out, wq = np.empty_like(Q), np.empty_like(Q)
-    rk, rdiag, rblk, rdense, gcode, gscale = net._kargs()
+    rk, rdiag, rblk, rdense, gcode, gscale = net.kernel_args().residual()
     L = net.residual.matrix()
     empty = np.zeros((0, N))
 

@@ -18,7 +18,7 @@ def _phi(act, a):
 def trajectory(net, x, h0=None):
     """States h_1..h_T (T, N) and the pre-activations a_t (T, N) of one sequence x (T, d), in float64."""
     W, U, b = (np.asarray(net.W, float), np.asarray(net.U, float), np.asarray(net.b, float))
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     R = net.residual
     h = np.zeros(net.n_hidden) if h0 is None else np.asarray(h0, float).copy()
     H, A = [], []
@@ -35,14 +35,14 @@ def jacobian_dense(net, h_prev, a_t):
     R = net.residual
     dR = R.matrix() if R.is_linear else R.jacobian(h_prev)
     dphi = _phi(net.activation, a_t)[1]
-    return dR + float(net._eps_kernel) * dphi[:, None] * np.asarray(net.W, float)
+    return dR + float(net.coupling) * dphi[:, None] * np.asarray(net.W, float)
 
 
 def input_sensitivity(net, X, max_lag, readout=False):
     """Per-sequence || d(h_T or V h_T) / dx_{T-l} ||_F, (B, max_lag + 1), by dense Jacobian products."""
     X = np.asarray(X, float)
     U = np.asarray(net.U, float)
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     out = np.zeros((X.shape[0], max_lag + 1))
     for s in range(X.shape[0]):
         H, A = trajectory(net, X[s])

@@ -160,7 +160,7 @@ def test_float32_gradients_close_to_float64(family, loss):
     res = make_residual(family, 8, trainable=True)
     n_out = 2 if loss == "mse" else 3
     net64 = perturb_biases(wd.WCRNN(D, 8, n_out, residual=res, eps=0.2, seed=3))
-    d = net64._to_dict()
+    d = wd.serialization.model_to_dict(net64)
     net32 = wd.WCRNN.from_arrays(res.copy(), d["W"], d["U"], d["b"], d["V"], d["c"], eps=0.2,
                                  dtype=np.float32)
     assert net32.residual.trainable

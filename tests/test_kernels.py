@@ -151,8 +151,8 @@ def test_elman_forward_matches_definition():
 # ---------------------------------------------------------------------------------------------- Jacobian products
 
 def _trajectory(net, X):
-    H, DP, GP = K.forward(X, np.zeros((X.shape[0], net.n_hidden)), net.W, net.U, net.b, net._eps_kernel,
-                          K.ACTIVATIONS[net.activation], *net._kargs(), True)
+    H, DP, GP = K.forward(X, np.zeros((X.shape[0], net.n_hidden)), net.W, net.U, net.b, net.coupling,
+                          K.ACTIVATIONS[net.activation], *net.kernel_args().residual(), True)
     return H, DP, GP
 
 
@@ -165,7 +165,7 @@ def test_tangent_product_equals_dense_JQ(case, activation):
     B, T, k = 3, 6, 4
     X = np.random.default_rng(6).standard_normal((B, T, 2))
     H, DP, GP = _trajectory(net, X)
-    rk, rdiag, rblk, rdense, gcode, gscale = net._kargs()
+    rk, rdiag, rblk, rdense, gcode, gscale = net.kernel_args().residual()
     Q = np.random.default_rng(7).standard_normal((n, B * k))
     out = np.empty_like(Q)
     wq = np.empty_like(Q)
@@ -185,7 +185,7 @@ def test_adjoint_product_equals_dense_JTv(case):
     B, T = 3, 5
     X = np.random.default_rng(8).standard_normal((B, T, 2))
     H, DP, GP = _trajectory(net, X)
-    rk, rdiag, rblk, rdense, gcode, gscale = net._kargs()
+    rk, rdiag, rblk, rdense, gcode, gscale = net.kernel_args().residual()
     G = np.random.default_rng(9).standard_normal((B, n))
     out, s, a = (np.empty_like(G) for _ in range(3))
     for t in range(1, T):
@@ -217,8 +217,8 @@ def test_backward_matches_dense_bptt(case, B, T):
     X = np.random.default_rng(10).standard_normal((B, T, 2))
     h0 = np.random.default_rng(11).standard_normal((B, n)) * 0.5
     gT = np.random.default_rng(12).standard_normal((B, n))
-    H, DP, GP = K.forward(X, h0, net.W, net.U, net.b, net.eps, K.ACT_TANH, *net._kargs(), True)
-    rk, rdiag, rblk, rdense, gcode, gscale = net._kargs()
+    H, DP, GP = K.forward(X, h0, net.W, net.U, net.b, net.eps, K.ACT_TANH, *net.kernel_args().residual(), True)
+    rk, rdiag, rblk, rdense, gcode, gscale = net.kernel_args().residual()
     empty = np.zeros((0, B, n))
     DA, S, dh0 = K.backward(H, h0, DP, GP if GP.shape[0] else empty, net.W, net.eps, rk, rdiag, rblk, rdense,
                             gcode, gT, empty, False)
@@ -240,8 +240,8 @@ def test_backward_per_step_gradient_injection():
     B, T, n = 2, 4, 4
     X = np.random.default_rng(13).standard_normal((B, T, 2))
     h0 = np.zeros((B, n))
-    H, DP, GP = K.forward(X, h0, net.W, net.U, net.b, net.eps, K.ACT_TANH, *net._kargs(), True)
-    rk, rdiag, rblk, rdense, gcode, gscale = net._kargs()
+    H, DP, GP = K.forward(X, h0, net.W, net.U, net.b, net.eps, K.ACT_TANH, *net.kernel_args().residual(), True)
+    rk, rdiag, rblk, rdense, gcode, gscale = net.kernel_args().residual()
     gseq = np.random.default_rng(14).standard_normal((T, B, n))
     empty = np.zeros((0, B, n))
     DA, _, dh0 = K.backward(H, h0, DP, empty, net.W, net.eps, rk, rdiag, rblk, rdense, gcode,

@@ -278,5 +278,5 @@ def test_chunked_threads_give_the_same_results():
     assert set(g1) == set(g3) == {"W", "U", "b", "V", "c", "R"}
     for k in g1:
         np.testing.assert_allclose(g3[k], g1[k], rtol=1e-12, atol=1e-14)
-    np.testing.assert_array_equal(net._run(X, np.zeros((40, 6)), True, n_threads=3)[0],
-                                  net._run(X, np.zeros((40, 6)), True, n_threads=1)[0])
+    np.testing.assert_array_equal(net.trajectory(X, np.zeros((40, 6)), True, n_threads=3)[0],
+                                  net.trajectory(X, np.zeros((40, 6)), True, n_threads=1)[0])

@@ -12,7 +12,7 @@ from threadpoolctl import threadpool_info
 import naive
 import wcrnn_dyn as wd
 from wcrnn_dyn import _kernels as K
-from wcrnn_dyn import _train_engine as E
+from wcrnn_dyn import engine as E
 from wcrnn_dyn import residuals as R
 from wcrnn_dyn import threads
 from test_kernels import residual_cases

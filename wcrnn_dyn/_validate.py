@@ -73,7 +73,7 @@ def check_n_threads(n_threads, name="n_threads"):
 
 def check_net(net, name="net"):
     """A WCRNN or Elman network (duck-typed on the model API), else TypeError naming ``name``."""
-    if not all(hasattr(net, a) for a in ("W", "residual", "n_hidden", "_eps_kernel", "_check_X")):
+    if not all(hasattr(net, a) for a in ("W", "residual", "n_hidden", "coupling", "check_inputs")):
         raise TypeError(f"{name} must be a WCRNN or Elman network (wcrnn_dyn.models), got {type(net).__name__}")
     return net
 

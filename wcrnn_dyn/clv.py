@@ -295,7 +295,7 @@ def _net_tangent(net, X, h0, washout):
     W = np.asarray(net.W, dtype=np.float64)
     U = np.asarray(net.U, dtype=np.float64)
     b = np.asarray(net.b, dtype=np.float64)
-    eps = float(net.eps)
+    eps = float(net.coupling)
     T = X.shape[0]
     state = {"t0": 0, "H": h0[None].astype(np.float64), "dphi": None}   # H[i] = h_{t0 + i}
 
@@ -327,7 +327,7 @@ def _net_tangent(net, X, h0, washout):
 
 
 def _net_input(net, X, T):
-    from .lyapunov import _check_net
+    from ._validate import check_net as _check_net
     _check_net(net)
     if X is None:
         if T is None:
@@ -423,7 +423,7 @@ def covariant_lyapunov_vectors(net, X=None, k=None, *, washout=0, burn_in=100, w
     settings = {"method": "ginelli", "model": net.kind, "n_hidden": N, "k": k, "T": Tn, "washout": washout,
                 "burn_in": burn_in, "window": window, "burn_out": burn_out, "seed": _settings_seed(seed),
                 "autonomous": autonomous, "store": "disk" if on_disk else "memory", "stored_bytes": nbytes,
-                "units": "nats per step", "eps": float(net.eps),
+                "units": "nats per step", "eps": float(net.coupling),
                 "residual": getattr(net.residual, "family", "?")}
     return CLVResult(vectors=V, times=times, window_times=np.arange(t_first, t_first + window),
                      growth_rates=growth, exponents=growth.mean(axis=0), gs_exponents=gs, angles=angles,
@@ -622,7 +622,8 @@ def finite_time_exponents(net, X, window, k=None, *, washout=0, burn_in=100, see
     Columns follow each sequence's global sort (descending total), not a per-window sort, so the windows of
     column i describe one Gram-Schmidt direction.
     """
-    from .lyapunov import _check_net, lyapunov_spectrum
+    from ._validate import check_net as _check_net
+    from .lyapunov import lyapunov_spectrum
     _check_net(net)
     window = check_int(window, "window", minimum=1)
     Xa = np.asarray(X) if X is not None else None

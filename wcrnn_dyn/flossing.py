@@ -46,7 +46,7 @@ def _copyltu(M):
 
 
 def _check(net, X, k, washout, burn_in, h0):
-    from .lyapunov import _check_net
+    from ._validate import check_net as _check_net
     _check_net(net)
     if not net.residual.is_linear:
         raise ValueError("flossing needs a linear residual (the gradient through a non-linear residual's "
@@ -137,7 +137,7 @@ def _loss_and_grad(net, X, k, beta, target, washout, burn_in, seed, h0):
     W = np.asarray(net.W, dtype=float)
     U = np.asarray(net.U, dtype=float)
     bias = np.asarray(net.b, dtype=float)
-    eps = float(net.eps)
+    eps = float(net.coupling)
     Rm = net.residual.matrix()
     S = T - washout
     M = T - washout - burn_in

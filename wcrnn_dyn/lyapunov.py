@@ -279,8 +279,8 @@ def constant_input(net, T, value=0.0):
 
 
 def _check_net(net):
-    from .models import _RecurrentBase
-    if not isinstance(net, _RecurrentBase):
+    from .models import RecurrentNetwork
+    if not isinstance(net, RecurrentNetwork):
         raise TypeError(f"net must be a WCRNN or Elman model, got {type(net).__name__}")
 
 
@@ -293,7 +293,7 @@ def _prepare_input(net, X, T):
         return np.zeros((1, T, net.n_in)), True
     if T is not None:
         raise ValueError("give either X or T (T is only for autonomous runs with X=None)")
-    Xc, single = net._check_X(X, "X")
+    Xc, single = net.check_inputs(X, "X")
     return np.ascontiguousarray(Xc, dtype=np.float64), single
 
 
@@ -314,13 +314,11 @@ def _check_qr(qr):
 
 
 def _net_args(net):
-    rk, rdiag, rblk, rdense, gcode, gscale = net.residual.kernel_args(np.float64)
+    ka = net.kernel_args(np.float64)
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
-    W = net.W if net.W.dtype == np.float64 and net.W.flags.c_contiguous else f64(net.W)
     # W.T is an F-ordered view (no copy of an N x N matrix per call); BLAS takes it as a transposed operand
-    return dict(WT=W.T, UT=f64(net.U.T), bias=f64(net.b), eps=float(net._eps_kernel),
-                act=int(K.ACTIVATIONS[net.activation]), rk=int(rk), rdiag=f64(rdiag), rblk=f64(rblk),
-                rdenseT=f64(np.asarray(rdense).T), gcode=int(gcode), gscale=float(gscale))
+    return dict(WT=ka.W.T, UT=f64(ka.U.T), bias=ka.b, eps=ka.coupling, act=ka.act, rk=ka.rk, rdiag=f64(ka.rdiag),
+                rblk=f64(ka.rblk), rdenseT=f64(np.asarray(ka.rdense).T), gcode=ka.gcode, gscale=ka.gscale)
 
 
 def _divergence(net, status, step, T, what):
@@ -581,7 +579,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     history_points = check_int(history_points, "history_points", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
-    h0 = net._check_h0(h0, B).astype(np.float64)
+    h0 = net.check_h0(h0, B).astype(np.float64)
     with KL.single_threaded_blas():
         # a small QR: waking NumPy's OpenBLAS threads here would leave them spinning into the kernel's
         # first steps (measured: the first ~50 steps of a top-16 run at N = 1024 ran 2-4x slower)
@@ -674,7 +672,7 @@ def top_exponent_two_trajectories(net, X=None, washout=0, burn_in=100, renorm_ev
     renorm_every = check_int(renorm_every, "renorm_every", minimum=1)
     washout, burn_in, _ = _check_phases(Tn, washout, burn_in, 1)
     delta = check_float(delta, "delta", minimum=0.0, strict_min=True)
-    h0 = net._check_h0(h0, B).astype(np.float64)
+    h0 = net.check_h0(h0, B).astype(np.float64)
     what = "top_exponent_two_trajectories"
     Zh = _washout(net, Xf, h0, washout, Tn, what)
     v = rng_from(seed).standard_normal(N)

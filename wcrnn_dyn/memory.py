@@ -86,9 +86,9 @@ def timescales(exponents):
 # ----------------------------------------------------------------------------------------------------------
 
 def _forward_store(net, X, h0):
-    X, single = net._check_X(X)
-    h0 = net._check_h0(h0, X.shape[0])
-    H, DP, GP = net._run(X, h0, True)
+    X, single = net.check_inputs(X)
+    h0 = net.check_h0(h0, X.shape[0])
+    H, DP, GP = net.trajectory(X, h0, True)
     return X, single, H, DP, GP
 
 
@@ -168,9 +168,9 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
     N = net.n_hidden
     DP = np.ascontiguousarray(DP, dtype=np.float64)
     GP = np.ascontiguousarray(GP, dtype=np.float64) if GP.shape[0] else np.zeros((0, B, N))
-    W = np.ascontiguousarray(net.W, dtype=np.float64)
-    U = np.ascontiguousarray(net.U, dtype=np.float64)
-    rk, rdiag, rblk, rdense, gcode, _ = net.residual.kernel_args(np.float64)
+    ka = net.kernel_args(np.float64)
+    W, U = ka.W, ka.U
+    rk, rdiag, rblk, rdense, gcode, _ = ka.residual()
     rows0 = (np.ascontiguousarray(net.V, dtype=np.float64) if readout else np.eye(N))
     R = rows0.shape[0]
     chunk = max(1, _SWEEP_BLOCK_ELEMS // max(R * N, 1))
@@ -180,7 +180,7 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
             e = min(B, s + chunk)
             G0 = np.ascontiguousarray(np.tile(rows0, (e - s, 1)))
             GPc = np.ascontiguousarray(GP[:, s:e]) if GP.shape[0] else np.zeros((0, e - s, N))
-            out[:, s:e] = sensitivity_sweep(np.ascontiguousarray(DP[:, s:e]), GPc, W, U, float(net._eps_kernel),
+            out[:, s:e] = sensitivity_sweep(np.ascontiguousarray(DP[:, s:e]), GPc, W, U, ka.coupling,
                                             rk, rdiag, rblk, rdense, gcode, G0, max_lag)
     if not np.all(np.isfinite(out)):
         bad = int(np.argmax(~np.all(np.isfinite(out), axis=1)))
@@ -256,12 +256,12 @@ def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
     _check_net(net)
     delta = check_float(delta, "delta", minimum=0.0, strict_min=True)
     n_perturb = check_int(n_perturb, "n_perturb", minimum=1)
-    X, single = net._check_X(X)
+    X, single = net.check_inputs(X)
     B, T, d = X.shape
     N = net.n_hidden
     check_memory(4 * B * (n_perturb + 1) * (T + 1) * N, f"n_perturb x X ({n_perturb} perturbations of {B} "
                  f"sequences of {T} steps, N = {N}: the stored trajectories)")
-    h0 = net._check_h0(h0, B).astype(np.float64)
+    h0 = net.check_h0(h0, B).astype(np.float64)
     rng = rng_from(seed)
     P = n_perturb
     v = rng.standard_normal((B, P, N))
@@ -615,7 +615,7 @@ def linear_memory_capacity(net, max_lag, input_channel=0, tail_tol=1e-18, max_te
     if net.activation != "identity" or not net.residual.is_linear:
         raise ValueError("net must be a linear network for linear_memory_capacity: identity activation and a "
                          f"linear residual (got activation {net.activation!r}, residual {net.residual.family!r})")
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     A = net.residual.matrix() + eps * np.asarray(net.W, dtype=np.float64)
     rho = float(np.max(np.abs(np.linalg.eigvals(A))))
     if rho >= 1:

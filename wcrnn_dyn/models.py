@@ -7,7 +7,10 @@
 An Elman network ``h_t = phi(W h_{t-1} + U x_t + b)`` is the same map with R = 0 and eps = 1; its
 initialisations include the weakly coupled residual initialisation (WCRI) W_0 = Lambda + eps W~.
 
-All heavy work happens in :mod:`wcrnn_dyn._kernels`; this module validates inputs at the boundary.
+This module holds the parameters and validates inputs at the boundary.  The kernels are reached through the
+engine interface (:mod:`wcrnn_dyn.engine`: ``coupling``, ``check_inputs``, ``check_h0``, ``kernel_args``,
+``trajectory``), the losses live in :mod:`wcrnn_dyn.losses` and saving/loading in
+:mod:`wcrnn_dyn.serialization`.
 """
 from __future__ import annotations
 
@@ -15,17 +18,17 @@ import json
 
 import numpy as np
 
-from . import threads as _threads
 from . import _kernels as K
-from . import _train_engine
+from . import engine
+from . import losses as _losses
 from . import residuals as _res
-from ._validate import (as_array, as_dtype, check_float, check_int, check_memory, check_n_threads, rng_from,
-                        to_numpy)
+from . import serialization
+from ._validate import as_array, as_dtype, check_float, check_int, check_memory, check_n_threads, rng_from
+from .engine import DivergenceError
+from .losses import LOSSES
+from .serialization import PARAM_NAMES, load_model, model_from_dict
 
-__all__ = ["WCRNN", "Elman", "load_model", "LOSSES"]
-
-LOSSES = ("mse", "cross_entropy")
-PARAM_NAMES = ("W", "U", "b", "V", "c")
+__all__ = ["WCRNN", "Elman", "RecurrentNetwork", "load_model", "LOSSES", "DivergenceError"]
 
 
 def activation_derivative(a, activation):
@@ -44,12 +47,15 @@ def _check_sizes(n_in, n_hidden, n_out):
                  f"({n_hidden} / {n_in} / {n_out}: W, a dense residual and the initialisation)")
 
 
-class DivergenceError(FloatingPointError):
-    """The state of a network overflowed or became NaN (e.g. a supercritical linear residual)."""
+class RecurrentNetwork:
+    """Base class of :class:`WCRNN` and :class:`Elman` (use it for ``isinstance`` checks; it is not built
+    directly): parameters, input checks, the engine interface, forward pass, losses, BPTT and the dense
+    Jacobian.
 
-
-class _RecurrentBase:
-    """Shared machinery of WCRNN and Elman (not public)."""
+    Engine interface (documented in :mod:`wcrnn_dyn.engine`; analyses use only these): :attr:`coupling`,
+    :meth:`check_inputs`, :meth:`check_h0`, :meth:`kernel_args`, :meth:`trajectory`,
+    :meth:`check_finite_state`, :meth:`workspace` and :meth:`release_workspace`.
+    """
 
     kind = "base"
 
@@ -101,10 +107,29 @@ class _RecurrentBase:
                 raise ValueError(f"unknown parameter name {k!r}")
 
     def copy(self):
-        return load_model_from_dict(self._to_dict())
+        """An independent copy of the network (parameters, residual and configuration)."""
+        return serialization.model_from_dict(serialization.model_to_dict(self))
 
-    # ------------------------------------------------------------------ input checks
-    def _check_X(self, X, name="X"):
+    # ------------------------------------------------------------------ engine interface (see wcrnn_dyn.engine)
+    @property
+    def coupling(self):
+        """The coupling constant of the kernels' map h_t = R(h_{t-1}) + coupling * phi(a_t) (float)."""
+        raise NotImplementedError
+
+    def check_inputs(self, X, name="X"):
+        """Validate an input sequence (T, d) or batch (B, T, d).
+
+        Returns ``(X3, single)``: X3 (B, T, d) in the model dtype (B = 1 for a single sequence) and whether a
+        single sequence was given.  TypeError for None or a non-numeric array, ValueError (naming ``name``)
+        for a wrong number of axes or channels, an empty batch or sequence, or a non-finite value.
+
+        Examples
+        --------
+        >>> import numpy as np, wcrnn_dyn as wd
+        >>> X3, single = wd.WCRNN(2, 4, 1).check_inputs(np.zeros((10, 2)))
+        >>> X3.shape, single
+        ((1, 10, 2), True)
+        """
         if X is None:
             raise TypeError(f"{name} must be an array of shape (T, d) or (B, T, d), got None")
         X = as_array(X, name, finite=False, dtype=None) if not isinstance(X, np.ndarray) else X
@@ -122,7 +147,9 @@ class _RecurrentBase:
             raise ValueError(f"{name} must have at least one sequence and one time step, got shape {X.shape}")
         return X, single
 
-    def _check_h0(self, h0, B):
+    def check_h0(self, h0, B):
+        """Validate an initial state for ``B`` sequences: None (zeros), (N,) (the same for every sequence) or
+        (B, N); returns (B, N) in the model dtype.  ValueError for another shape or a non-finite value."""
         N = self.n_hidden
         if h0 is None:
             return np.zeros((B, N), dtype=self.dtype)
@@ -132,51 +159,34 @@ class _RecurrentBase:
         h0 = as_array(h0, "h0", shape=(B, N), dtype=self.dtype)
         return h0
 
-    # ------------------------------------------------------------------ kernel glue
-    def _kargs(self):
-        return self.residual.kernel_args(self.dtype)
+    def kernel_args(self, dtype=None):
+        """The parameters packed for the Numba kernels: a :class:`wcrnn_dyn.engine.KernelArgs` in ``dtype``
+        (default the model dtype).  See :func:`wcrnn_dyn.engine.kernel_args`."""
+        return engine.kernel_args(self, dtype)
 
-    def _run(self, X, h0, store, n_threads=None):
-        """Forward pass over the batch, split into contiguous chunks run in parallel threads."""
-        rk, rdiag, rblk, rdense, gcode, gscale = self._kargs()
-        B = X.shape[0]
-        chunks, workers = _threads.batch_plan(B, n_threads)
+    def trajectory(self, X, h0, store=True, n_threads=None):
+        """One forward pass over validated inputs (:meth:`check_inputs`, :meth:`check_h0`): ``(H, DP, GP)``,
+        time-major, see :func:`wcrnn_dyn.engine.trajectory`.  Cost O(B T N^2).  Raises DivergenceError if
+        a state is not finite."""
+        return engine.trajectory(self, X, h0, store, n_threads)
 
-        def one(i):
-            b0, b1 = chunks[i]
-            return K.forward(X[b0:b1], h0[b0:b1], self.W, self.U, self.b, float(self._eps_kernel),
-                             K.ACTIVATIONS[self.activation], rk, rdiag, rblk, rdense, gcode, gscale, store)
+    def check_finite_state(self, H):
+        """Raise DivergenceError if any value of the states ``H`` ((T, B, N) trajectory, or (B, N)) is not
+        finite; the message names the first time step that is not (for a trajectory)."""
+        engine.check_finite_state(self, H)
 
-        parts = _threads.run_parallel(one, len(chunks), workers)
-        if len(parts) == 1:
-            H, DP, GP = parts[0]
-        else:
-            H, DP, GP = (np.concatenate([p[j] for p in parts], axis=1) for j in range(3))
-        self._check_finite_state(H)  # the whole trajectory when it is stored, else the last state
-        return H, DP, GP
+    def workspace(self, key, make):
+        """Buffers kept on the model between calls: returns the buffers stored under ``key`` if the last call
+        used the same key, else ``make()`` (stored for the next call).  Only one set is kept."""
+        ws = getattr(self, "_ws", None)
+        if ws is None or ws[0] != key:
+            ws = (key, make())
+            self._ws = ws
+        return ws[1]
 
     def release_workspace(self):
         """Free the trajectory buffers kept by :meth:`loss_and_grad`."""
         self._ws = None
-
-    def _check_finite_state(self, H):
-        """Raise DivergenceError if any value of the states ``H`` ((T, B, N) trajectory, or (B, N)) is not finite;
-        the message names the first time step that is not (for a trajectory)."""
-        bad = ~np.isfinite(H)
-        if not bad.any():
-            return
-        where = ""
-        if H.ndim == 3 and H.shape[0] > 1:
-            t = int(np.argmax(bad.reshape(H.shape[0], -1).any(axis=1)))
-            where = f" at time step {t + 1} of {H.shape[0]}"
-        try:
-            rho = f"{self.residual.spectral_radius():.4g}"
-        except Exception:  # pragma: no cover - a residual without a cheap radius
-            rho = "?"
-        raise DivergenceError(
-            f"the network state overflowed or became NaN during the forward pass{where}; the residual is "
-            f"probably supercritical (spectral radius {rho} > 1 for a linear residual) or the weights or "
-            "inputs are too large")
 
     # ------------------------------------------------------------------ public forward API
     def states(self, X, h0=None):
@@ -192,11 +202,11 @@ class _RecurrentBase:
         >>> net.states(np.ones((10, 1))).shape
         (10, 4)
         """
-        X, single = self._check_X(X)
+        X, single = self.check_inputs(X)
         check_memory(3 * X.shape[0] * X.shape[1] * self.n_hidden,
                      f"X of shape {X.shape} (the stored trajectory, 3 x B x T x N)", np.dtype(self.dtype).itemsize)
-        h0 = self._check_h0(h0, X.shape[0])
-        H, _, _ = self._run(X, h0, True)
+        h0 = self.check_h0(h0, X.shape[0])
+        H, _, _ = self.trajectory(X, h0, True)
         out = np.ascontiguousarray(H.transpose(1, 0, 2))
         return out[0] if single else out
 
@@ -205,9 +215,9 @@ class _RecurrentBase:
 
         Raises DivergenceError if h_T is not finite (only the last state is checked here: use :meth:`states`
         to check the whole trajectory)."""
-        X, single = self._check_X(X)
-        h0 = self._check_h0(h0, X.shape[0])
-        H, _, _ = self._run(X, h0, False)
+        X, single = self.check_inputs(X)
+        h0 = self.check_h0(h0, X.shape[0])
+        H, _, _ = self.trajectory(X, h0, False)
         return H[0, 0].copy() if single else H[0].copy()
 
     def predict(self, X, h0=None):
@@ -215,55 +225,16 @@ class _RecurrentBase:
         hT = self.last_state(X, h0)
         return hT @ self.V.T + self.c
 
-    # ------------------------------------------------------------------ losses
-    def _check_targets(self, y, B, loss):
-        if loss not in LOSSES:
-            raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-        if y is None:
-            raise TypeError("y must be an array of targets, got None")
-        y = np.asarray(to_numpy(y))
-        if loss == "mse":
-            if y.ndim == 1 and self.n_out == 1:
-                y = y[:, None]
-            y = as_array(y, "y", shape=(B, self.n_out), dtype=self.dtype)
-            return y
-        if y.ndim != 1 or y.shape[0] != B:
-            raise ValueError(f"y must be integer labels of shape ({B},) for cross_entropy, got {y.shape}")
-        if not np.issubdtype(y.dtype, np.integer):
-            if np.issubdtype(y.dtype, np.floating) and np.all(np.isfinite(y)) and np.all(y == np.round(y)):
-                y = y.astype(np.int64)
-            else:
-                raise TypeError(f"y must hold integer class labels for cross_entropy, got dtype {y.dtype}")
-        if y.size and (y.min() < 0 or y.max() >= self.n_out):
-            raise ValueError(f"y labels must lie in 0..{self.n_out - 1} (n_out = {self.n_out}), "
-                             f"got range {y.min()}..{y.max()}")
-        return y.astype(np.int64)
-
-    @staticmethod
-    def _loss_from_logits(z, y, loss):
-        B = z.shape[0]
-        if loss == "mse":
-            diff = z - y
-            val = float(np.mean(diff.astype(np.float64) ** 2))
-            dz = (2.0 / diff.size) * diff
-            return val, dz
-        zz = z.astype(np.float64)
-        zz = zz - zz.max(axis=1, keepdims=True)
-        logp = zz - np.log(np.exp(zz).sum(axis=1, keepdims=True))
-        val = float(-np.mean(logp[np.arange(B), y]))
-        p = np.exp(logp)
-        p[np.arange(B), y] -= 1.0
-        return val, (p / B).astype(z.dtype)
-
+    # ------------------------------------------------------------------ losses (see wcrnn_dyn.losses)
     def loss(self, X, y, loss="mse", h0=None):
         """Mean loss.  "mse": mean over batch and outputs of the squared error; "cross_entropy": mean over
         the batch of -log softmax(V h_T + c)[y] with integer labels y (B,).  Cost: one forward pass."""
-        X, single = self._check_X(X)
+        X, single = self.check_inputs(X)
         if single:
             raise ValueError("X must be a batch (B, T, d) for loss; add a leading batch axis")
-        y = self._check_targets(y, X.shape[0], loss)
+        y = _losses.check_targets(y, X.shape[0], loss, self.n_out, self.dtype)
         z = self.predict(X, h0)
-        return self._loss_from_logits(z, y, loss)[0]
+        return _losses.loss_from_logits(z, y, loss)[0]
 
     def loss_and_grad(self, X, y, loss="mse", h0=None, n_threads=None):
         """Loss and its exact gradient by backpropagation through time (adjoint products).
@@ -272,7 +243,7 @@ class _RecurrentBase:
         trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
         Cost: one forward pass storing the trajectory (about 4 arrays of B*T*N, kept for reuse by the next
         call of the same shape; :meth:`release_workspace` frees them), one backward pass and one GEMM for
-        dW, dU and db together: about 3x the forward FLOPs (engine: :mod:`wcrnn_dyn._train_engine`).
+        dW, dU and db together: about 3x the forward FLOPs (engine: :func:`wcrnn_dyn.engine.loss_and_grad`).
         The batch is split into ``n_threads`` row blocks run in parallel.  Default (None): one block per
         Numba thread (at most one per 16 sequences), shared among
         :func:`wcrnn_dyn.threads.default_threads` threads (fewer when other programs hold CPUs); the
@@ -291,15 +262,15 @@ class _RecurrentBase:
         (['U', 'V', 'W', 'b', 'c'], (8, 8))
         """
         n_threads = check_n_threads(n_threads)
-        X, single = self._check_X(X)
+        X, single = self.check_inputs(X)
         if single:
             raise ValueError("X must be a batch (B, T, d) for loss_and_grad; add a leading batch axis")
         B, T, d = X.shape
         check_memory(4 * B * T * self.n_hidden, f"X of shape {X.shape} (the stored trajectory, 4 x B x T x N)",
                      itemsize=np.dtype(self.dtype).itemsize)
-        y = self._check_targets(y, B, loss)
-        h0 = self._check_h0(h0, B)
-        val, out = _train_engine.loss_and_grad(self, X, y, loss, h0, n_threads)
+        y = _losses.check_targets(y, B, loss, self.n_out, self.dtype)
+        h0 = self.check_h0(h0, B)
+        val, out = engine.loss_and_grad(self, X, y, loss, h0, n_threads)
         if not np.isfinite(val):
             raise DivergenceError(f"the {loss} loss is not finite ({val}) although the state is: the outputs "
                                   "overflowed (weights V or the state too large)")
@@ -323,22 +294,12 @@ class _RecurrentBase:
             dR = R.matrix()
         else:
             dR = R.jacobian(h_prev)
-        return dR + self._eps_kernel * dphi[:, None] * self.W.astype(float)
+        return dR + self.coupling * dphi[:, None] * self.W.astype(float)
 
-    # ------------------------------------------------------------------ save / load
-    def _config(self):
-        raise NotImplementedError
-
-    def _to_dict(self):
-        return {"config": self._config(), "residual": self.residual.config(),
-                **{k: getattr(self, k) for k in PARAM_NAMES}}
-
+    # ------------------------------------------------------------------ save (see wcrnn_dyn.serialization)
     def save(self, path):
-        """Save parameters and configuration to an ``.npz`` file (atomically)."""
-        from .io import save_npz
-        d = self._to_dict()
-        return save_npz(path, W=d["W"], U=d["U"], b=d["b"], V=d["V"], c=d["c"],
-                        config=np.array(json.dumps(d["config"])), residual=np.array(json.dumps(d["residual"])))
+        """Save parameters and configuration to an ``.npz`` file (atomically); :func:`load_model` reads it."""
+        return serialization.save_model(self, path)
 
     def __repr__(self):
         return (f"{type(self).__name__}(n_in={self.n_in}, n_hidden={self.n_hidden}, n_out={self.n_out}, "
@@ -346,7 +307,9 @@ class _RecurrentBase:
                 f"dtype={np.dtype(self.dtype).name})")
 
 
-class WCRNN(_RecurrentBase):
+_RecurrentBase = RecurrentNetwork  # older name, kept for external code
+
+class WCRNN(RecurrentNetwork):
     """Weakly coupled residual RNN  h_t = R(h_{t-1}) + eps * phi(W h_{t-1} + U x_t + b),  y = V h_T + c.
 
     Parameters
@@ -395,7 +358,8 @@ class WCRNN(_RecurrentBase):
         self._set_arrays(W, U, np.zeros(N), V, np.zeros(o))
 
     @property
-    def _eps_kernel(self):
+    def coupling(self):
+        """The kernels' coupling: ``eps``."""
         return self.eps
 
     @classmethod
@@ -436,12 +400,9 @@ class WCRNN(_RecurrentBase):
         net._set_arrays(W, U, b, V, c)
         return net
 
-    def _config(self):
-        return {"kind": "wcrnn", "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
-                "eps": self.eps, "activation": self.activation, "dtype": np.dtype(self.dtype).name}
 
 
-class Elman(_RecurrentBase):
+class Elman(RecurrentNetwork):
     """Elman RNN  h_t = phi(W h_{t-1} + U x_t + b),  y = V h_T + c.
 
     ``init`` chooses W_0:
@@ -482,7 +443,7 @@ class Elman(_RecurrentBase):
         if init == "default":
             W = rng.uniform(-k, k, (N, N))
         elif init == "orthogonal":
-            W = _res._haar_orthogonal(N, rng)
+            W = _res.haar_orthogonal(N, rng)
         elif init == "identity":
             W = np.eye(N)
         else:
@@ -500,7 +461,10 @@ class Elman(_RecurrentBase):
     def eps(self):
         return 1.0
 
-    _eps_kernel = 1.0
+    @property
+    def coupling(self):
+        """The kernels' coupling: 1 (h_t = phi(a_t))."""
+        return 1.0
 
     @classmethod
     def from_arrays(cls, W, U, b, V, c, activation="tanh", dtype=np.float64):
@@ -542,31 +506,7 @@ class Elman(_RecurrentBase):
         net._set_arrays(W, U, b, V, c)
         return net
 
-    def _config(self):
-        return {"kind": "elman", "n_in": self.n_in, "n_hidden": self.n_hidden, "n_out": self.n_out,
-                "init": self.init, "wcri_eps": self.wcri_eps, "activation": self.activation,
-                "dtype": np.dtype(self.dtype).name}
-
 
 def load_model_from_dict(d):
-    cfg = d["config"]
-    R = _res.from_config(d["residual"])
-    if cfg["kind"] == "wcrnn":
-        net = WCRNN.from_arrays(R, d["W"], d["U"], d["b"], d["V"], d["c"], cfg["eps"], cfg["activation"],
-                                dtype=cfg["dtype"])
-    elif cfg["kind"] == "elman":
-        net = Elman.from_arrays(d["W"], d["U"], d["b"], d["V"], d["c"], cfg["activation"], dtype=cfg["dtype"])
-        net.init = cfg.get("init", "arrays")
-        net.wcri_eps = cfg.get("wcri_eps", 0.0)
-    else:
-        raise ValueError(f"unknown model kind {cfg['kind']!r}")
-    return net
-
-
-def load_model(path):
-    """Load a model saved with ``net.save(path)`` (WCRNN or Elman, parameters and configuration)."""
-    with np.load(path, allow_pickle=False) as z:
-        d = {k: z[k] for k in ("W", "U", "b", "V", "c")}
-        d["config"] = json.loads(str(z["config"]))
-        d["residual"] = json.loads(str(z["residual"]))
-    return load_model_from_dict(d)
+    """Same as :func:`wcrnn_dyn.serialization.model_from_dict` (kept for older imports)."""
+    return model_from_dict(d)

@@ -27,7 +27,7 @@ from ._validate import as_array, check_float, check_int, check_memory, rng_from,
 __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
            "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
            "heterogeneous_timescales", "heterogeneous_rotational", "heterogeneous_rotational_uniform", "random", "dense", "nonlinear", "zero",
-           "rotation_blocks", "from_config", "as_residual", "FAMILIES"]
+           "rotation_blocks", "from_config", "as_residual", "haar_orthogonal", "FAMILIES"]
 
 
 class Residual:
@@ -970,8 +970,35 @@ def heterogeneous_rotational_uniform(n, mu_min, mu_max, seed=None, trainable=Fal
     return heterogeneous_rotational(mus, thetas, tail=mu_max if n % 2 else None, trainable=trainable)
 
 
-def _haar_orthogonal(n, rng):
-    A = rng.standard_normal((n, n))
+def haar_orthogonal(n, seed=None):
+    """A Haar-random (n, n) orthogonal matrix (QR of a Gaussian matrix with the signs of R's diagonal fixed).
+
+    Parameters
+    ----------
+    n : int
+        Size (>= 1).
+    seed : None, int or numpy.random.Generator, optional
+        Random source (a Generator is drawn from in place).
+
+    Returns
+    -------
+    ndarray, shape (n, n)
+
+    Notes
+    -----
+    O(n^3) (one QR).  Mezzadri, "How to generate random matrices from the classical compact groups",
+    Notices of the AMS 54 (2007).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals
+    >>> Q = residuals.haar_orthogonal(4, seed=0)
+    >>> bool(np.allclose(Q @ Q.T, np.eye(4)))
+    True
+    """
+    n = check_int(n, "n", minimum=1)
+    A = rng_from(seed).standard_normal((n, n))
     Q, R = np.linalg.qr(A)
     return Q * np.sign(np.diag(R))
 
@@ -1012,7 +1039,7 @@ def orthogonal(n, mu, seed=None, trainable=False):
     """
     n = _check_n(n, dense=True)
     mu = check_float(mu, "mu")
-    Q = _haar_orthogonal(n, rng_from(seed))
+    Q = haar_orthogonal(n, seed)
     return DenseResidual(mu * Q, family="orthogonal", trainable=trainable, meta={"mu": mu})
 
 

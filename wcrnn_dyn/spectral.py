@@ -236,7 +236,7 @@ def effective_matrix(net):
     check_net(net)
     W = np.asarray(net.W, dtype=np.float64)
     L = net.residual.linear_part.matrix()
-    return L + float(net._eps_kernel) * W
+    return L + float(net.coupling) * W
 
 
 def effective_spectral_radius(net, method="auto", tol=0.0, maxiter=None, seed=0):
@@ -281,7 +281,7 @@ def effective_spectral_radius(net, method="auto", tol=0.0, maxiter=None, seed=0)
     if method == "dense" or N < 3:
         return spectral_radius(effective_matrix(net), method="dense")
     W = np.asarray(net.W, dtype=np.float64)
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     Lres = net.residual.linear_part
 
     def mv(v):
@@ -327,7 +327,7 @@ def weight_spectra(net):
     0.99
     """
     check_net(net)
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     mats = {"residual": net.residual.linear_part.matrix(), "W": np.asarray(net.W, dtype=np.float64),
             "eps_W": eps * np.asarray(net.W, dtype=np.float64), "effective": effective_matrix(net)}
     out = {}
@@ -431,7 +431,7 @@ def jacobian_spectra(net, X, times=None, h0=None):
     ((2, 4), [1, 5])
     """
     check_net(net)
-    X, single = net._check_X(X)
+    X, single = net.check_inputs(X)
     if not single and X.shape[0] != 1:
         raise ValueError(f"X must be one sequence (T, d) for jacobian_spectra, got a batch of {X.shape[0]}")
     T = X.shape[1]
@@ -442,11 +442,11 @@ def jacobian_spectra(net, X, times=None, h0=None):
         raise ValueError("times must be a non-empty 1-d array of integer steps in 1..T")
     if times.min() < 1 or times.max() > T:
         raise ValueError(f"times must lie in 1..T = 1..{T}, got range {times.min()}..{times.max()}")
-    h0 = net._check_h0(h0, 1)
-    _, DP, GP = net._run(X, h0, True)
+    h0 = net.check_h0(h0, 1)
+    _, DP, GP = net.trajectory(X, h0, True)
     L = net.residual.linear_part.matrix()
     W = np.asarray(net.W, dtype=np.float64)
-    eps = float(net._eps_kernel)
+    eps = float(net.coupling)
     K, N = times.size, net.n_hidden
     ev = np.empty((K, N), dtype=complex)
     sv = np.empty((K, N))

@@ -316,7 +316,7 @@ def _kind_theory(c):
     from . import theory
     net = make_model(c, 1, 1)
     m, _ = _theory_metrics(net)
-    m["eps_w_norm"] = float(net.eps) * float(np.linalg.norm(net.W, 2))
+    m["eps_w_norm"] = float(net.coupling) * float(np.linalg.norm(net.W, 2))
     try:  # the scaled-orthogonal bound where it applies; NaN for other residuals or when vacuous
         m["bound"] = theory.exponent_bound(net)
     except ValueError:

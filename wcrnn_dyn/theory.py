@@ -26,11 +26,11 @@ ORTHO_RTOL = 1e-8  # relative tolerance of the test Lambda^T Lambda = mu^2 I
 def _residual_of(obj, name="residual"):
     """A residual object from a residual, a WCRNN (its residual) or an Elman net (its WCRI residual, or
     W itself as a dense matrix)."""
-    from .models import _RecurrentBase
+    from .models import RecurrentNetwork
     obj = to_numpy(obj)
     if isinstance(obj, _res.Residual):
         return obj
-    if isinstance(obj, _RecurrentBase):
+    if isinstance(obj, RecurrentNetwork):
         if obj.kind == "elman":
             return _res.dense(np.asarray(obj.W, dtype=float))
         return obj.residual
@@ -175,8 +175,8 @@ def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
 
 
 def _bound_parts(net):
-    from .models import _RecurrentBase
-    if not isinstance(net, _RecurrentBase):
+    from .models import RecurrentNetwork
+    if not isinstance(net, RecurrentNetwork):
         raise TypeError(f"net must be a WCRNN, got {type(net).__name__}")
     if net.kind != "wcrnn":
         raise ValueError("exponent_bound needs a WCRNN h_t = Lambda h_{t-1} + eps phi(...); an Elman network has "
@@ -192,7 +192,7 @@ def _bound_parts(net):
                          "without a closed bound here)")
     if net.activation not in ("tanh", "relu", "identity"):  # pragma: no cover - guarded by the model
         raise ValueError(f"exponent_bound assumes |phi'| <= 1, unknown activation {net.activation!r}")
-    delta = float(net.eps) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2))
+    delta = float(net.coupling) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2))
     if not delta < mu:
         raise ValueError(f"exponent_bound is valid only for eps ||W||_2 < mu; got eps ||W||_2 = {delta:.6g} >= "
                          f"mu = {mu:.6g}")
@@ -300,8 +300,8 @@ def perturbation_scale(net):
     docs/THEORY.md section 4.3 (Bauer-Fike applied step by step).  For scaled-orthogonal residuals kappa = 1 and
     this is :func:`exponent_bound` with min|lambda| = mu.  Cost: a dense eigendecomposition, O(N^3).
     """
-    from .models import _RecurrentBase
-    if not isinstance(net, _RecurrentBase):
+    from .models import RecurrentNetwork
+    if not isinstance(net, RecurrentNetwork):
         raise TypeError(f"net must be a WCRNN, got {type(net).__name__}")
     if net.kind != "wcrnn" or not net.residual.is_linear:
         raise ValueError("perturbation_scale needs a WCRNN with a linear residual")
@@ -309,7 +309,7 @@ def perturbation_scale(net):
     if np.min(np.abs(lam)) == 0:
         raise ValueError("perturbation_scale needs a non-singular residual (min|lambda| = 0)")
     kappa = float(np.linalg.cond(P))
-    r = kappa * float(net.eps) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2)) / float(np.min(np.abs(lam)))
+    r = kappa * float(net.coupling) * float(np.linalg.norm(np.asarray(net.W, dtype=float), 2)) / float(np.min(np.abs(lam)))
     if not r < 1:
         raise ValueError(f"perturbation_scale is vacuous: kappa eps ||W||_2 / min|lambda| = {r:.4g} >= 1")
     return {"kappa": kappa, "scale": float(-np.log1p(-r))}
@@ -369,15 +369,15 @@ def regime(net_or_residual, tol=1e-6, effective=False):
     >>> [theory.regime(residuals.scaled_identity(4, mu)) for mu in (0.9, 1.0, 1.1)]
     ['subcritical', 'critical', 'supercritical']
     """
-    from .models import _RecurrentBase
+    from .models import RecurrentNetwork
     tol = check_float(tol, "tol", minimum=0.0)
-    if effective and isinstance(net_or_residual, _RecurrentBase) and net_or_residual.kind == "wcrnn":
+    if effective and isinstance(net_or_residual, RecurrentNetwork) and net_or_residual.kind == "wcrnn":
         net = net_or_residual
         if not net.residual.is_linear:
             raise ValueError("effective=True needs a linear residual")
         from .models import activation_derivative
         dphi = activation_derivative(net.b, net.activation)
-        J0 = net.residual.matrix() + net.eps * dphi[:, None] * np.asarray(net.W, dtype=float)
+        J0 = net.residual.matrix() + net.coupling * dphi[:, None] * np.asarray(net.W, dtype=float)
         rho = float(np.max(np.abs(np.linalg.eigvals(J0))))
     else:
         R = _residual_of(net_or_residual, "net_or_residual")

@@ -34,7 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import _blas
+from . import threads as _threads
 from ._progress import progress_bar
 from ._validate import as_array, check_float, check_int, check_net, rng_from, to_numpy
 from .models import LOSSES, DivergenceError
@@ -965,6 +965,6 @@ def set_blas_threads(n):
     batch chunks of ``loss_and_grad`` set single-threaded BLAS for their own duration whatever this says.
     """
     n = check_int(n, "n", minimum=1)
-    return _blas.set_blas_threads(n)
+    return _threads.set_blas_threads(n)
 
 
