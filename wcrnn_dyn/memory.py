@@ -53,14 +53,27 @@ def _check_net(net):
 def timescales(exponents):
     """Memory timescales tau_i = -1 / LE_i in steps, from Lyapunov exponents (natural log per step).
 
-    ``exponents``: array-like of any shape (e.g. a Lyapunov spectrum, or log|eigenvalues| of a residual).
-    Returns a float array of the same shape:
+    Parameters
+    ----------
+    exponents : array_like
+        Any shape (e.g. a Lyapunov spectrum, or log|eigenvalues| of a residual); -inf allowed.
+
+    Returns
+    -------
+    ndarray of float, same shape as ``exponents``
 
     * LE < 0: tau = -1 / LE > 0 (mu = 0.99 -> LE = log 0.99 -> tau = 99.5 steps);
     * LE >= 0 (neutral or expanding directions): tau = +inf, the perturbation never decays;
     * LE = -inf (an exactly zero eigenvalue): tau = 0.
 
-    NaN exponents raise ValueError.  Cost O(size).
+    Raises
+    ------
+    ValueError
+        For NaN or +inf exponents (never returns NaN).
+
+    Notes
+    -----
+    Cost O(size).
 
     Examples
     --------
@@ -94,7 +107,15 @@ def _forward_store(net, X, h0):
 
 class SensitivityCurve(np.ndarray):
     """The result of :func:`input_sensitivity`: a plain float ndarray (lags along the last axis) with
-    :meth:`plot` and a compact repr; ``lags`` gives the lag of each column."""
+    :meth:`plot` and a compact repr; ``lags`` gives the lag of each column.
+
+    Parameters
+    ----------
+    values : array_like
+        The curve(s), lags along the last axis.
+    readout : bool, default False
+        Whether the readout's sensitivity was measured (kept as the attribute ``readout``).
+    """
 
     def __new__(cls, values, readout=False):
         obj = np.asarray(values, dtype=float).view(cls)
@@ -106,12 +127,26 @@ class SensitivityCurve(np.ndarray):
 
     @property
     def lags(self):
+        """Lags 0..max_lag of the columns (int array)."""
         return np.arange(self.shape[-1]) if self.ndim else np.arange(0)
 
     def plot(self, ax=None, label=None, **kw):
-        """M(l) against the lag on a log axis (one line per sequence, at most 8, for reduce="none"), with the
-        legend ``label``; keywords go to :func:`wcrnn_dyn.plotting.plot_input_sensitivity` (``normalize``,
-        ``reference_mu``, ``log``, ``title``).  Returns the matplotlib Axes."""
+        """M(l) against the lag on a log axis (one line per sequence, at most 8, for reduce="none").
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        label : str, optional
+            Legend label.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_input_sensitivity` (``normalize``, ``reference_mu``,
+            ``log``, ``title``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_input_sensitivity
         a = np.asarray(self)
         if a.ndim == 1:
@@ -143,9 +178,34 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
     the first N for the readout), plus the forward pass.  Computed in float64 whatever the network's dtype.
 
     For a WCRNN with residual Lambda the curve decays like |lambda|^l (exactly mu^l for Lambda = mu I,
-    identity activation and eps -> 0).  Raises ValueError if max_lag > T - 1, models.DivergenceError if the
-    forward pass or the sweep overflows (supercritical networks over long lags).  Never returns NaN.
-    The result is a :class:`SensitivityCurve`: an ndarray with ``.plot()``.
+    identity activation and eps -> 0).
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (any dtype; computed in float64).
+    X : array_like, shape (T, d) or (B, T, d)
+        Input sequence(s).
+    max_lag : int
+        Largest lag, 0 <= max_lag <= T - 1.
+    readout : bool, default False
+        Measure || d(V h_T) / dx_{T-l} ||_F instead of the state's sensitivity.
+    h0 : array_like, optional
+        Initial state(s), default zeros.
+    reduce : {"mean", "none"}, default "mean"
+
+    Returns
+    -------
+    SensitivityCurve
+        Shape (max_lag + 1,) for "mean" or a single sequence, (B, max_lag + 1) for "none"; an ndarray with
+        ``.plot()``.  Never NaN.
+
+    Raises
+    ------
+    ValueError
+        If max_lag > T - 1, or for bad arguments (named in the message).
+    wcrnn_dyn.models.DivergenceError
+        If the forward pass or the sweep overflows (supercritical networks over long lags).
 
     Examples
     --------
@@ -200,6 +260,8 @@ def input_sensitivity(net, X, max_lag, readout=False, h0=None, reduce="mean"):
 class PerturbationDecay:
     """Result of :func:`perturbation_decay`.
 
+    Attributes
+    ----------
     times : (T + 1,) steps 0..T (0 = the initial perturbation).
     distances : (B, n_perturb, T + 1) || h'_t - h_t || for every sequence and perturbation.
     log_distance : (T + 1,) mean of log distances over sequences and perturbations.
@@ -222,8 +284,19 @@ class PerturbationDecay:
     settings: dict = field(default_factory=dict)
 
     def plot(self, ax=None, **kw):
-        """Geometric-mean distance against time with the rounding floor
-        (:func:`wcrnn_dyn.plotting.plot_perturbation_decay`).  Returns the matplotlib Axes."""
+        """Geometric-mean distance against time with the rounding floor.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_perturbation_decay`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_perturbation_decay
         return plot_method(plot_perturbation_decay, self, ax=ax, **kw)
 
@@ -242,8 +315,37 @@ def perturbation_decay(net, X, delta=1e-6, n_perturb=8, seed=0, h0=None):
 
     ``delta`` (default 1e-6) should stay far above rounding (~1e-16 |h| in float64; use ~1e-3 for
     float32 networks) and small enough for the linear regime.  Distances that reach the rounding floor
-    stop decaying; they are excluded from the rate fit (see ``floor``).  Cost: (n_perturb + 1) forward
-    passes, memory B * (n_perturb + 1) * T * N.  Raises models.DivergenceError if a trajectory overflows.
+    stop decaying; they are excluded from the rate fit (see ``floor``).
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (any dtype; computed in float64).
+    X : array_like, shape (T, d) or (B, T, d)
+    delta : float, default 1e-6
+        Size of the initial perturbation (> 0).
+    n_perturb : int, default 8
+        Perturbed trajectories per sequence.
+    seed : None, int or numpy.random.Generator, default 0
+        Source of the perturbation directions.
+    h0 : array_like, optional
+        Reference initial state(s), default zeros.
+
+    Returns
+    -------
+    PerturbationDecay
+        ``rate`` is NaN when fewer than 2 steps lie above the rounding floor (nothing to fit).
+
+    Raises
+    ------
+    ValueError
+        For bad arguments (named in the message).
+    wcrnn_dyn.models.DivergenceError
+        If a trajectory overflows.
+
+    Notes
+    -----
+    Cost: (n_perturb + 1) forward passes, memory B * (n_perturb + 1) * T * N.
 
     Examples
     --------
@@ -305,6 +407,24 @@ def capacity_threshold(n_score, df=1, p=1e-4):
     n_score * R^2 ~ chi^2_N (Dambre et al. 2012, their threshold).  Capacities below the returned value
     are indistinguishable from zero at level ``p`` and are set to zero.  The upper quantile is computed
     with the survival function, so tiny ``p`` (down to the smallest float) gives a finite threshold.
+
+    Parameters
+    ----------
+    n_score : int
+        Number of scored steps (>= 1).
+    df : int, default 1
+        Degrees of freedom (1 for held-out scoring, N for in-sample).
+    p : float, default 1e-4
+        Level, 0 < p <= 1.
+
+    Returns
+    -------
+    float
+
+    References
+    ----------
+    J. Dambre, D. Verstraeten, B. Schrauwen, S. Massar, "Information processing capacity of dynamical
+    systems", Scientific Reports 2, 514 (2012).
 
     Examples
     --------
@@ -460,6 +580,8 @@ def _capacity_setup(net, max_lag, n_steps, washout, train_fraction, ridge, scori
 class MemoryCapacity:
     """Result of :func:`memory_capacity`.
 
+    Attributes
+    ----------
     lags : (max_lag + 1,) lags 0..max_lag.
     per_lag : (max_lag + 1,) MC_l after the bias threshold (values below ``threshold`` set to 0).
     raw : (max_lag + 1,) MC_l before thresholding.
@@ -478,8 +600,20 @@ class MemoryCapacity:
     inputs: np.ndarray = field(repr=False, default=None)
 
     def plot(self, ax=None, **kw):
-        """Capacity profile MC_l against the lag (:func:`wcrnn_dyn.plotting.plot_memory_capacity`; ``raw=True``
-        adds the unthresholded values and the threshold).  Returns the matplotlib Axes."""
+        """Capacity profile MC_l against the lag.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_memory_capacity` (``raw=True`` adds the unthresholded
+            values and the threshold).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_memory_capacity
         return plot_method(plot_memory_capacity, self, ax=ax, **kw)
 
@@ -489,7 +623,13 @@ class MemoryCapacity:
                             n_steps=self.settings.get("n_steps"), scoring=self.settings.get("scoring"), **extra)
 
     def to_dict(self):
-        """JSON-able summary (without the input series)."""
+        """JSON-able summary (without the input series).
+
+        Returns
+        -------
+        dict
+            lags, per_lag, raw, total, threshold, settings.
+        """
         return {"lags": self.lags.tolist(), "per_lag": self.per_lag.tolist(), "raw": self.raw.tolist(),
                 "total": self.total, "threshold": self.threshold, "settings": dict(self.settings)}
 
@@ -543,8 +683,52 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     fit; models.DivergenceError if the network diverges.  Never NaN: a constant readout scores 0.  When no
     lag passes the threshold (total 0), ``settings["hint"]`` says why (e.g. the default ``WCRNN(1, 32, 1)``
     linearises to a spectral radius 1.04 > 1: its state forgets the input).
-    ``n_threads``: BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`,
-    fewer when other programs hold CPUs); the forward pass of one sequence is single-threaded.
+    The forward pass of one sequence is single-threaded.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (any dtype; computed in float64).
+    max_lag : int
+        Largest lag (< n_steps).
+    n_steps : int, default 5000
+        Scored steps after the washout.
+    seed : None, int or numpy.random.Generator, default 0
+        Source of the input series.
+    washout : int, optional
+        Discarded initial steps (default as above).
+    train_fraction : float, default 0.5
+        Share of the steps used to fit the readout (held-out scoring).
+    threshold : bool or float, default True
+        True: the chi-squared bias threshold; a float: that threshold; False: none.
+    input_dist : {"uniform", "gaussian"}, default "uniform"
+    input_scale : float, default 1.0
+    input_channel : int, default 0
+    ridge : float, default 0.0
+        Ridge penalty on the unit-RMS-scaled features.
+    scoring : {"heldout", "insample"}, default "heldout"
+    threshold_p : float, default 1e-4
+        Level of the bias threshold.
+    n_threads : int, optional
+        BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`, fewer
+        when other programs hold CPUs).
+
+    Returns
+    -------
+    MemoryCapacity
+        Never NaN (a constant readout scores 0).
+
+    Raises
+    ------
+    ValueError
+        For max_lag >= n_steps, too few steps for the fit, or bad arguments (named in the message).
+    wcrnn_dyn.models.DivergenceError
+        If the network diverges.
+
+    References
+    ----------
+    H. Jaeger, "Short term memory in echo state networks", GMD Report 152 (2001); Dambre et al.,
+    Scientific Reports 2, 514 (2012).
 
     Examples
     --------
@@ -597,6 +781,26 @@ def linear_memory_capacity(net, max_lag, input_channel=0, tail_tol=1e-18, max_te
     raises ValueError otherwise, for non-linear networks, or if the tail has not decayed within
     ``max_terms`` columns.  Cost O(N^2 K) with K ~ log(tail_tol) / log rho(A).
 
+    Parameters
+    ----------
+    net : WCRNN
+        With identity activation and a linear residual.
+    max_lag : int
+        Largest lag (>= 0).
+    input_channel : int, default 0
+    tail_tol : float, default 1e-18
+    max_terms : int, default 200000
+
+    Returns
+    -------
+    ndarray, shape (max_lag + 1,)
+        MC_l in [0, 1]; never NaN.
+
+    Raises
+    ------
+    ValueError
+        If rho(A) >= 1, the network is not linear, or the tail has not decayed within ``max_terms``.
+
     Examples
     --------
     >>> import wcrnn_dyn as wd
@@ -646,6 +850,23 @@ def legendre_normalized(u, degree):
 
     Orthonormal under the uniform distribution on [-1, 1]: E[P~_j(u) P~_k(u)] = delta_jk.  Three-term
     recurrence, O(k size).
+
+    Parameters
+    ----------
+    u : array_like
+        Points (any shape).
+    degree : int
+        k >= 0.
+
+    Returns
+    -------
+    ndarray of float64, same shape as ``u``
+
+    Examples
+    --------
+    >>> from wcrnn_dyn.memory import legendre_normalized
+    >>> legendre_normalized([-1.0, 0.0, 1.0], 2).round(6).tolist()    # sqrt(5) (3 u^2 - 1) / 2
+    [2.236068, -1.118034, 2.236068]
     """
     degree = check_int(degree, "degree", minimum=0)
     u = np.asarray(u, dtype=np.float64)
@@ -662,6 +883,8 @@ def legendre_normalized(u, degree):
 class InformationProcessingCapacity:
     """Result of :func:`information_processing_capacity`.
 
+    Attributes
+    ----------
     lags : (max_lag + 1,).
     by_degree : {k: (max_lag + 1,)} capacity of the target P~_k(u_{t-l}) per lag (thresholded).
     cross_pairs : (P, 2) lag pairs (l1 < l2) of the degree-2 cross terms P~_1(u_{t-l1}) P~_1(u_{t-l2})
@@ -683,8 +906,19 @@ class InformationProcessingCapacity:
     settings: dict
 
     def plot(self, ax=None, **kw):
-        """Capacity per lag, one line per Legendre degree (:func:`wcrnn_dyn.plotting.plot_ipc`).  Returns the
-        matplotlib Axes."""
+        """Capacity per lag, one line per Legendre degree.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_ipc`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_ipc
         return plot_method(plot_ipc, self, ax=ax, **kw)
 
@@ -694,6 +928,13 @@ class InformationProcessingCapacity:
                             max_lag=int(self.lags[-1]), threshold=self.threshold)
 
     def to_dict(self):
+        """JSON-able summary.
+
+        Returns
+        -------
+        dict
+            Every field; degree keys as strings.
+        """
         return {"lags": self.lags.tolist(), "by_degree": {str(k): v.tolist() for k, v in self.by_degree.items()},
                 "cross_pairs": self.cross_pairs.tolist(), "cross": self.cross.tolist(),
                 "total_by_degree": {str(k): v for k, v in self.total_by_degree.items()}, "total": self.total,
@@ -721,9 +962,37 @@ def information_processing_capacity(net, max_degree, max_lag, n_steps=10000, see
     Capacities are computed exactly as in :func:`memory_capacity` (one least squares with all targets as
     right-hand sides, held-out squared correlation or in-sample R^2, chi-squared threshold).  The total
     is <= N up to sampling error.  Cost: one forward pass plus one least squares with
-    max_degree * (max_lag + 1) (+ cross pairs) right-hand sides.  Returns
-    :class:`InformationProcessingCapacity`.  Raises ValueError for max_degree < 1, max_lag >= n_steps or
-    too few steps.
+    max_degree * (max_lag + 1) (+ cross pairs) right-hand sides.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (any dtype; computed in float64).
+    max_degree : int
+        Largest Legendre degree (>= 1).
+    max_lag : int
+        Largest lag (< n_steps).
+    n_steps : int, default 10000
+    seed, washout, train_fraction, threshold, input_scale, input_channel, ridge, scoring, threshold_p
+        As in :func:`memory_capacity`.
+    cross_terms : bool, default False
+        Include the degree-2 cross products.
+    max_cross_lag : int, optional
+        Default min(max_lag, 20).
+
+    Returns
+    -------
+    InformationProcessingCapacity
+        Never NaN.
+
+    Raises
+    ------
+    ValueError
+        For max_degree < 1, max_lag >= n_steps or too few steps.
+
+    References
+    ----------
+    Dambre et al., "Information processing capacity of dynamical systems", Scientific Reports 2, 514 (2012).
     """
     max_degree = check_int(max_degree, "max_degree", minimum=1)
     if isinstance(max_lag, (int, np.integer)) and isinstance(n_steps, (int, np.integer)) and max_lag >= 0:
