@@ -55,6 +55,31 @@ def rng(seed, stream):
     """A NumPy Generator for ``(seed, stream)``; ``stream`` a name of :data:`STREAMS` or an int.
 
     Independent of every other stream of the same seed (``SeedSequence([seed, stream])``).  Cost: microseconds.
+
+    Parameters
+    ----------
+    seed : int
+        Non-negative.
+    stream : str or int
+        A key of :data:`STREAMS` or a stream number.
+
+    Returns
+    -------
+    numpy.random.Generator
+
+    Raises
+    ------
+    ValueError
+        For a negative or non-integer seed.
+    KeyError
+        For an unknown stream name.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import build
+    >>> a, b = build.rng(0, "weights").random(), build.rng(0, "weights").random()
+    >>> a == b, a == build.rng(0, "residual").random()
+    (True, False)
     """
     if isinstance(seed, bool) or not isinstance(seed, (numbers.Integral, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
@@ -75,7 +100,20 @@ ELMAN_INITS = ("default", "orthogonal", "identity", "wcri")
 # ============================================================================================ families
 @dataclass(frozen=True)
 class Family:
-    """A residual family: its name, what it is, which spec keys it reads, whether it needs the data."""
+    """A residual family: its name, what it is, which spec keys it reads, whether it needs the data.
+
+    Attributes
+    ----------
+    name : str
+    description : str
+        One line for listings.
+    keys : tuple of str
+        Spec keys the family reads (besides ``N`` and ``seed``).
+    needs_data : bool
+        Whether building it needs the training inputs X (data-matched families).
+    build : callable
+        ``build(spec, X, rng) -> Residual``.
+    """
     name: str
     description: str
     keys: tuple = ()
@@ -200,12 +238,38 @@ FAMILIES = _families()
 
 
 def family_names():
-    """The names of :data:`FAMILIES`, in registry order."""
+    """The names of :data:`FAMILIES`, in registry order.
+
+    Returns
+    -------
+    tuple of str
+    """
     return tuple(FAMILIES)
 
 
 def check_spec(spec, extra=()):
-    """The spec merged over :data:`MODEL_DEFAULTS`; ValueError on unknown keys (``extra`` keys allowed)."""
+    """The spec merged over :data:`MODEL_DEFAULTS`, checked.
+
+    Parameters
+    ----------
+    spec : dict
+        Keys of :data:`MODEL_DEFAULTS` (and ``extra``).
+    extra : iterable of str, default ()
+        Further keys allowed (passed through unchecked).
+
+    Returns
+    -------
+    dict
+        A new dict with every default filled in.
+
+    Raises
+    ------
+    TypeError
+        If ``spec`` is not a dict.
+    ValueError
+        For unknown keys, an unknown family or model, N not an int >= 1, a negative or non-finite mu, eps,
+        gain_scale or w_scale, or a bad seed.
+    """
     if not isinstance(spec, dict):
         raise TypeError(f"spec must be a dict, got {type(spec).__name__}")
     unknown = set(spec) - set(MODEL_DEFAULTS) - set(extra)
@@ -232,9 +296,33 @@ def make_residual(spec, X=None):
     """The residual object of a spec (keys: ``family``, ``N``, ``mu`` and the family's own keys, see
     :data:`FAMILIES`); random draws come from the ``residual`` stream of ``seed``.
 
-    ``X``: training inputs (n, T, d), needed by the data-matched families ("rotational_matched",
-    "rotational_mismatched"; ValueError without them).  Cost: the family's constructor (O(N) to O(N^3) for
-    the dense random families) plus one data spectrum for the matched families.
+    Parameters
+    ----------
+    spec : dict
+        A model spec (see :data:`MODEL_DEFAULTS`).
+    X : array_like, shape (n, T, d), optional
+        Training inputs, needed by the data-matched families ("rotational_matched", "rotational_mismatched").
+
+    Returns
+    -------
+    wcrnn_dyn.residuals.Residual
+
+    Raises
+    ------
+    ValueError
+        For an invalid spec, or a data-matched family without ``X`` (or, for "rotational_mismatched", with
+        fewer than two spectral peaks).
+
+    Notes
+    -----
+    Cost: the family's constructor (O(N) to O(N^3) for the dense random families) plus one data spectrum
+    for the matched families.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import build
+    >>> build.make_residual({"family": "scaled_identity", "N": 3, "mu": 0.5}).eigenvalues().real.tolist()
+    [0.5, 0.5, 0.5]
     """
     c = check_spec(spec, extra=spec.keys())
     fam = FAMILIES[c["family"]]
@@ -251,7 +339,32 @@ def make_model(spec, n_in, n_out, X=None, residual=None):
     W, U, V are drawn from the ``weights`` stream of ``seed`` (so arms that differ only in their residual
     share them).  ``residual`` overrides the spec's family; ``X`` is passed to :func:`make_residual`.
     ``dtype`` ("float64"/"float32"), ``w_scale`` (WCRNN: W ~ N(0, w_scale^2/N)) and ``trainable_residual``
-    come from the spec.  Cost: O(N^2) draws plus the residual's construction.
+    come from the spec.
+
+    Parameters
+    ----------
+    spec : dict
+        A model spec (see :data:`MODEL_DEFAULTS`).
+    n_in, n_out : int
+        Input and output sizes.
+    X : array_like, shape (n, T, d), optional
+        Training inputs for the data-matched families.
+    residual : Residual, optional
+        Used instead of the spec's family.
+
+    Returns
+    -------
+    WCRNN or Elman
+
+    Raises
+    ------
+    ValueError
+        For an invalid spec, an unknown Elman init, ``w_scale`` with an Elman model, or init "wcri" with a
+        non-linear residual.
+
+    Notes
+    -----
+    Cost: O(N^2) draws plus the residual's construction.
     """
     from .models import WCRNN, Elman
     c = check_spec(spec, extra=spec.keys())
@@ -279,7 +392,24 @@ def make_model(spec, n_in, n_out, X=None, residual=None):
 @dataclass(frozen=True)
 class Task:
     """A training task: its loss and metric, the metric's direction, the trivial baseline, the competence
-    level (the value a network must reach before comparisons on this task mean anything) and the sizes."""
+    level (the value a network must reach before comparisons on this task mean anything) and the sizes.
+
+    Attributes
+    ----------
+    name : str
+    loss : {"mse", "cross_entropy"}
+    metric : {"mse", "accuracy"}
+    higher_is_better : bool
+    baseline : float
+        Metric of the trivial predictor.
+    baseline_label : str
+    competence : float or None
+        None: no competence level.
+    n_out : int
+        Output size.
+    label : str
+        Human-readable name.
+    """
     name: str
     loss: str
     metric: str
@@ -296,11 +426,37 @@ class Task:
         return "test_" + self.metric
 
     def better(self, a, b):
-        """True when metric value ``a`` is strictly better than ``b``."""
+        """Whether metric value ``a`` is strictly better than ``b``.
+
+        Parameters
+        ----------
+        a, b : float
+
+        Returns
+        -------
+        bool
+        """
         return a > b if self.higher_is_better else a < b
 
     def gain(self, new, old):
-        """How much better ``new`` is than ``old``: the difference for accuracy, log(old / new) for MSE."""
+        """How much better ``new`` is than ``old``: the difference for accuracy, log(old / new) for MSE.
+
+        Parameters
+        ----------
+        new, old : float
+
+        Returns
+        -------
+        float
+            Positive when ``new`` is better.  MSE values are floored at 1e-300 before the log; NaN input
+            gives NaN.
+
+        Examples
+        --------
+        >>> from wcrnn_dyn import build
+        >>> round(build.task("adding").gain(0.01, 0.1), 4), build.task("digits").gain(0.9, 0.8) > 0
+        (2.3026, True)
+        """
         if self.higher_is_better:
             return float(new) - float(old)
         return float(np.log(max(float(old), 1e-300)) - np.log(max(float(new), 1e-300)))
@@ -309,13 +465,24 @@ class Task:
     #: or a 25 % lower MSE (log 1.25).
     @property
     def improving_tol(self):
+        """Gain threshold of :meth:`still_improving`: 0.01 accuracy, or log 1.25 (a 25 % lower MSE)."""
         return 0.01 if self.higher_is_better else float(np.log(1.25))
 
     def still_improving(self, curve):
         """True when a validation curve (one value per epoch) was still improving at the end: the best value
         of its last quarter of epochs (at least one) beats the best value before it by more than
         :attr:`improving_tol`.  A curve of fewer than two finite epochs counts as still improving (nothing
-        shows that it has settled)."""
+        shows that it has settled).
+
+        Parameters
+        ----------
+        curve : sequence of float
+            One value per epoch; None and non-finite values are ignored.
+
+        Returns
+        -------
+        bool
+        """
         v = [float(x) for x in curve if x is not None and np.isfinite(x)]
         if len(v) < 2:
             return True
@@ -325,7 +492,19 @@ class Task:
 
     def epochs_to_fraction(self, curve, frac=0.9):
         """Epochs (1-based) until the validation metric first covered ``frac`` of the way from the trivial
-        baseline to its best value (on a log scale for MSE); -1 when the curve never beats the baseline."""
+        baseline to its best value (on a log scale for MSE).
+
+        Parameters
+        ----------
+        curve : sequence of float
+            One value per epoch; None and non-finite values never qualify.
+        frac : float, default 0.9
+
+        Returns
+        -------
+        int
+            1-based epoch, or -1 when the curve never beats the baseline (or has no finite value).
+        """
         v = [float(x) if x is not None and np.isfinite(x) else np.nan for x in curve]
         fin = [x for x in v if np.isfinite(x)]
         if not fin:
@@ -340,7 +519,18 @@ class Task:
         return -1  # pragma: no cover - the best value itself qualifies
 
     def competent(self, value):
-        """True when ``value`` reaches the competence level (False for NaN; True when there is none)."""
+        """Whether ``value`` reaches the competence level.
+
+        Parameters
+        ----------
+        value : float
+            A test metric.
+
+        Returns
+        -------
+        bool
+            False for NaN or inf; when the task has no competence level, True for any finite value.
+        """
         if self.competence is None:
             return bool(np.isfinite(value))
         if not np.isfinite(value):
@@ -364,7 +554,22 @@ TASKS = {
 
 
 def task(name):
-    """The :class:`Task` called ``name`` (ValueError naming the choices)."""
+    """The :class:`Task` called ``name``.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TASKS`.
+
+    Returns
+    -------
+    Task
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the choices).
+    """
     if name not in TASKS:
         raise ValueError(f"unknown task {name!r}; choose from {', '.join(TASKS)}")
     return TASKS[name]
@@ -375,7 +580,12 @@ _PDIGITS_SEED = 2024
 
 
 def pdigits_permutation():
-    """The fixed permutation of 0..63 of the "pdigits" task: ``default_rng(2024).permutation(64)``."""
+    """The fixed permutation of 0..63 of the "pdigits" task: ``default_rng(2024).permutation(64)``.
+
+    Returns
+    -------
+    ndarray, shape (64,), int
+    """
     return np.random.default_rng(_PDIGITS_SEED).permutation(64)
 
 
@@ -404,8 +614,38 @@ def task_data(name, split, n=None, T=None, seed=0, dtype=np.float64, center=Fals
     "pdigits" is digits with a fixed pixel permutation (:func:`pdigits_permutation`).
     ``center=True`` subtracts the per-channel mean of the task's full training split (so that a residual
     with eigenvalue near 1 does not integrate the input's mean; not for "adding").
-    Raises FileNotFoundError when a data set is not available here.  Cost: generation O(n T) or one load
-    (MNIST ~1 s; the centring mean is computed once per process).
+    Parameters
+    ----------
+    name : str
+        A key of :data:`TASKS`.
+    split : {"train", "val", "test"}
+    n : int, optional
+        Number of sequences (required for "adding"; the first n samples otherwise, default all).
+    T : int, optional
+        Sequence length (required for "adding" only).
+    seed : int, default 0
+        Seed of the generated data ("adding").
+    dtype : numpy dtype, default float64
+    center : bool, default False
+    data_dir : str or path, optional
+        Where the image data sets are looked for (see :func:`wcrnn_dyn.tasks.load`).
+
+    Returns
+    -------
+    X : ndarray, shape (n, T, d)
+    y : ndarray
+        (n, 1) float targets for "adding", (n,) int labels otherwise.
+
+    Raises
+    ------
+    ValueError
+        For an unknown task or split, "adding" without n and T, or ``center`` with "adding".
+    FileNotFoundError
+        When a data set is not available here.
+
+    Notes
+    -----
+    Cost: generation O(n T) or one load (MNIST ~1 s; the centring mean is computed once per process).
     """
     t = task(name)
     if split not in ("train", "val", "test"):
@@ -430,6 +670,33 @@ def input_sequences(source, T, n_seq=1, seed=0, input_scale=1.0, data_dir=None):
     "noise": i.i.d. N(0, input_scale^2), d = 1, from the ``input`` stream of ``seed``; "zero": zeros (d = 1);
     "adding": adding-problem inputs of length T (test stream); a task name of :data:`TASKS`: its first
     ``n_seq`` test sequences (``T`` ignored: the task's own length).
+
+    Parameters
+    ----------
+    source : str
+        "noise", "zero", "adding" or a key of :data:`TASKS`.
+    T : int
+        Sequence length (ignored for the image tasks).
+    n_seq : int, default 1
+    seed : int, default 0
+    input_scale : float, default 1.0
+        Standard deviation of "noise".
+    data_dir : str or path, optional
+
+    Returns
+    -------
+    ndarray, shape (n_seq, T, d)
+
+    Raises
+    ------
+    ValueError
+        For an unknown source.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import build
+    >>> build.input_sequences("noise", 5, n_seq=2).shape
+    (2, 5, 1)
     """
     if source == "noise":
         return input_scale * rng(seed, "input").standard_normal((int(n_seq), int(T), 1))
