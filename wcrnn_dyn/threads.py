@@ -45,7 +45,15 @@ _SAMPLES = []       # [(wall time, busy ticks, total ticks, own CPU seconds)], o
 
 
 def cpu_count():
-    """CPUs this process may run on (its affinity mask where the OS tells it, else ``os.cpu_count()``)."""
+    """CPUs this process may run on (its affinity mask where the OS tells it, else ``os.cpu_count()``).
+
+    No parameters.
+
+    Returns
+    -------
+    int
+        At least 1.
+    """
     try:
         return max(1, len(os.sched_getaffinity(0)))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
@@ -119,6 +127,13 @@ def busy_cpus():
     without it the scheduler gives way to normal priority and niced work is not in our way.  Costs ~20 us,
     or a 0.05 s sleep when no earlier sample in the window exists (first call more than 10 s after the
     last one).
+
+    No parameters.
+
+    Returns
+    -------
+    float or None
+        None (not NaN) where ``/proc/stat`` cannot be read.
     """
     with _LOCK:
         now = _sample()
@@ -153,7 +168,15 @@ def busy_cpus():
 
 def free_cpus():
     """Estimated CPUs free for this process: :func:`cpu_count` minus :func:`busy_cpus`, rounded to the
-    nearest integer, at least 1 (the CPU count where the load cannot be read)."""
+    nearest integer, at least 1 (the CPU count where the load cannot be read).
+
+    No parameters.
+
+    Returns
+    -------
+    int
+        Between 1 and :func:`cpu_count`.
+    """
     n = cpu_count()
     b = busy_cpus()
     if b is None:
@@ -173,7 +196,26 @@ def default_threads(n_items=None, min_chunk=1):
     """Default thread count of every threaded entry point: the smaller of Numba's thread count (which follows
     ``NUMBA_NUM_THREADS`` and ``numba.set_num_threads``; sweep workers set 1) and :func:`free_cpus`, at most
     one thread per ``min_chunk`` of ``n_items`` work items (when given), at least 1.  The load is not read
-    when the other limits already give 1."""
+    when the other limits already give 1.
+
+    Parameters
+    ----------
+    n_items : int, optional
+        Number of independent work items.
+    min_chunk : int, default 1
+        Fewest items per thread.
+
+    Returns
+    -------
+    int
+        At least 1.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import threads
+    >>> threads.default_threads(n_items=1)
+    1
+    """
     n = _numba_threads()
     if n_items is not None:
         n = min(n, int(n_items) // max(1, int(min_chunk)))
@@ -218,6 +260,19 @@ class blas_threads:
     its default at start-up but was measured running single-threaded until told (a 257 x 256 x 256 GEMM
     through Numba: 0.88 ms before, 0.53 ms after setting 2 threads on a 2-core machine).  ``available``
     says whether any BLAS library was found.  Cost ~20 us per entry and exit.
+
+    Parameters
+    ----------
+    n : int
+        Thread count inside the block (values below 1 mean 1).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import threads
+    >>> with threads.blas_threads(1):
+    ...     float(np.ones((2, 2)) @ np.ones(2) @ np.ones(2))
+    4.0
     """
 
     def __init__(self, n):
@@ -240,7 +295,10 @@ class blas_threads:
 
 class single_threaded_blas(blas_threads):
     """Context manager: every BLAS library runs single-threaded inside (restored on exit); used while worker
-    threads each run a kernel on their own chunk of sequences.  ``available`` as in :class:`blas_threads`."""
+    threads each run a kernel on their own chunk of sequences.  ``available`` as in :class:`blas_threads`.
+
+    No parameters.
+    """
 
     def __init__(self):
         super().__init__(1)
@@ -248,7 +306,18 @@ class single_threaded_blas(blas_threads):
 
 def set_blas_threads(n):
     """Set the thread count of every BLAS library loaded in this process (until changed again); returns the
-    number of libraries changed (0 where threadpoolctl finds none)."""
+    number of libraries changed.
+
+    Parameters
+    ----------
+    n : int
+        Thread count (values below 1 mean 1).
+
+    Returns
+    -------
+    int
+        Number of BLAS libraries changed (0 where threadpoolctl finds none).
+    """
     libs = _blas_libs()
     for lc in libs:
         lc.set_num_threads(max(1, int(n)))
@@ -256,7 +325,16 @@ def set_blas_threads(n):
 
 
 def thread_info():
-    """Dict for provenance: CPU count, Numba's threads and layer, the busy estimate, BLAS / OpenMP pools."""
+    """Dict for provenance: CPU count, Numba's threads and layer, the busy estimate, BLAS / OpenMP pools.
+
+    No parameters.
+
+    Returns
+    -------
+    dict
+        ``cpu_count``, ``numba_threads``, ``omp_wait_policy``, ``numba_threading_layer``,
+        ``busy_cpus_others`` (None where unknown) and ``pools`` (one dict per threadpoolctl library).
+    """
     info = {"cpu_count": cpu_count(), "numba_threads": _numba_threads(),
             "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY")}
     try:
@@ -275,7 +353,25 @@ def thread_info():
 
 # ------------------------------------------------------------------------------------------ batch chunks
 def split(n_items, n_chunks):
-    """Contiguous (start, stop) ranges splitting ``n_items`` into ``n_chunks`` near-equal parts."""
+    """Contiguous (start, stop) ranges splitting ``n_items`` into ``n_chunks`` near-equal parts.
+
+    Parameters
+    ----------
+    n_items : int
+    n_chunks : int
+        >= 1.
+
+    Returns
+    -------
+    list of (int, int)
+        Empty ranges are left out (fewer than ``n_chunks`` ranges when n_items < n_chunks).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import threads
+    >>> threads.split(5, 2)
+    [(0, 2), (2, 5)]
+    """
     edges = [round(i * n_items / n_chunks) for i in range(n_chunks + 1)]
     return [(edges[i], edges[i + 1]) for i in range(n_chunks) if edges[i + 1] > edges[i]]
 
@@ -287,6 +383,19 @@ def batch_plan(n_items, n_threads=None, min_chunk=16):
     thread count (at most one per ``min_chunk`` items), which does not depend on the load, so that results
     are the same to the last bit whatever the machine is doing; the number of threads running them is
     :func:`default_threads` (fewer when other programs hold CPUs; the chunks then run one after another).
+
+    Parameters
+    ----------
+    n_items : int
+    n_threads : int, optional
+    min_chunk : int, default 16
+
+    Returns
+    -------
+    chunks : list of (int, int)
+        As from :func:`split`.
+    workers : int
+        Threads to run them on.
     """
     if n_threads is not None:
         n = max(1, int(n_threads))
@@ -302,6 +411,31 @@ def run_parallel(fn, n, workers=None):
     The time-step kernels issue one small GEMM per step: multi-threaded BLAS gains little there and, when
     another process holds a core, its spinning threads make a step 10-50x slower (measured here).
     The results do not depend on ``workers`` (each call is independent).
+
+    Parameters
+    ----------
+    fn : callable
+        ``fn(i)`` for i in 0..n-1.
+    n : int
+        Number of calls.
+    workers : int, optional
+        Threads (default n, at most n).
+
+    Returns
+    -------
+    list
+        ``[fn(0), ..., fn(n - 1)]``.
+
+    Raises
+    ------
+    Exception
+        Whatever a call raises is re-raised.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import threads
+    >>> threads.run_parallel(lambda i: i * i, 4, workers=2)
+    [0, 1, 4, 9]
     """
     workers = n if workers is None else max(1, min(int(workers), n))
     with single_threaded_blas():
