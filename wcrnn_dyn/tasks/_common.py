@@ -27,7 +27,14 @@ PACKAGE_DATA = Path(__file__).resolve().parent.parent / "data"
 def default_cache_dir():
     """The cache directory: ``$WCRNN_DYN_DATA`` if set, else ``~/.cache/wcrnn_dyn`` (a Path; not created
     here).  MNIST IDX files are looked for in it and in its ``mnist/`` subfolder, downloads go to
-    ``<cache>/mnist``, decoded CIFAR-10 arrays to ``<cache>/cifar10``."""
+    ``<cache>/mnist``, decoded CIFAR-10 arrays to ``<cache>/cifar10``.
+
+    No parameters.
+
+    Returns
+    -------
+    pathlib.Path
+    """
     env = os.environ.get(ENV_DATA)
     if env:
         return Path(env).expanduser()

@@ -66,11 +66,28 @@ _MEMO = {}  # one entry: source key -> (x_train, y_train, x_test, y_test)
 def read_idx(path):
     """Read an IDX file of unsigned bytes (gzip-compressed or not, detected from its content).
 
-    Returns a uint8 ndarray with the dimensions stored in the header.  Raises ValueError naming the file
-    when it is not a well-formed uint8 IDX file: bad magic number, element type other than unsigned byte,
-    zero or too many dimensions, a header announcing more than 2**31 elements, or a body whose length
-    differs from the header's sizes.  Cost: reads the whole file (47 MB for MNIST training images,
-    ~0.3 s from .gz).
+    Parameters
+    ----------
+    path : str or path-like
+
+    Returns
+    -------
+    ndarray of uint8
+        With the dimensions stored in the header.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, when it is not a well-formed uint8 IDX file: bad magic number, element type other
+        than unsigned byte, zero or too many dimensions, a header announcing more than 2**31 elements, or a
+        body whose length differs from the header's sizes.
+    OSError
+        When the file cannot be read.
+
+    Notes
+    -----
+    Cost: reads the whole file (47 MB for MNIST training images, ~0.3 s from .gz).  Format: Y. LeCun,
+    C. Cortes, C. Burges, "The MNIST database of handwritten digits" (the IDX file format section).
     """
     return _read_idx(path)[0]
 
@@ -268,8 +285,23 @@ def download_mnist(dest=None, base_url=None, checksums=None, timeout=60.0):
 
     Files already present are verified, not re-downloaded (a mismatch raises ValueError: delete the file).
     Each file is held in memory, verified, then written atomically (temporary file + rename), so an
-    interrupted or rejected download leaves no partial file.  Returns ``dest`` (a Path).
-    Raises ValueError on a checksum mismatch, OSError when no URL could be fetched.
+    interrupted or rejected download leaves no partial file.
+
+    Returns
+    -------
+    pathlib.Path
+        ``dest``.
+
+    Raises
+    ------
+    ValueError
+        On a checksum mismatch (also of a file already present), an empty ``base_url`` or incomplete
+        ``checksums``.
+    OSError
+        When no URL could be fetched.
+
+    Notes
+    -----
     Cost: about 11.6 MB of network transfer for the real files.
     """
     dest = resolve_cache_dir(None) / "mnist" if dest is None else Path(dest).expanduser()

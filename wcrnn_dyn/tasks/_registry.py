@@ -84,6 +84,21 @@ def info(name):
     ``splits`` (default sizes of train / val / test, None for "adding") and ``description``.
     "adding" also has ``baseline_mse`` = 1/6.  Costs nothing (no data is read).
 
+    Parameters
+    ----------
+    name : str
+        A task of :data:`TASKS` (case-insensitive).
+
+    Returns
+    -------
+    dict
+        A new dict (changing it changes nothing else).
+
+    Raises
+    ------
+    ValueError
+        For an unknown task (the message lists the valid ones).
+
     Examples
     --------
     >>> from wcrnn_dyn import tasks
@@ -101,8 +116,28 @@ def psmnist_permutation():
     """The fixed psMNIST permutation of 0..783, read from ``wcrnn_dyn/data/psmnist_permutation.npy``
     (never regenerated).  Step ``t`` of a psMNIST sequence is pixel ``perm[t]`` of the row-major image.
 
-    Returns an int64 array of shape (784,); raises ValueError if the file is not a permutation.
-    Cost: reads a 6 KB file."""
+    No parameters.
+
+    Returns
+    -------
+    ndarray, shape (784,), int64
+
+    Raises
+    ------
+    ValueError
+        If the stored file is not a permutation of 0..783.
+
+    Notes
+    -----
+    Cost: reads a 6 KB file.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import tasks
+    >>> p = tasks.psmnist_permutation()
+    >>> p.shape, int(p.sum()) == 783 * 784 // 2
+    ((784,), True)
+    """
     perm = np.load(_permutation_path(), allow_pickle=False)
     if perm.shape != (784,) or not np.array_equal(np.sort(perm), np.arange(784)):
         raise ValueError(f"{_permutation_path()} is not a permutation of 0..783")
