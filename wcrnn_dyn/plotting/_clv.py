@@ -11,9 +11,33 @@ __all__ = ["plot_clv_angles", "plot_finite_time_exponents", "plot_exponents_duri
 def plot_clv_angles(result, splits=None, ax=None, bins=50, degrees=True, title=None):
     """Histogram (density) of the minimum angle between span(v_1..v_j) and span(v_{j+1}..v_k) over the window.
 
-    ``result``: a :class:`wcrnn_dyn.clv.CLVResult` or an array of angles (window, k - 1) in radians.
-    ``splits``: which j (1-based, default: j = 1 and the overall minimum over j).  Mass near 0 means
-    near-tangencies (weak hyperbolicity).  Returns (fig, ax).
+    Mass near 0 means near-tangencies (weak hyperbolicity).
+
+    Parameters
+    ----------
+    result : CLVResult or array_like, shape (window, k - 1)
+        A :class:`wcrnn_dyn.clv.CLVResult` or angles in radians.
+    splits : sequence of int, optional
+        Which j (1-based); default j = 1 and the overall minimum over j.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    bins : int, default 50
+    degrees : bool, default True
+        Angles in degrees on the x axis.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     A = np.asarray(result.angles if hasattr(result, "angles") else result, dtype=float)
     if A.ndim != 2 or A.shape[1] == 0:
@@ -46,8 +70,29 @@ def plot_clv_angles(result, splits=None, ax=None, bins=50, degrees=True, title=N
 def plot_finite_time_exponents(result, indices=None, ax=None, bins=40, title=None):
     """Histograms of the finite-time exponents of selected indices, with the global values as lines.
 
-    ``result``: a :class:`wcrnn_dyn.clv.FiniteTimeResult` or an array (n_windows, k) / (B, n_windows, k).
-    ``indices``: 0-based exponent indices (default: up to the first three).  Returns (fig, ax).
+    Parameters
+    ----------
+    result : FiniteTimeResult or array_like
+        A :class:`wcrnn_dyn.clv.FiniteTimeResult` or an array (n_windows, k) / (B, n_windows, k).
+    indices : sequence of int, optional
+        0-based exponent indices (default: up to the first three).
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    bins : int, default 40
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     E = np.asarray(result.exponents if hasattr(result, "exponents") else result, dtype=float)
     P = E.reshape(-1, E.shape[-1])
@@ -72,10 +117,30 @@ def plot_finite_time_exponents(result, indices=None, ax=None, bins=40, title=Non
 def plot_exponents_during_training(history, ax=None, target=None, title=None):
     """Exponents recorded during training or flossing against the step (or epoch).
 
-    ``history``: a :class:`wcrnn_dyn.flossing.FlossResult` (keys "step", "exponents") or a training history
-    with "floss_epoch" / "floss_exponents" (``flossing_regularizer(...).callback``) or "lyap_epoch" /
-    "lyap_exponents" (:func:`wcrnn_dyn.training.lyapunov_callback`).  ``target``:
-    a horizontal reference (e.g. the flossing target).  Returns (fig, ax).
+    Parameters
+    ----------
+    history : FlossResult, History or dict
+        A :class:`wcrnn_dyn.flossing.FlossResult` (keys "step", "exponents") or a training history with
+        "floss_epoch" / "floss_exponents" (``flossing_regularizer(...).callback``) or "lyap_epoch" /
+        "lyap_exponents" (:func:`wcrnn_dyn.training.lyapunov_callback`).
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    target : float, optional
+        A horizontal reference (e.g. the flossing target).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``history`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     if "exponents" in history:
         x, E, xl = history["step"], history["exponents"], "step"

@@ -12,9 +12,37 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
     """Exponents (nats/step) against their index, with standard-error bars and, for a batch, the spread
     over sequences as a band.
 
-    ``result``: a :class:`wcrnn_dyn.lyapunov.LyapunovResult` or an array of exponents.  ``predicted``:
-    theory (e.g. ``theory.predicted_exponents(net)``), drawn as a dashed line over the same indices.
-    ``interval``: (low, high) band of :func:`wcrnn_dyn.theory.exponent_interval`.  Returns (fig, ax).
+    Parameters
+    ----------
+    result : LyapunovResult or array_like
+        A :class:`wcrnn_dyn.lyapunov.LyapunovResult` or an array of exponents.
+    predicted : array_like, optional
+        Theory (e.g. ``theory.predicted_exponents(net)``), drawn as a dashed line over the same indices.
+    interval : (array_like, array_like), optional
+        (low, high) band of :func:`wcrnn_dyn.theory.exponent_interval`.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import plotting
+    >>> fig, ax = plotting.plot_lyapunov_spectrum([-0.01, -0.02, -0.05], predicted=[-0.01, -0.01, -0.01])
+    >>> len(ax.lines) >= 1
+    True
     """
     check_ax(ax)
     if hasattr(result, "exponents"):
@@ -67,8 +95,32 @@ def plot_lyapunov_spectrum(result, predicted=None, interval=None, ax=None, title
 def plot_lyapunov_convergence(result, ax=None, indices=None, max_lines=6, title=None):
     """Running estimate of selected exponents against accumulated steps (log x axis).
 
-    ``indices``: which exponents (0-based, default: up to ``max_lines`` spread over the spectrum, always the
-    first and the last).  The final values are drawn as dotted horizontal lines.  Returns (fig, ax).
+    The final values are drawn as dotted horizontal lines.
+
+    Parameters
+    ----------
+    result : LyapunovResult
+        With a recorded ``history``.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    indices : sequence of int, optional
+        Which exponents (0-based); default up to ``max_lines`` spread over the spectrum, always the first
+        and the last.
+    max_lines : int, default 6
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     check_result(result, "result", ("history", "history_steps"), "a LyapunovResult")
     fig, ax = new_axes(ax)

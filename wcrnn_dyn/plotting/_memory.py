@@ -19,9 +19,32 @@ def _curves(curves, default_label=None, name="curves"):
 def plot_input_sensitivity(curves, ax=None, log=True, reference_mu=None, normalize=False, title=None):
     """Input sensitivity M(l) vs lag l (log y axis by default).
 
-    ``curves``: (max_lag + 1,) array or a dict label -> array.  ``reference_mu``: draw the decay mu^l
-    (scaled to each curve's lag-0 value) as a dashed line.  ``normalize``: divide each curve by its lag-0
-    value.  Returns (fig, ax).
+    Parameters
+    ----------
+    curves : array_like, shape (max_lag + 1,), or dict
+        One curve, or label -> curve.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    log : bool, default True
+        Log y axis.
+    reference_mu : float, optional
+        Draw the decay mu^l (scaled to each curve's lag-0 value) as a dashed line.
+    normalize : bool, default False
+        Divide each curve by its lag-0 value.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``curves`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     check_ax(ax)
     items = _curves(curves)
@@ -51,9 +74,31 @@ def plot_input_sensitivity(curves, ax=None, log=True, reference_mu=None, normali
 
 
 def plot_memory_capacity(results, ax=None, raw=False, title=None):
-    """Memory capacity profile MC_l vs lag for a :class:`wcrnn_dyn.memory.MemoryCapacity` or a dict
-    label -> result (legend shows each total).  ``raw`` also draws the unthresholded values (dotted) and the
-    threshold.  Returns (fig, ax)."""
+    """Memory capacity profile MC_l vs lag (the legend shows each total).
+
+    Parameters
+    ----------
+    results : MemoryCapacity or dict
+        A :class:`wcrnn_dyn.memory.MemoryCapacity` or label -> result.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    raw : bool, default False
+        Also draw the unthresholded values (dotted) and the threshold.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``results`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+    """
     check_ax(ax)
     items = list(results.items()) if isinstance(results, dict) else [(None, results)]
     if not items:
@@ -79,7 +124,29 @@ def plot_memory_capacity(results, ax=None, raw=False, title=None):
 
 def plot_ipc(result, ax=None, title=None):
     """Information processing capacity per lag, one line per Legendre degree (cross terms in the legend
-    total).  ``result``: :class:`wcrnn_dyn.memory.InformationProcessingCapacity`.  Returns (fig, ax)."""
+    total).
+
+    Parameters
+    ----------
+    result : InformationProcessingCapacity
+        From :func:`wcrnn_dyn.memory.information_processing_capacity`.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+    """
     check_result(result, "result", ("lags", "by_degree", "total_by_degree", "cross", "total"),
                  "an InformationProcessingCapacity")
     fig, ax = new_axes(ax)
@@ -97,8 +164,31 @@ def plot_ipc(result, ax=None, title=None):
 def plot_timescales(taus, ax=None, bins=30, log=True, title=None):
     """Histogram of memory timescales tau (steps), log-spaced bins by default.
 
-    ``taus``: array or dict label -> array.  Infinite timescales (LE >= 0) cannot be binned: their count is
-    written in the legend.  Returns (fig, ax).
+    Infinite timescales (LE >= 0) cannot be binned: their count is written in the legend.
+
+    Parameters
+    ----------
+    taus : array_like or dict
+        Timescales, or label -> timescales.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    bins : int, default 30
+    log : bool, default True
+        Log-spaced bins and log x axis.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``taus`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     check_ax(ax)
     data = _curves(taus, name="taus")
@@ -131,7 +221,28 @@ def plot_timescales(taus, ax=None, bins=30, log=True, title=None):
 
 def plot_perturbation_decay(result, ax=None, title=None):
     """Geometric-mean trajectory distance vs time (log y), with the rounding floor and the fitted rate.
-    ``result``: :class:`wcrnn_dyn.memory.PerturbationDecay`.  Returns (fig, ax)."""
+
+    Parameters
+    ----------
+    result : PerturbationDecay
+        From :func:`wcrnn_dyn.memory.perturbation_decay`.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``result`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+    """
     check_result(result, "result", ("times", "distance", "floor", "rate"), "a PerturbationDecay")
     fig, ax = new_axes(ax)
     ax.plot(result.times, result.distance, label=f"rate {result.rate:.4g} / step")

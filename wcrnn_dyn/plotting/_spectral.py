@@ -10,10 +10,37 @@ __all__ = ["plot_eigenvalues", "plot_data_spectrum", "plot_frequency_response"]
 
 
 def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=12):
-    """Eigenvalues in the complex plane with the unit circle.
+    """Eigenvalues in the complex plane with the unit circle (equal aspect ratio).
 
-    ``values``: complex array, a residual (its eigenvalues), or a dict label -> either.  Equal aspect
-    ratio.  Returns (fig, ax).
+    Parameters
+    ----------
+    values : array_like of complex, Residual, or dict
+        Eigenvalues, a residual (its eigenvalues), or label -> either.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    unit_circle : bool, default True
+    title : str, optional
+        Axes title.
+    markersize : float, default 12
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``values`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import plotting, residuals
+    >>> fig, ax = plotting.plot_eigenvalues(residuals.rotational(4, 0.9))
+    >>> ax.get_aspect()
+    1.0
     """
     check_ax(ax)
     items = values.items() if isinstance(values, dict) else [(None, values)]
@@ -58,8 +85,34 @@ def plot_eigenvalues(values, ax=None, unit_circle=True, title=None, markersize=1
 def plot_data_spectrum(freqs, power, residual=None, thetas=None, peaks=None, ax=None, log=True, title=None):
     """Power spectrum P(f) (f in cycles per step) with a residual's frequencies theta_k / 2 pi overlaid.
 
-    ``residual``: a residual whose ``meta["thetas"]`` (rotational families) or eigenvalue angles give the
-    frequencies; or pass ``thetas`` (radians) directly.  ``peaks``: frequencies to mark.  Returns (fig, ax).
+    Parameters
+    ----------
+    freqs, power : array_like, shape (F,)
+        From :func:`wcrnn_dyn.spectral.data_spectrum`.
+    residual : Residual, optional
+        Its ``meta["thetas"]`` (rotational families) or eigenvalue angles give the frequencies.
+    thetas : array_like, optional
+        Angles in radians, instead of ``residual``.
+    peaks : array_like, optional
+        Frequencies to mark.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    log : bool, default True
+        Log y axis.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``residual`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     check_ax(ax)
     f = curve(freqs, "freqs")
@@ -98,8 +151,33 @@ def plot_data_spectrum(freqs, power, residual=None, thetas=None, peaks=None, ax=
 
 
 def plot_frequency_response(response, ax=None, blocks=True, log=True, title=None):
-    """Gain vs frequency of a residual (:class:`wcrnn_dyn.spectral.FrequencyResponse`): each block (thin)
-    and the RMS total (thick).  Returns (fig, ax)."""
+    """Gain vs frequency of a residual: each block (thin) and the RMS total (thick).
+
+    Parameters
+    ----------
+    response : FrequencyResponse
+        From :func:`wcrnn_dyn.spectral.frequency_response`.
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    blocks : bool, default True
+        Draw each block's gain.
+    log : bool, default True
+        Log y axis.
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``response`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
+    """
     check_result(response, "response", ("freqs", "total", "block_gain"), "a FrequencyResponse")
     fig, ax = new_axes(ax, figsize=(6.0, 3.5))
     f = response.freqs

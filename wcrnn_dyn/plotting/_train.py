@@ -28,13 +28,37 @@ def _floats(xs):
 
 
 def plot_learning_curve(history, ax=None, x="epoch", metric=True, baseline=None, title=None):
-    """Training and validation loss against ``x`` ("epoch", "step" or "time"); log scale when they span
-    more than a decade.
+    """Training and validation loss against ``x``; log scale when they span more than a decade.
 
-    ``history``: a :class:`wcrnn_dyn.training.History`, its ``to_dict()`` or a plain dict of lists (as
-    stored in ``results.json``).  ``metric``: also draw the validation metric on a twin axis when it is
-    accuracy (for MSE the validation loss already is the metric).  ``baseline``: a horizontal reference line
-    for the loss (e.g. 1/6 for the adding problem).  Returns (fig, ax).  NaN entries are not drawn.
+    NaN entries are not drawn.
+
+    Parameters
+    ----------
+    history : History or dict
+        A :class:`wcrnn_dyn.training.History`, its ``to_dict()`` or a plain dict of lists (as stored in
+        ``results.json``).
+    ax : matplotlib Axes, optional
+        Drawn into; a new figure when None.
+    x : {"epoch", "step", "time"}, default "epoch"
+    metric : bool, default True
+        Also draw the validation metric on a twin axis when it is accuracy (for MSE the validation loss
+        already is the metric).
+    baseline : float, optional
+        A horizontal reference line for the loss (e.g. 1/6 for the adding problem).
+    title : str, optional
+        Axes title.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+    ax : matplotlib.axes.Axes
+
+    Raises
+    ------
+    TypeError
+        If ``ax`` is not a matplotlib Axes (or ``history`` is of a wrong type).
+    ValueError
+        For malformed data (wrong shapes, NaN or inf, an empty selection or a bad option value).
     """
     check_ax(ax)
     h, meta = _as_lists(history)
