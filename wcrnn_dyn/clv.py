@@ -80,25 +80,60 @@ class CLVResult:
 
     @property
     def k(self):
+        """Number of covariant vectors (and exponents)."""
         return int(self.exponents.shape[0])
 
     def min_angle(self):
-        """(window,) the smallest of ``angles`` at each window time (NaN for k = 1): a hyperbolicity measure."""
+        """The smallest of ``angles`` at each window time: a hyperbolicity measure.
+
+        No parameters.
+
+        Returns
+        -------
+        ndarray, shape (window,)
+            Radians; all NaN for k = 1 (there is no pair of subspaces).
+        """
         if self.angles.shape[1] == 0:
             return np.full(self.angles.shape[0], np.nan)
         return self.angles.min(axis=1)
 
     def finite_time_exponents(self, window):
-        """CLV finite-time exponents: ``growth_rates`` averaged over consecutive windows of ``window`` steps
-        ((n_windows, k); a trailing remainder shorter than ``window`` is dropped)."""
+        """CLV finite-time exponents: ``growth_rates`` averaged over consecutive windows of ``window`` steps.
+
+        Parameters
+        ----------
+        window : int
+            Steps per window, 1 <= window <= the number of stored steps.
+
+        Returns
+        -------
+        ndarray, shape (n_windows, k)
+            A trailing remainder shorter than ``window`` is dropped.
+
+        Raises
+        ------
+        ValueError
+            For a window outside that range.
+        """
         window = check_int(window, "window", minimum=1, maximum=self.growth_rates.shape[0])
         n_w = self.growth_rates.shape[0] // window
         g = np.asarray(self.growth_rates[:n_w * window])
         return g.reshape(n_w, window, -1).mean(axis=1)
 
     def plot(self, ax=None, **kw):
-        """Histogram of the hyperbolicity angles; keywords go to :func:`wcrnn_dyn.plotting.plot_clv_angles`
-        (``splits``, ``bins``, ``degrees``, ``title``).  Returns the matplotlib Axes."""
+        """Histogram of the hyperbolicity angles.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_clv_angles` (``splits``, ``bins``, ``degrees``, ``title``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_clv_angles
         return plot_clv_angles(self, ax=ax, **kw)[1]
 
@@ -553,13 +588,30 @@ class FiniteTimeResult:
     settings: dict = field(default_factory=dict)
 
     def pooled(self):
-        """(n_windows * B, k) all finite-time exponents as rows."""
+        """All finite-time exponents as rows.
+
+        No parameters.
+
+        Returns
+        -------
+        ndarray, shape (n_windows * B, k)
+        """
         return self.exponents.reshape(-1, self.exponents.shape[-1])
 
     def plot(self, ax=None, **kw):
-        """Histograms of the finite-time exponents; keywords go to
-        :func:`wcrnn_dyn.plotting.plot_finite_time_exponents` (``indices``, ``bins``, ``title``).  Returns the
-        matplotlib Axes."""
+        """Histograms of the finite-time exponents.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_finite_time_exponents` (``indices``, ``bins``, ``title``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_finite_time_exponents
         return plot_finite_time_exponents(self, ax=ax, **kw)[1]
 

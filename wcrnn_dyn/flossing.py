@@ -225,6 +225,34 @@ def flossing_regularizer(k, *, beta=1.0, target=0.0, washout=0, burn_in=0, seed=
     callback for :func:`wcrnn_dyn.train` (``callbacks=[reg.callback]``) that appends the epoch's epoch number,
     mean exponents and mean regulariser value to ``history["floss_epoch"]``, ``history["floss_exponents"]``
     and ``history["floss_value"]``.  Cost and memory: those of :func:`flossing_loss_and_grad` per call.
+
+    Parameters
+    ----------
+    k : int
+        Number of exponents flossed (>= 1).
+    beta : float, default 1.0
+        Weight of the regulariser (>= 0).
+    target : float, default 0.0
+        Target exponent.
+    washout, burn_in : int, default 0
+    seed : int, default 0
+        As in :func:`flossing_loss_and_grad`.
+
+    Returns
+    -------
+    callable
+        ``reg(net, Xbatch) -> (value, grads)`` with the attributes ``last_exponents``, ``callback`` and
+        ``settings``.
+
+    Raises
+    ------
+    ValueError
+        For k < 1, a negative beta or a non-finite target (checked here, before any call).
+
+    References
+    ----------
+    R. Engelken, "Gradient flossing: improving gradient descent through dynamic control of Jacobians",
+    NeurIPS 2023 (arXiv 2312.17306).
     """
     k = check_int(k, "k", minimum=1)
     beta = check_float(beta, "beta", minimum=0.0)
@@ -257,15 +285,32 @@ def flossing_regularizer(k, *, beta=1.0, target=0.0, washout=0, burn_in=0, seed=
 class FlossResult(dict):
     """History of :func:`floss`: lists "step", "value" (regulariser), "exponents" (batch-mean finite-time
     exponents, k floats each) and "grad_norm" (before clipping), each evaluated at the start of the step
-    (before its update); ``settings`` holds the settings used."""
+    (before its update); ``settings`` holds the settings used.
+
+    Parameters
+    ----------
+    settings : dict
+        The settings of the run (kept as ``.settings``).
+    """
 
     def __init__(self, settings):
         super().__init__(step=[], value=[], exponents=[], grad_norm=[])
         self.settings = settings
 
     def plot(self, ax=None, **kw):
-        """Exponents against the step (:func:`wcrnn_dyn.plotting.plot_exponents_during_training`, the target
-        drawn as a dashed line).  Returns the matplotlib Axes."""
+        """Exponents against the step, the target drawn as a dashed line.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into; a new figure when None.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_exponents_during_training`.
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_exponents_during_training
         kw.setdefault("target", self.settings.get("target"))
         return plot_exponents_during_training(self, ax=ax, **kw)[1]

@@ -32,8 +32,33 @@ def read_state_dict(source):
     """A state dict as {name: float64 ndarray} from a dict (tensors or arrays), a ``.pt`` / ``.pth`` file
     (needs PyTorch; read with ``weights_only=True`` on the CPU) or an ``.npz`` file.
 
-    Raises TypeError for another kind of ``source``, FileNotFoundError for a missing file, ValueError for an
-    unreadable file or a non-numeric entry, ImportError (saying what to do) for ``.pt`` without PyTorch.
+    Parameters
+    ----------
+    source : dict, str or path-like
+        A state dict (torch tensors or NumPy arrays), or the path of a ``.pt`` / ``.pth`` / ``.npz`` file.
+
+    Returns
+    -------
+    dict
+        name -> float64 ndarray (tensors detached and copied to the CPU).
+
+    Raises
+    ------
+    TypeError
+        For another kind of ``source``.
+    FileNotFoundError
+        For a missing file.
+    ValueError
+        For an unreadable file or a non-numeric entry.
+    ImportError
+        For ``.pt`` without PyTorch (the message says what to do).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn.interop import read_state_dict
+    >>> read_state_dict({"w": np.ones((1, 2), dtype=np.float32)})["w"].dtype
+    dtype('float64')
     """
     if isinstance(source, dict):
         raw = dict(source)
@@ -121,10 +146,19 @@ def elman_from_torch(state_dict_or_path, nonlinearity="tanh", *, prefix=None, re
         else none; False never.  Without a readout, V = I and c = 0 (``predict`` returns h_T).
     dtype : float64 (default) or float32.
 
-    Returns an Elman network with W = weight_hh_l0, U = weight_ih_l0, b = bias_ih_l0 + bias_hh_l0 (zeros for
-    ``bias=False``): ``net.states(X)`` equals the RNN's output for batch-first X (B, T, d) and h_0 = 0.
-    Raises ValueError for a multi-layer or bidirectional RNN (only layer 0, one direction, is a single Elman
-    map), missing keys or inconsistent shapes; ImportError for a ``.pt`` file without PyTorch.
+    Returns
+    -------
+    Elman
+        W = weight_hh_l0, U = weight_ih_l0, b = bias_ih_l0 + bias_hh_l0 (zeros for ``bias=False``):
+        ``net.states(X)`` equals the RNN's output for batch-first X (B, T, d) and h_0 = 0.
+
+    Raises
+    ------
+    ValueError
+        For a multi-layer or bidirectional RNN (only layer 0, one direction, is a single Elman map), missing
+        keys or inconsistent shapes.
+    ImportError
+        For a ``.pt`` file without PyTorch.
 
     Examples
     --------
