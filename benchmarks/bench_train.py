@@ -40,14 +40,14 @@ def bench_ours(dtype, B, T, N, repeats):
     net = wd.WCRNN(1, N, 10, residual=res, eps=0.05, seed=0, dtype=dtype)
     X = rng.random((B, T, 1)).astype(dtype)
     y = rng.integers(0, 10, B)
-    opt = tr._Optimizer("adam", net.get_params(), 0.9, (0.9, 0.999), 1e-8, 0.0, net.dtype)
+    opt = tr._Optimizer("adam", net.get_weights(), 0.9, (0.9, 0.999), 1e-8, 0.0, net.dtype)
 
     def step():
         L, g = net.loss_and_grad(X, y, loss="cross_entropy")
         gn = tr._grad_norm(g)
         if gn > 1.0:
             g = {k: (a * (1.0 / gn)).astype(a.dtype, copy=False) for k, a in g.items()}
-        net.set_params(opt.update(net.get_params(), g, 1e-3))
+        net.set_weights(opt.update(net.get_weights(), g, 1e-3))
         return L
 
     step()  # compile / warm caches

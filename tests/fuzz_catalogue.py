@@ -181,12 +181,12 @@ def entries():
         loss=choice("mse", ["cross_entropy", "l1"]))))
     add(Entry("net.jacobian", _method("net", "jacobian"), dict(
         net=nets()[:4], h_prev=arrays(lambda: np.zeros(6), "h(6)"), x_t=arrays(lambda: np.ones(2), "x(2)"))))
-    add(Entry("net.set_params", _method("net", "set_params"), dict(
-        net=nets()[:2], params=[_v("own", lambda: _net().get_params()), _v("W-only", lambda: {"W": np.eye(6)}),
+    add(Entry("net.set_weights", _method("net", "set_weights"), dict(
+        net=nets()[:2], weights=[_v("own", lambda: _net().get_weights()), _v("W-only", lambda: {"W": np.eye(6)}),
                                 _v("bad-key", lambda: {"Q": np.eye(6)}),
                                 _v("bad-shape", lambda: {"W": np.eye(5)}),
                                 _v("nan", lambda: {"W": np.full((6, 6), np.nan)}), *GENERIC_BAD]),
-        aliases=("W", "Q", "unknown parameter")))
+        aliases=("W", "Q", "unknown weight")))
     # --- residuals
     for fam, params in (
             ("scaled_identity", dict(n=ints(6), mu=floats(0.9, (1.5,)))),

@@ -131,8 +131,8 @@ def test_sigkilled_run_resumes_to_the_same_parameters(tmp_path):
     meta = tr.load_checkpoint(ck)["meta"]  # the checkpoint left by the killed run is intact
     assert 15 <= meta["step"] < 300
     subprocess.run(_cli_cmd(killed, ["--resume"]), check=True, env=env, capture_output=True, timeout=300)
-    a = wd.load_model(ref / "model.npz").get_params()
-    b = wd.load_model(killed / "model.npz").get_params()
+    a = wd.load_model(ref / "model.npz").get_weights()
+    b = wd.load_model(killed / "model.npz").get_weights()
     assert all(np.array_equal(a[k], b[k]) for k in a)
     ra = json.loads((ref / "results.json").read_text())["metrics"]
     rb = json.loads((killed / "results.json").read_text())["metrics"]

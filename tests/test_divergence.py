@@ -35,12 +35,12 @@ def test_states_detects_non_finite_values_anywhere_in_the_trajectory():
 def test_the_issue_example_trains_to_diverged_true():
     """Issue 12: a supercritical residual (mu = 1.5) over T = 2000 overflows at the initial parameters."""
     net = wd.WCRNN(2, 8, 1, residual=R.scaled_identity(8, 1.5), eps=.1)
-    p0 = net.get_params()
+    p0 = net.get_weights()
     h = wd.train(net, *wd.tasks.adding(64, 2000), steps=3, batch_size=64, on_divergence="stop")
     assert h.meta["diverged"] is True
     assert len(h.meta["divergence_events"]) == 1 and h.meta["n_steps"] == 1
     assert "supercritical" in h.meta["message"] and "initial parameters" in h.meta["message"]
-    assert all(np.array_equal(v, p0[k]) for k, v in net.get_params().items())
+    assert all(np.array_equal(v, p0[k]) for k, v in net.get_weights().items())
     with pytest.raises(tr.TrainingDiverged, match="initial parameters"):
         wd.train(net, *wd.tasks.adding(64, 2000), steps=3, batch_size=64)
 
@@ -105,13 +105,13 @@ def test_checkpoint_checked_whole_before_resuming(tmp_path, case, pattern):
     _rewrite(path, **case)
     before = path.read_bytes()
     net = wd.WCRNN(2, 4, 1, seed=0)
-    p0 = net.get_params()
+    p0 = net.get_weights()
     with pytest.raises(ValueError, match=pattern) as ei:
         wd.train(net, X, y, steps=3, batch_size=5, checkpoint_dir=tmp_path, checkpoint_every_steps=3,
                  resume=True)
     assert str(path) in str(ei.value)
     assert path.read_bytes() == before  # nothing deleted or rewritten
-    assert all(np.array_equal(v, p0[k]) for k, v in net.get_params().items())  # nothing changed
+    assert all(np.array_equal(v, p0[k]) for k, v in net.get_weights().items())  # nothing changed
 
 
 def test_exploding_but_finite_loss_is_divergence():

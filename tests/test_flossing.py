@@ -17,15 +17,15 @@ def _fd_check(net, X, k, **kw):
     keys = ["W", "U", "b"] + (["R"] if net.residual.trainable else [])
     num, ana = [], []
     for key in keys:
-        base = np.asarray(net.get_params()[key], dtype=float).copy()
+        base = np.asarray(net.get_weights()[key], dtype=float).copy()
         G = np.zeros_like(base)
         for i in range(base.size):
             for sgn in (1.0, -1.0):
                 q = base.copy()
                 q.flat[i] += sgn * 1e-6
-                net.set_params({key: q})
+                net.set_weights({key: q})
                 G.flat[i] += sgn * flossing_loss_and_grad(net, X, k, **kw)[0]
-            net.set_params({key: base})
+            net.set_weights({key: base})
         num.append((G / 2e-6).ravel())
         ana.append(np.asarray(g[key]).ravel())
     num, ana = np.concatenate(num), np.concatenate(ana)
@@ -160,11 +160,11 @@ def test_train_with_regularizer_equals_manual_sgd_steps():
     h = wd.train(net, X, y, regularizer=reg, **kw)
     for _ in range(3):            # one batch of all 16 sequences per step (their order only changes rounding)
         L, g = ref.loss_and_grad(X, y)
-        p = ref.get_params()
+        p = ref.get_weights()
         rv, rg = reg(ref, X)
-        ref.set_params({k: p[k] - 0.05 * (g[k] + rg[k]) for k in p})
-    for k, v in net.get_params().items():
-        np.testing.assert_allclose(v, ref.get_params()[k], rtol=0, atol=1e-10)
+        ref.set_weights({k: p[k] - 0.05 * (g[k] + rg[k]) for k in p})
+    for k, v in net.get_weights().items():
+        np.testing.assert_allclose(v, ref.get_weights()[k], rtol=0, atol=1e-10)
     assert len(h["train_loss"]) >= 1
     # the regulariser's value is part of the recorded training loss
     plain = wd.Elman(2, 5, 1, seed=1)

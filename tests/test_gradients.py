@@ -54,26 +54,26 @@ def data(loss, n_out, seed=0):
 def perturb_biases(net, seed=3):
     """Non-zero b and c so that their gradients are generic (they start at zero)."""
     rng = np.random.default_rng(seed)
-    net.set_params({"b": 0.3 * rng.standard_normal(net.n_hidden), "c": 0.3 * rng.standard_normal(net.n_out)})
+    net.set_weights({"b": 0.3 * rng.standard_normal(net.n_hidden), "c": 0.3 * rng.standard_normal(net.n_out)})
     return net
 
 
 def fd_grad(net, X, y, loss, key, h=FD_STEP):
     """Central finite differences of net.loss w.r.t. every entry of parameter ``key`` (float64)."""
-    p0 = net.get_params()[key].astype(np.float64)
+    p0 = net.get_weights()[key].astype(np.float64)
     g = np.zeros_like(p0)
     flat = p0.ravel()
     for i in range(flat.size):
         pp = flat.copy()
         pp[i] += h
-        net.set_params({key: pp.reshape(p0.shape)})
+        net.set_weights({key: pp.reshape(p0.shape)})
         lp = net.loss(X, y, loss=loss)
         pm = flat.copy()
         pm[i] -= h
-        net.set_params({key: pm.reshape(p0.shape)})
+        net.set_weights({key: pm.reshape(p0.shape)})
         lm = net.loss(X, y, loss=loss)
         g.ravel()[i] = (lp - lm) / (2 * h)
-    net.set_params({key: p0})
+    net.set_weights({key: p0})
     return g
 
 
@@ -88,7 +88,7 @@ def check_all_gradients(net, loss, seed=0):
     assert val == pytest.approx(net.loss(X, y, loss=loss), rel=1e-13, abs=1e-15)
     expected = {"W", "U", "b", "V", "c"} | ({"R"} if net.residual.trainable else set())
     assert set(grads) == expected
-    params = net.get_params()
+    params = net.get_weights()
     errs = {}
     for key, g in grads.items():
         assert g.shape == params[key].shape, key

@@ -280,3 +280,31 @@ def test_chunked_threads_give_the_same_results():
         np.testing.assert_allclose(g3[k], g1[k], rtol=1e-12, atol=1e-14)
     np.testing.assert_array_equal(net.trajectory(X, np.zeros((40, 6)), True, n_threads=3)[0],
                                   net.trajectory(X, np.zeros((40, 6)), True, n_threads=1)[0])
+
+
+def test_elman_eps_is_the_wcri_coupling_and_survives_save(tmp_path):
+    net = wd.Elman(1, 6, 1, init="wcri", eps=0.05, seed=0)
+    assert net.eps == 0.05 and net.coupling == 1.0 and net.wcri_eps == 0.05
+    back = wd.load_model(net.save(tmp_path / "e.npz"))
+    assert back.eps == 0.05 and back.coupling == 1.0 and back.init == "wcri"
+    assert wd.Elman(1, 6, 1, eps=0.2).eps == 0.2
+    assert wd.WCRNN(1, 6, 1, eps=0.2).coupling == 0.2
+    X = np.random.default_rng(0).standard_normal((8, 1))
+    h = np.zeros(6)
+    for x in X:  # the map does not use eps: h_t = tanh(W h + U x + b)
+        h = np.tanh(net.W @ h + net.U @ x + net.b)
+    np.testing.assert_allclose(net.states(X)[-1], h, rtol=1e-12, atol=1e-14)
+
+
+def test_get_set_params_are_deprecated_aliases_of_weights():
+    net = wd.WCRNN(1, 4, 1, seed=0)
+    with pytest.warns(DeprecationWarning, match="get_weights"):
+        p = net.get_params()
+    assert p.keys() == net.get_weights().keys()
+    with pytest.warns(DeprecationWarning, match="set_weights"):
+        net.set_params({"W": np.eye(4)})
+    np.testing.assert_array_equal(net.get_weights()["W"], np.eye(4))
+    with pytest.raises(ValueError, match="unknown weight name 'Q'"):
+        net.set_weights({"Q": np.eye(4)})
+    with pytest.raises(TypeError, match="weights"):
+        net.set_weights([np.eye(4)])

@@ -99,7 +99,7 @@ def test_adam_matches_naive_reference():
     ref = net.copy()
     lr, b1, b2, e = 3e-3, 0.9, 0.999, 1e-8
     wd.train(net, X, y, steps=4, batch_size=len(X), lr=lr, clip_norm=None, optimizer="adam")
-    p = ref.get_params()
+    p = ref.get_weights()
     m = {k: np.zeros_like(v) for k, v in p.items()}
     v = {k: np.zeros_like(v) for k, v in p.items()}
     for t in range(1, 5):
@@ -108,8 +108,8 @@ def test_adam_matches_naive_reference():
             m[k] = b1 * m[k] + (1 - b1) * g[k]
             v[k] = b2 * v[k] + (1 - b2) * g[k] ** 2
             p[k] = p[k] - lr * (m[k] / (1 - b1 ** t)) / (np.sqrt(v[k] / (1 - b2 ** t)) + e)
-        ref.set_params(p)
-    got = net.get_params()
+        ref.set_weights(p)
+    got = net.get_weights()
     for k in p:
         np.testing.assert_allclose(got[k], p[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
@@ -121,7 +121,7 @@ def test_sgd_momentum_weight_decay_and_clipping_match_naive_reference():
     lr, mom, wdecay, clip = 0.05, 0.8, 0.01, 0.05
     wd.train(net, X, y, steps=3, batch_size=len(X), lr=lr, optimizer="sgd", momentum=mom, weight_decay=wdecay,
              clip_norm=clip)
-    p = ref.get_params()
+    p = ref.get_weights()
     buf = {k: np.zeros_like(a) for k, a in p.items()}
     clipped = 0
     for _ in range(3):
@@ -133,9 +133,9 @@ def test_sgd_momentum_weight_decay_and_clipping_match_naive_reference():
         for k in p:
             buf[k] = mom * buf[k] + g[k]
             p[k] = p[k] - lr * buf[k] - (lr * wdecay * p[k] if k in ("W", "U", "V") else 0.0)
-        ref.set_params(p)
+        ref.set_weights(p)
     assert clipped > 0  # the test exercises clipping
-    got = net.get_params()
+    got = net.get_weights()
     for k in p:
         np.testing.assert_allclose(got[k], p[k], rtol=1e-10, atol=1e-13, err_msg=k)
 
@@ -175,8 +175,8 @@ def test_same_seed_same_result_other_seed_differs():
     nets = [small_net() for _ in range(3)]
     for net, s in zip(nets, (7, 7, 8)):
         wd.train(net, X, y, epochs=2, batch_size=6, lr=1e-2, seed=s)
-    assert params_equal(nets[0].get_params(), nets[1].get_params())
-    assert not params_equal(nets[0].get_params(), nets[2].get_params())
+    assert params_equal(nets[0].get_weights(), nets[1].get_weights())
+    assert not params_equal(nets[0].get_weights(), nets[2].get_weights())
 
 
 class Interrupt:
@@ -212,7 +212,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, optimizer):
     assert ck["meta"]["step"] == 12 and ck["meta"]["pos"] == 3  # mid-epoch
     fresh = small_net(seed=99)  # different init: everything must come from the checkpoint
     h = wd.train(fresh, Xtr, ytr, Xva, yva, checkpoint_dir=tmp_path, resume=True, **kw)
-    assert params_equal(fresh.get_params(), ref.get_params())
+    assert params_equal(fresh.get_weights(), ref.get_weights())
     assert h.meta["resumed_at_step"] == 12
     for k in ("epoch", "step", "train_loss", "val_loss", "val_metric", "lr", "grad_norm"):
         assert h[k] == h_ref[k], k
@@ -220,7 +220,7 @@ def test_interrupted_run_resumes_exactly(tmp_path, optimizer):
     # resuming a finished run does nothing and gives the same (best) parameters
     again = small_net(seed=5)
     wd.train(again, Xtr, ytr, Xva, yva, checkpoint_dir=tmp_path, resume=True, **kw)
-    assert params_equal(again.get_params(), ref.get_params())
+    assert params_equal(again.get_weights(), ref.get_weights())
 
 
 def test_resume_rejects_a_checkpoint_of_another_run(tmp_path):
@@ -273,7 +273,7 @@ def test_crash_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, monke
     wd.train(ref, X, y, **kw)
     net = small_net()
     wd.train(net, X, y, checkpoint_dir=tmp_path, resume=True, **kw)
-    assert params_equal(net.get_params(), ref.get_params())
+    assert params_equal(net.get_weights(), ref.get_weights())
 
 
 def test_corrupt_checkpoint_is_reported(tmp_path):
@@ -295,7 +295,7 @@ class Poison:
         net.loss_and_grad = self
 
     def __call__(self, *a, **k):
-        self.seen.append(self.net.get_params())
+        self.seen.append(self.net.get_weights())
         L, g = self.orig(*a, **k)
         if len(self.seen) in self.bad:
             return float("nan"), g
@@ -313,7 +313,7 @@ def test_divergence_rolls_back_last_update_and_reduces_lr():
     # call 5 failed: the update of call 4 is undone, so call 6 sees the parameters of call 4
     assert params_equal(p.seen[5], p.seen[3])
     assert h["lr"][-1] == pytest.approx(0.0025)
-    assert all(np.all(np.isfinite(v)) for v in net.get_params().values())
+    assert all(np.all(np.isfinite(v)) for v in net.get_weights().values())
 
 
 def test_persistent_divergence_raises_with_clear_message():
@@ -321,7 +321,7 @@ def test_persistent_divergence_raises_with_clear_message():
     net = wd.WCRNN(1, 4, 1, residual=R.scaled_identity(4, 1.5), eps=0.1, dtype=np.float32, seed=0)
     X = np.ones((6, 400, 1), dtype=np.float32)
     y = np.zeros((6, 1), dtype=np.float32)
-    p0 = net.get_params()
+    p0 = net.get_weights()
     with pytest.raises(tr.TrainingDiverged, match="supercritical|diverged") as ei:
         wd.train(net, X, y, epochs=3, batch_size=2, max_lr_reductions=2)
     h = ei.value.history
@@ -329,7 +329,7 @@ def test_persistent_divergence_raises_with_clear_message():
     assert h.meta["diverged"] and len(h.meta["divergence_events"]) == 1
     assert "state overflow" in h.meta["divergence_events"][0]["reason"]
     assert "initial parameters" in h.meta["message"]
-    assert params_equal(net.get_params(), p0)
+    assert params_equal(net.get_weights(), p0)
     # on_divergence="stop": returned, flagged, logged
     h2 = wd.train(net, X, y, epochs=3, batch_size=2, max_lr_reductions=0, on_divergence="stop")
     assert h2.meta["diverged"] and "initial parameters" in h2.meta["message"]
@@ -342,7 +342,7 @@ def test_exploding_updates_are_caught():
     h = wd.train(net, X, 1e6 * y, epochs=20, batch_size=5, lr=1e6, optimizer="sgd", clip_norm=None,
                  max_lr_reductions=2, on_divergence="stop")
     assert h.meta["diverged"] or h.meta["lr_reductions"] > 0
-    assert all(np.all(np.isfinite(v)) for v in net.get_params().values())
+    assert all(np.all(np.isfinite(v)) for v in net.get_weights().values())
 
 
 # ------------------------------------------------------------------------------------------------ selection
@@ -355,14 +355,14 @@ def test_early_stopping_and_best_model_restored():
     snaps = {}
 
     def record(net, epoch, history):
-        snaps[epoch] = net.get_params()
+        snaps[epoch] = net.get_weights()
 
     net = small_net()
     h = wd.train(net, X, y, Xv, yv, epochs=6, batch_size=5, lr=0.2, callbacks=[record])
     best = h.meta["best_epoch"]
     assert h["val_metric"][best - 1] == min(h["val_metric"])
     assert h.meta["restored_best"]
-    assert params_equal(net.get_params(), snaps[best])
+    assert params_equal(net.get_weights(), snaps[best])
     assert tr.evaluate(net, Xv, yv).metric == pytest.approx(min(h["val_metric"]), rel=1e-12)
 
 

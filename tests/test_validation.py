@@ -67,7 +67,7 @@ def test_residual_maps_validate_shape_and_finiteness(res):
     (lambda: spectral.effective_spectral_radius("net"), "net"),
     (lambda: training.evaluate(None, np.ones((2, 3, 1)), np.ones(2)), "net"),
     (lambda: training.evaluate(wd.WCRNN(1, 3, 1), np.ones((2, 3, 1)), None), "y"),
-    (lambda: wd.WCRNN(1, 3, 1).set_params(None), "params"),
+    (lambda: wd.WCRNN(1, 3, 1).set_weights(None), "weights"),
     (lambda: wd.WCRNN(1, 3, 1).states(None), "X"),
     (lambda: memory.input_sensitivity(None, np.ones((5, 1)), 2), "net"),
 ])

@@ -43,7 +43,8 @@ from numba.extending import get_cython_function_address, intrinsic
 
 from ._kernels import G_LINEAR, activate_row, lin_rows
 
-__all__ = ["QR_HOUSEHOLDER", "QR_CHOLESKY", "QR_AUTO", "Workspace", "frame_loop", "qr_rows",
+__all__ = ["QR_HOUSEHOLDER", "QR_CHOLESKY", "QR_AUTO", "Workspace", "frame_loop", "qr_rows", "frame_loop_auto",
+           "qr_rows_checked", "next_interval",
            "fcall", "FP"]
 
 QR_HOUSEHOLDER, QR_CHOLESKY, QR_AUTO = 0, 1, 2
@@ -372,3 +373,192 @@ def frame_loop(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, qr_every, qr_per_block,
 
 # Thread control of the BLAS libraries lives in wcrnn_dyn.threads (re-exported here).
 from .threads import blas_threads, single_threaded_blas  # noqa: E402,F401
+
+
+# ---------------------------------------------------------------------------------------------------
+# Adaptive re-orthonormalisation interval (qr_every = "auto")
+# ---------------------------------------------------------------------------------------------------
+
+# the interval aims at half of the log-condition budget log(1 / rcond_min) (a factor-2 margin on the growth
+# rate measured over the last interval) and keeps every column's log-norm change below AUTO_LOG_NORM_MAX
+# (e^345 ~ 1e150, against the float64 range of 1e308) with the same margin
+AUTO_LOG_NORM_MAX = 345.0
+# an interval that produced a frame the condition test rejected is divided by this factor
+AUTO_SHRINK = 4
+
+# slots of the per-sequence state array ``ivl`` (B, 2) of frame_loop_auto
+_A_SINCE, _A_INTERVAL = 0, 1
+# slots of ``astats`` (3,): frames rejected by the condition test, the largest interval used, unused
+_S_OVER, _S_MAXIVL = 0, 1
+
+
+@njit(**_OPTS)
+def _rcond_upper(a, N, k, ib, db, cb, fp, work, iwork):
+    """LAPACK's 1-norm reciprocal condition estimate of the upper triangular k x k matrix stored in the
+    Fortran (N, k) array at ``a`` (leading dimension N), e.g. R after ``dgeqrf``.  O(k^2)."""
+    pi = ib.ctypes.data
+    pd = db.ctypes.data
+    pc = cb.ctypes.data
+    ib[_I_N] = N
+    ib[_I_K] = k
+    ib[_I_INFO] = 0
+    fcall(fp[_F_TRCON], (pc + _C_1, pc + _C_U, pc + _C_N, pi + 4 * _I_K, a, pi + 4 * _I_N,
+                         pd + 8 * _D_RCOND, work.ctypes.data, iwork.ctypes.data, pi + 4 * _I_INFO))
+    return db[_D_RCOND]
+
+
+@njit(**_OPTS)
+def qr_rows_checked(F, row0, k, mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr):
+    """As :func:`qr_rows`, and also say whether the frame handed in was shown to be well conditioned,
+    cond(Y) <= 1 / rcond_min.  Cholesky-QR is only accepted after that test (Gershgorin's discs of the Gram
+    matrix or LAPACK's estimate), so an accepted Cholesky-QR is "ok" and a fall back is not; for Householder
+    (requested) LAPACK's estimate ``dtrcon`` of R decides (O(k^2), against O(N k^2) for the QR).
+    Returns (used, ok) with ``used`` as in :func:`qr_rows`."""
+    N = F.shape[1]
+    a = F.ctypes.data + 8 * row0 * N
+    if mode != QR_HOUSEHOLDER:
+        if _cholesky(a, N, k, fp, ib, db, cb, G, iwork, work, logr, rcond_min):
+            return 1, True
+        _householder(a, N, k, fp, ib, db, cb, tau, work, logr)
+        return -1, False
+    pi = ib.ctypes.data
+    ib[_I_N] = N
+    ib[_I_K] = k
+    ib[_I_LWORK] = work.shape[0]
+    ib[_I_INFO] = 0
+    pt = tau.ctypes.data
+    pw = work.ctypes.data
+    fcall(fp[_F_GEQRF], (pi + 4 * _I_N, pi + 4 * _I_K, a, pi + 4 * _I_N, pt, pw, pi + 4 * _I_LWORK,
+                         pi + 4 * _I_INFO))
+    for i in range(k):
+        r = abs(_load(a, i * N + i))
+        logr[i] = math.log(r) if r > 0 else -np.inf
+        if not (r == r):
+            logr[i] = np.nan
+    ok = True
+    if k > 1:
+        rc = _rcond_upper(a, N, k, ib, db, cb, fp, work, iwork)
+        ok = rc >= rcond_min
+    ib[_I_N] = N
+    ib[_I_K] = k
+    ib[_I_LWORK] = work.shape[0]
+    ib[_I_INFO] = 0
+    fcall(fp[_F_ORGQR], (pi + 4 * _I_N, pi + 4 * _I_K, pi + 4 * _I_K, a, pi + 4 * _I_N, pt, pw,
+                         pi + 4 * _I_LWORK, pi + 4 * _I_INFO))
+    return 0, ok
+
+
+@njit(**_OPTS)
+def next_interval(logr, k, m, ok, rcond_min, cap):
+    """Next re-orthonormalisation interval after a QR of the frame advanced over ``m`` steps.
+
+    ``logr`` holds the log r_ii of that QR.  The spread max_i - min_i log r_ii over the m steps is the
+    log of a lower bound on cond(Y) and grows like m (l_1 - l_k); the largest |log r_ii| is the log-norm
+    change of the columns over the m steps.  The result is the largest m' <= ``cap`` for which, at the
+    rates measured over the m steps, the spread stays below half of log(1 / rcond_min) and the log-norm
+    change below AUTO_LOG_NORM_MAX / 2 (a factor-2 margin on both rates).  A frame that was not shown to be
+    well conditioned (``ok`` False) gives m // AUTO_SHRINK; a singular or non-finite r_ii gives 1.
+    Always >= 1."""
+    if not ok:
+        return max(1, min(cap, m // AUTO_SHRINK))
+    lo = np.inf
+    hi = -np.inf
+    big = 0.0
+    for i in range(k):
+        v = logr[i]
+        if not (v - v == 0.0):
+            return 1
+        lo = min(lo, v)
+        hi = max(hi, v)
+        big = max(big, abs(v))
+    budget = 0.5 * math.log(1.0 / rcond_min) if rcond_min > 0.0 else 18.0
+    m_new = cap
+    spread = hi - lo
+    if spread * m_new > budget * m:
+        m_new = int(budget * m / spread)
+    if big * m_new > 0.5 * AUTO_LOG_NORM_MAX * m:
+        m_new = min(m_new, int(0.5 * AUTO_LOG_NORM_MAX * m / big))
+    return max(1, m_new)
+
+
+@njit(**_OPTS)
+def frame_loop_auto(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, block_len, max_interval,
+                    WT, UT, bias, eps, act, rk, rdiag, rblk, rdenseT, gcode, gscale,
+                    B, k, mode, rcond_min, Ps, blk, counters, ivl, astats,
+                    fp, ib, db, cb, G, tau, work, iwork, logr):
+    """:func:`frame_loop` with an adaptive re-orthonormalisation interval per sequence (qr_every="auto").
+
+    Same step as :func:`frame_loop`.  Sequence b's frame is re-orthonormalised when it has been advanced
+    ``ivl[b, 1]`` steps since its last QR (``ivl[b, 0]``), and for every sequence at the end of the
+    burn-in (s = n_burn - 1), at the end of every accumulation block of ``block_len`` steps ((a + 1) %
+    block_len == 0) and at a = M - 1; the log r_ii of a QR taken at accumulation step a go to
+    ``blk[a // block_len, b]`` (a QR never spans two blocks or the burn-in boundary).  After each QR the
+    interval is set by :func:`next_interval` (from 1 at the start, doubling at most per QR) and the QR
+    method's condition test (:func:`qr_rows_checked`) is recorded: ``astats[0]`` counts frames that were
+    not shown to satisfy cond <= 1 / rcond_min, ``astats[1]`` is the largest interval used.
+    Returns (status, step) as :func:`frame_loop`.
+    """
+    st = k + 1
+    nrows = B * st
+    cur_mode = mode
+    if mode == QR_AUTO and counters[3] != 0:
+        cur_mode = QR_HOUSEHOLDER
+    for s in range(s0, s1):
+        acc = s >= n_burn
+        a_idx = s - n_burn
+        forced = False
+        if acc:
+            forced = ((a_idx + 1) % block_len == 0) or (a_idx == M - 1)
+        else:
+            forced = s == n_burn - 1
+        if Ps.shape[0] > 1:
+            split_dot(Z, WT, Ps, P)
+        else:
+            np.dot(Z, WT, P)
+        lin_rows(rk, rdiag, rblk, rdenseT, Z, LZ)
+        bad = _advance_rows(X, Z, P, LZ, DP, GPR, s, 0, nrows, UT, bias, eps, act, gcode, gscale, k)
+        if not (bad - bad == 0.0):
+            return 1, s
+        if k == 0:
+            continue
+        any_qr = False
+        for b in range(B):
+            ivl[b, _A_SINCE] += 1
+            m = ivl[b, _A_SINCE]
+            if not (forced or m >= ivl[b, _A_INTERVAL]):
+                continue
+            any_qr = True
+            used, ok = qr_rows_checked(Z, b * st + 1, k, cur_mode, rcond_min, fp, ib, db, cb, G, tau, work,
+                                       iwork, logr)
+            if used == 1:
+                counters[0] += 1
+            elif used == -1:
+                counters[1] += 1
+            else:
+                counters[2] += 1
+            for i in range(k):
+                if logr[i] != logr[i] or logr[i] == np.inf:
+                    return 2, s
+            if not ok:
+                astats[_S_OVER] += 1
+            if m > astats[_S_MAXIVL]:
+                astats[_S_MAXIVL] = m
+            ivl[b, _A_SINCE] = 0
+            cur = ivl[b, _A_INTERVAL]
+            if m >= cur:
+                # the interval may at most double per QR
+                ivl[b, _A_INTERVAL] = next_interval(logr, k, m, ok, rcond_min, min(2 * m, max_interval))
+            else:
+                # a forced QR (block end) before the interval was reached: the rates it measured may only
+                # shorten the interval
+                ivl[b, _A_INTERVAL] = next_interval(logr, k, m, ok, rcond_min, cur)
+            if acc:
+                jb = a_idx // block_len
+                for i in range(k):
+                    blk[jb, b, i] += logr[i]
+        if any_qr and mode == QR_AUTO and cur_mode != QR_HOUSEHOLDER:
+            n_tot = counters[0] + counters[1]
+            if n_tot >= AUTO_MIN_QR and counters[1] > AUTO_MAX_FALLBACK_RATE * n_tot:
+                cur_mode = QR_HOUSEHOLDER
+                counters[3] = 1
+    return 0, s1

@@ -368,7 +368,7 @@ def floss(net, X, steps, k, *, beta=1.0, target=0.0, lr=1e-3, batch_size=None, w
                                               burn_in=burn_in, seed=frame_seed)
         gn = math.sqrt(sum(float(np.sum(gr[key] ** 2)) for key in keys))
         scale = clip_norm / gn if (clip_norm and gn > clip_norm) else 1.0
-        params = net.get_params()
+        params = net.get_weights()
         new = {}
         for key in keys:
             gk = gr[key] * scale
@@ -379,7 +379,7 @@ def floss(net, X, steps, k, *, beta=1.0, target=0.0, lr=1e-3, batch_size=None, w
             v[key] = b2 * v[key] + (1 - b2) * gk * gk
             step = lr / (1 - b1 ** it) * m[key] / (np.sqrt(v[key] / (1 - b2 ** it)) + aeps)
             new[key] = np.asarray(params[key], dtype=float) - step
-        net.set_params(new)
+        net.set_weights(new)
         if it % record_every == 0 or it == steps:
             hist["step"].append(it)
             hist["value"].append(val)

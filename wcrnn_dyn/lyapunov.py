@@ -49,6 +49,11 @@ N_BATCHES = 10          # batch-means standard error uses at most this many cont
 MIN_BATCHES = 4         # fewer batches than this: convergence is not judged (converged = False)
 SPLIT_HALF_FACTOR = 2.0  # converged also needs |first half - second half| <= SPLIT_HALF_FACTOR * tol
 FLOPS_PER_CHUNK = 1e9   # work per kernel call (progress bar / Ctrl-C granularity)
+# qr_every="auto" (docs/LYAPUNOV.md, "Adaptive interval"): the interval never exceeds AUTO_MAX_INTERVAL
+# steps nor the accumulation block, whose length is at least min(AUTO_BLOCK, M // 40) steps
+AUTO_MAX_INTERVAL = 256
+AUTO_BLOCK = 64
+MIN_STOP_BLOCKS = 20    # until_tol: never stop before this many accumulation blocks
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -251,6 +256,46 @@ def _summarise(blk, steps, n_dim, tol, settings, batched):
     return res
 
 
+def _converged_now(blk, steps, tol):
+    """The convergence test of :func:`_summarise` (no result object, no logging) for block sums blk
+    (n_blocks, B, k) in column order: every finite exponent has batch-means stderr <= tol and a first-half /
+    second-half difference <= SPLIT_HALF_FACTOR tol, with >= MIN_BATCHES batches.  Used by until_tol."""
+    n_blocks = blk.shape[0]
+    tot = blk.sum(axis=0)
+    perm = np.argsort(-tot, axis=1, kind="stable")
+    blk_mean = np.take_along_axis(blk, perm[None, :, :], axis=2).mean(axis=1)
+    M = float(steps.sum())
+    csteps = np.cumsum(steps)
+    with np.errstate(invalid="ignore"):
+        exps = blk_mean.sum(axis=0) / M
+        se, nb = _batch_stderr(blk_mean, steps)
+        half = min(max(int(np.searchsorted(csteps, M / 2.0, side="left")) + 1, 1), n_blocks)
+        if half >= n_blocks:
+            return False
+        split = (blk_mean[:half].sum(axis=0) / csteps[half - 1]
+                 - blk_mean[half:].sum(axis=0) / (M - csteps[half - 1]))
+    finite = np.isfinite(exps)
+    sh = np.abs(split[finite])
+    return bool(nb >= MIN_BATCHES and np.all(se[finite] <= tol)
+                and np.all(np.where(np.isfinite(sh), sh, 0.0) <= SPLIT_HALF_FACTOR * tol))
+
+
+def _is_auto_interval(qr_every):
+    """True for qr_every="auto"; ValueError naming qr_every for any other string (ints are checked later)."""
+    if isinstance(qr_every, str):
+        if qr_every != "auto":
+            raise ValueError(f"qr_every must be a positive int or 'auto', got {qr_every!r}")
+        return True
+    return False
+
+
+def _auto_block_len(M, history_points):
+    """Accumulation block length (steps) for qr_every="auto": at most ``history_points`` blocks, and
+    blocks of min(AUTO_BLOCK, M // 40) steps or more, so that the interval can grow while there are still
+    >= 40 blocks for the batch-means error (the QR is forced at every block end)."""
+    return max(-(-M // history_points), min(AUTO_BLOCK, max(1, M // 40)))
+
+
 # ---------------------------------------------------------------------------------------------------
 # Frames and inputs
 # ---------------------------------------------------------------------------------------------------
@@ -341,8 +386,13 @@ def _divergence(net, status, step, T, what):
 class _Group:
     """One group of sequences advanced by one frame_loop call per chunk of steps (own buffers)."""
 
-    def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min):
+    def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min, auto=False):
         N = Z.shape[1]
+        # qr_every="auto": per sequence [steps since the last QR, current interval]; [rejected frames, max interval]
+        self.auto = auto
+        self.ivl = np.zeros((B, 2), dtype=np.int64)
+        self.ivl[:, 1] = 1
+        self.astats = np.zeros(3, dtype=np.int64)
         self.a, self.X, self.Z, self.B, self.k = a, X, Z, B, k
         self.Ps = np.zeros((1, 1, 1))
         self.P = np.empty_like(Z)
@@ -356,6 +406,13 @@ class _Group:
 
     def run(self, s, s1, n_burn, M, qr_every, qpb):
         a = self.a
+        if self.auto:
+            # qr_every="auto": qpb is the block length in steps (QR forced at block ends)
+            return KL.frame_loop_auto(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qpb,
+                                      min(AUTO_MAX_INTERVAL, qpb), a["WT"], a["UT"], a["bias"], a["eps"], a["act"],
+                                      a["rk"], a["rdiag"], a["rblk"], a["rdenseT"], a["gcode"], a["gscale"], self.B,
+                                      self.k, self.qr_mode, self.rcond_min, self.Ps, self.blk, self.counters,
+                                      self.ivl, self.astats, *self.ws.args())
         return KL.frame_loop(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qr_every, qpb,
                              a["WT"], a["UT"], a["bias"], a["eps"], a["act"], a["rk"], a["rdiag"], a["rblk"],
                              a["rdenseT"], a["gcode"], a["gscale"], self.B, self.k, self.qr_mode, self.rcond_min,
@@ -408,14 +465,21 @@ _ADAPT_EVERY = 0.5  # s between re-reads of the default thread count during a si
 
 
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
-                progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum", adaptive=False):
+                progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum", adaptive=False, auto=False,
+                stop=None, info=None):
     """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
     inputs Xp (B, S, d).  Sequences are split into min(n_threads, B) groups run by worker threads (the Numba
     kernel releases the GIL; BLAS is made single-threaded meanwhile); a single group runs in the calling
     thread with ``n_threads`` BLAS threads; with ``adaptive`` (the thread count was the load-dependent default)
     that BLAS thread count follows :func:`wcrnn_dyn.threads.default_threads` again about every 0.5 s, so that
     a run started on a free machine steps back when another program starts.  Returns (blk, counters,
-    states); the numbers do not depend on the thread counts."""
+    states); the numbers do not depend on the thread counts.
+
+    ``auto``: qr_every="auto" (kernel :func:`_kernels_lyap.frame_loop_auto`; ``qpb`` is then the block length
+    in steps).  ``stop``: None or (block_len, min_blocks, fn): kernel calls then end at block boundaries
+    (block_len steps of accumulation; QRs happen there in every mode) and after each call with at least
+    ``min_blocks`` complete blocks ``fn(blk[:n_done])`` may end the run early.  ``info`` (a dict) receives
+    "steps_done" (accumulated steps run) and "astats" (auto-interval counters summed over groups)."""
     B = Xp.shape[0]
     N = net.n_hidden
     a = _net_args(net)
@@ -428,7 +492,7 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
         Z3[:, 0] = Zh[idx]
         if k:
             Z3[:, 1:] = Q0.T[None]
-        groups.append(_Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min))
+        groups.append(_Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min, auto=auto))
     S = n_burn + M
     Bg = groups[0].B
     rows = Bg * (k + 1)
@@ -441,6 +505,25 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
             step, status = min(bad)
             raise _divergence(net, status, t_offset + step + 1, T_total or S, what)
 
+    def align(s1):
+        # with a stopping rule, kernel calls in the accumulation phase end at block boundaries (a QR happens
+        # there in every mode), at least one block and about 2 % of the steps run so far apart (the test is
+        # then made O(log M) times, and a run stops at most ~2 % later than the first block that passes)
+        if stop is None or s1 <= n_burn:
+            return s1
+        L = stop[0]
+        a = max(s - n_burn, 0)
+        return min(S, n_burn + -(-(a + max(L, int(0.02 * a))) // L) * L)
+
+    def stop_now(s1):
+        if stop is None or s1 <= n_burn:
+            return False
+        L, min_blocks, fn = stop
+        n_done = n_blocks if s1 >= S else (s1 - n_burn) // L
+        if n_done < min_blocks or s1 >= S:
+            return False
+        return bool(fn(np.concatenate([g.blk[:n_done] for g in groups], axis=1)))
+
     s = 0
     if n_groups == 1:
         g = groups[0]
@@ -452,11 +535,13 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
         t_check = time.monotonic()
         with KL.blas_threads(nb):
             while s < S:
-                s1 = min(S, s + chunk)
+                s1 = align(min(S, s + chunk, n_burn if s < n_burn else S))
                 check([g.run(s, s1, n_burn, M, qr_every, qpb)])
                 if progress is not None:
                     progress.update(s1 - s)
                 s = s1
+                if stop_now(s):
+                    break
                 if adaptive and time.monotonic() - t_check > _ADAPT_EVERY:
                     t_check = time.monotonic()
                     nb_now = min(_default_threads(), _cpu_count())
@@ -467,14 +552,19 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
         from concurrent.futures import ThreadPoolExecutor
         with KL.single_threaded_blas(), ThreadPoolExecutor(max_workers=n_groups) as ex:
             while s < S:
-                s1 = min(S, s + chunk)
+                s1 = align(min(S, s + chunk, n_burn if s < n_burn else S))
                 futs = [ex.submit(g.run, s, s1, n_burn, M, qr_every, qpb) for g in groups]
                 check([f.result() for f in futs])
                 if progress is not None:
                     progress.update(s1 - s)
                 s = s1
+                if stop_now(s):
+                    break
     blk = np.concatenate([g.blk for g in groups], axis=1)
     counters = np.sum([g.counters for g in groups], axis=0)
+    if info is not None:
+        info["steps_done"] = max(0, s - n_burn)
+        info["astats"] = np.array([g.astats[0] for g in groups]).sum(), max(int(g.astats[1]) for g in groups)
     states = np.concatenate([g.states() for g in groups], axis=0)
     return blk, counters, states
 
@@ -501,7 +591,7 @@ def _progress_bar(enabled, total, desc):
 
 def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *, T=None, h0=None,
                       qr="auto", history_points=1000, tol=1e-3, rcond_min=1e-3, n_threads=None,
-                      progress=False):
+                      progress=False, until_tol=False):
     """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, docs/THEORY.md section 5).
 
     Algorithm: the state h_t and an orthonormal frame Q (N x k) from ``seed`` evolve together,
@@ -522,7 +612,26 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     washout : state-only steps first (default 0).
     burn_in : steps during which the frame aligns, nothing accumulated (default 100).
     qr_every : re-orthonormalisation interval in steps (default 1); results do not depend on it beyond
-        rounding, but the frame may overflow or lose rank if it grows too much in between.
+        rounding, but the frame may overflow or lose rank if it grows too much in between.  ``"auto"``:
+        each sequence's frame is re-orthonormalised only when its conditioning requires it.  The interval
+        starts at 1 and after each QR becomes the largest m' <= 2 m (m the last interval, m' <= 256 and <=
+        the accumulation block) for which, at the rates measured over the last m steps, the spread
+        max_i - min_i log r_ii (the log of a lower bound on cond of the frame) stays below
+        0.5 log(1 / rcond_min) and every column's log-norm change below 172 (no overflow, no underflow of
+        the smallest exponent's direction).  Guarantee: every QR checks the frame it receives (Cholesky-QR is
+        accepted only when Gershgorin's discs of the Gram matrix or LAPACK's estimate show cond <= 1 /
+        rcond_min; with Householder LAPACK's estimate of R is checked); a frame that fails the check is
+        re-orthonormalised by Householder anyway (backward stable: each log r_ii is then off by at most
+        ~ u cond(frame), u = 1.1e-16) and the interval is divided by 4 (``settings["auto_rejected"]``
+        counts them).  Because r of a product of steps is the product of the per-step r's, the accumulated
+        sums are those of ``qr_every=1`` up to rounding: an accepted QR adds at most ~ u / rcond_min^2 =
+        1e-10 (rcond_min = 1e-3) to each log r_ii, i.e. at most that much to each exponent over the whole
+        run, and the sum of a full spectrum equals the mean of log|det J_t| exactly (in exact arithmetic).
+        The QR is also taken at the end of the burn-in and of every accumulation block (blocks of at least
+        min(64, M / 40) steps, at most ``history_points`` blocks), so ``history`` and ``stderr`` have the
+        same meaning.  Cost: an O(k^2) condition estimate per QR where the Gershgorin test fails; the
+        per-step work drops to the GEMM when the frame stays well conditioned (WCRNNs), and equals
+        ``qr_every=1`` when every step must be re-orthonormalised (saturated Elman networks).
     seed : None, int or Generator for the initial frame (default 0); the same frame is used for every
         sequence of a batch, so a batch equals the mean of the single-sequence runs.
     T : only with X=None: number of steps of the autonomous run.
@@ -540,6 +649,16 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     history_points : maximum number of rows of the running-estimate history (default 1000).
     tol : convergence criterion (default 1e-3 nats/step): every finite exponent needs stderr <= tol and a
         first-half / second-half difference <= 2 tol.
+    until_tol : False (default): run all T steps and only judge convergence with ``tol``.  True: T (or the
+        length of X) is the maximum; the run stops at the first end of an accumulation block where that
+        same test passes (every finite exponent's batch-means stderr <= tol, first minus second half <= 2
+        tol, >= 4 batches), but never before 20 blocks (blocks are sized from the maximum number of
+        accumulated steps M: ceil(M / history_points) steps, with ``qr_every="auto"`` at least
+        min(64, M / 40)).  A stopped run therefore always has ``converged`` True; ``n_steps`` and
+        ``settings["accumulated_steps"]`` are the steps actually run (``settings["max_accumulated_steps"]``
+        the maximum, ``settings["stopped_early"]`` whether it stopped).  Checking costs O(blocks B k) per
+        kernel call (~1 GFLOP of work).  The stderr is a statistical one-sigma error; the
+        split-half test guards against transients but not every bias (docs/LYAPUNOV.md).
     rcond_min : reciprocal condition threshold for Cholesky-QR (default 1e-3; loss of orthogonality is
         about 1e-16 / rcond^2).
     n_threads : threads to use (default None: :func:`wcrnn_dyn.threads.default_threads`, i.e.
@@ -574,11 +693,14 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     B, Tn, _ = Xf.shape
     N = net.n_hidden
     k = N if k is None else check_int(k, "k", minimum=1, maximum=N)
-    washout, burn_in, qr_every = _check_phases(Tn, washout, burn_in, qr_every)
+    auto = _is_auto_interval(qr_every)
+    washout, burn_in, qr_every = _check_phases(Tn, washout, burn_in, 1 if auto else qr_every)
     qr = _check_qr(qr)
     history_points = check_int(history_points, "history_points", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
+    if not isinstance(until_tol, (bool, np.bool_)):
+        raise TypeError(f"until_tol must be a bool, got {type(until_tol).__name__}")
     h0 = net.check_h0(h0, B).astype(np.float64)
     with KL.single_threaded_blas():
         # a small QR: waking NumPy's OpenBLAS threads here would leave them spinning into the kernel's
@@ -592,18 +714,35 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         n_threads = 1
     Zh = _washout(net, Xf, h0, washout, Tn, what)
     M = Tn - washout - burn_in
-    n_qr = -(-M // qr_every)
-    qpb = -(-n_qr // history_points)
-    n_blocks = -(-n_qr // qpb)
+    if auto:
+        # qpb is the block length in steps (qr_every = 1 in the block arithmetic)
+        qpb = _auto_block_len(M, history_points)
+        n_qr = n_blocks = -(-M // qpb)
+    else:
+        n_qr = -(-M // qr_every)
+        qpb = -(-n_qr // history_points)
+        n_blocks = -(-n_qr // qpb)
+    steps = _block_steps(M, qr_every, qpb, n_blocks)
+    stop = None
+    if until_tol:
+        stop = (qpb * qr_every, MIN_STOP_BLOCKS,
+                lambda b: _converged_now(b, steps[:b.shape[0]], tol))
+    info = {}
     Xp = np.ascontiguousarray(Xf[:, washout:])
     bar = _progress_bar(progress, burn_in + M, "Lyapunov")
     try:
         blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
                                 rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what,
-                                adaptive=adaptive)
+                                adaptive=adaptive, auto=auto, stop=stop, info=info)
     finally:
         if bar is not None:
             bar.close()
+    M_max = M
+    if info["steps_done"] < M:
+        # until_tol stopped at a block end
+        n_blocks = info["steps_done"] // (qpb * qr_every)
+        blk, steps = blk[:n_blocks], steps[:n_blocks]
+        M = int(steps.sum())
     if qr == "householder":
         qr_used = "householder"
     elif c[3]:
@@ -614,15 +753,21 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         qr_used = "cholesky"
     settings = {
         "method": "qr", "model": net.kind, "n_hidden": N, "k": k, "T": Tn, "n_sequences": B,
-        "washout": washout, "burn_in": burn_in, "qr_every": qr_every, "accumulated_steps": M,
+        "washout": washout, "burn_in": burn_in, "qr_every": "auto" if auto else qr_every, "accumulated_steps": M,
         "seed": seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator",
-        "autonomous": X is None, "qr": qr, "qr_used": qr_used, "n_qr": int(n_qr * B),
+        "autonomous": X is None, "qr": qr, "qr_used": qr_used,
+        "n_qr": int(c[0] + c[1] + c[2]) if (auto or M < M_max) else int(n_qr * B),
+        "until_tol": bool(until_tol), "stopped_early": bool(M < M_max), "max_accumulated_steps": M_max,
         "n_cholesky": int(c[0]), "n_fallback": int(c[1]), "n_householder": int(c[2]),
         "history_points": history_points, "tol": tol, "rcond_min": rcond_min, "units": "nats per step",
         "n_threads": int(n_threads),
-        "eps": float(getattr(net, "eps", 1.0)), "residual": getattr(net.residual, "family", "?"),
+        "eps": float(net.coupling), "residual": getattr(net.residual, "family", "?"),
     }
-    steps = _block_steps(M, qr_every, qpb, n_blocks)
+    if auto:
+        n_all = int(c[0] + c[1] + c[2])
+        settings.update({"auto_block_steps": int(qpb), "auto_rejected": int(info["astats"][0]),
+                         "auto_max_interval": int(info["astats"][1]),
+                         "mean_qr_interval": float(B * (burn_in + M) / n_all) if n_all else float("nan")})
     return _summarise(blk, steps, N, tol, settings, batched=not single)
 
 

@@ -14,7 +14,7 @@ engine interface (:mod:`wcrnn_dyn.engine`: ``coupling``, ``check_inputs``, ``che
 """
 from __future__ import annotations
 
-import json
+import warnings
 
 import numpy as np
 
@@ -86,25 +86,47 @@ class RecurrentNetwork:
             n += self.residual.params.size
         return int(n)
 
-    def get_params(self):
-        """Dict of the trained arrays (copies): "W", "U", "b", "V", "c" and "R" if the residual is trainable."""
+    def get_weights(self):
+        """Dict of the trained arrays (copies): "W", "U", "b", "V", "c" and "R" (``residual.params``) if the
+        residual is trainable.  These are weights, not hyperparameters (scikit-learn's ``get_params``).
+
+        Examples
+        --------
+        >>> import wcrnn_dyn as wd
+        >>> sorted(wd.WCRNN(1, 4, 1).get_weights())
+        ['U', 'V', 'W', 'b', 'c']
+        """
         p = {k: getattr(self, k).copy() for k in PARAM_NAMES}
         if self.residual.trainable:
             p["R"] = np.array(self.residual.params, dtype=self.dtype)
         return p
 
-    def set_params(self, params):
-        """Set trained arrays from a dict like :meth:`get_params` returns (shapes and finiteness are checked;
-        TypeError if ``params`` is not a dict, ValueError for an unknown name or a bad array)."""
-        if not isinstance(params, dict):
-            raise TypeError(f"params must be a dict of arrays like get_params() returns, got {type(params).__name__}")
-        for k, v in params.items():
+    def set_weights(self, weights):
+        """Set trained arrays from a dict like :meth:`get_weights` returns (any subset of its keys; shapes
+        and finiteness are checked; TypeError if ``weights`` is not a dict, ValueError for an unknown name or
+        a bad array).  The arrays are copied into the model dtype."""
+        if not isinstance(weights, dict):
+            raise TypeError(f"weights must be a dict of arrays like get_weights() returns, got "
+                            f"{type(weights).__name__}")
+        for k, v in weights.items():
             if k == "R":
                 self.residual.set_params(np.asarray(v, dtype=float))
             elif k in PARAM_NAMES:
                 setattr(self, k, as_array(v, k, shape=getattr(self, k).shape, dtype=self.dtype))
             else:
-                raise ValueError(f"unknown parameter name {k!r}")
+                raise ValueError(f"unknown weight name {k!r} (expected one of {PARAM_NAMES + ('R',)})")
+
+    def get_params(self):
+        """Deprecated (removed in the next release): use :meth:`get_weights`."""
+        warnings.warn("get_params() is deprecated: it returns weights, use get_weights()", DeprecationWarning,
+                      stacklevel=2)
+        return self.get_weights()
+
+    def set_params(self, params):
+        """Deprecated (removed in the next release): use :meth:`set_weights`."""
+        warnings.warn("set_params() is deprecated: it sets weights, use set_weights()", DeprecationWarning,
+                      stacklevel=2)
+        return self.set_weights(params)
 
     def copy(self):
         """An independent copy of the network (parameters, residual and configuration)."""
@@ -414,12 +436,19 @@ class Elman(RecurrentNetwork):
         log|lambda(Lambda)| (docs/THEORY.md section 1.3).
     U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
 
+    ``eps`` (default 0.05) is the WCRI coupling the network was built with: it is stored as ``net.eps``
+    (saved and loaded with the model; 0.0 for :meth:`from_arrays`) and used only by ``init="wcri"``.  The
+    map itself has no coupling constant: the kernels' coupling, :attr:`coupling`, is 1.0 (an Elman network
+    is the WCRNN map with R = 0 and coupling 1).  ``wcri_eps`` is an older name of ``eps``.
+
     Examples
     --------
     >>> import numpy as np, wcrnn_dyn as wd
     >>> net = wd.Elman(1, 16, 1, init="wcri", eps=0.05, seed=0)
     >>> net.predict(np.zeros((20, 1))).shape
     (1,)
+    >>> net.eps, net.coupling
+    (0.05, 1.0)
     """
 
     kind = "elman"
@@ -436,7 +465,7 @@ class Elman(RecurrentNetwork):
         if not isinstance(init, str) or init not in self.INITS:
             raise ValueError(f"init must be one of {self.INITS}, got {init!r}")
         self.init = init
-        self.wcri_eps = check_float(eps, "eps", minimum=0.0)
+        self.eps = check_float(eps, "eps", minimum=0.0)
         N, d, o = self.n_hidden, self.n_in, self.n_out
         rng = rng_from(seed)
         k = 1.0 / np.sqrt(N)
@@ -451,20 +480,25 @@ class Elman(RecurrentNetwork):
             if not lam.is_linear:
                 raise ValueError("wcri needs a linear residual (its matrix is the initial W)")
             self.init_residual = lam
-            W = lam.matrix() + self.wcri_eps * rng.standard_normal((N, N)) / np.sqrt(N)
+            W = lam.matrix() + self.eps * rng.standard_normal((N, N)) / np.sqrt(N)
         U = rng.uniform(-k, k, (N, d))
         V = rng.standard_normal((o, N)) / np.sqrt(N)
         self.residual = _res.zero(N)
         self._set_arrays(W, U, np.zeros(N), V, np.zeros(o))
 
     @property
-    def eps(self):
+    def coupling(self):
+        """The kernels' coupling: 1 (h_t = phi(a_t)); ``eps`` is the WCRI coupling instead."""
         return 1.0
 
     @property
-    def coupling(self):
-        """The kernels' coupling: 1 (h_t = phi(a_t))."""
-        return 1.0
+    def wcri_eps(self):
+        """Older name of :attr:`eps` (the WCRI coupling)."""
+        return self.eps
+
+    @wcri_eps.setter
+    def wcri_eps(self, value):
+        self.eps = value
 
     @classmethod
     def from_arrays(cls, W, U, b, V, c, activation="tanh", dtype=np.float64):
@@ -501,7 +535,7 @@ class Elman(RecurrentNetwork):
         net.dtype = as_dtype(dtype)
         net.activation = cls._check_activation(activation)
         net.init = "arrays"
-        net.wcri_eps = 0.0
+        net.eps = 0.0
         net.residual = _res.zero(net.n_hidden)
         net._set_arrays(W, U, b, V, c)
         return net

@@ -30,7 +30,7 @@ def model_config(net):
     if net.kind == "wcrnn":
         return {**base, "eps": net.eps, "activation": net.activation, "dtype": np.dtype(net.dtype).name}
     if net.kind == "elman":
-        return {**base, "init": net.init, "wcri_eps": net.wcri_eps, "activation": net.activation,
+        return {**base, "init": net.init, "wcri_eps": net.eps, "activation": net.activation,
                 "dtype": np.dtype(net.dtype).name}
     raise TypeError(f"net must be a WCRNN or Elman network, got {type(net).__name__}")
 
@@ -55,7 +55,7 @@ def model_from_dict(d):
     if cfg["kind"] == "elman":
         net = Elman.from_arrays(d["W"], d["U"], d["b"], d["V"], d["c"], cfg["activation"], dtype=cfg["dtype"])
         net.init = cfg.get("init", "arrays")
-        net.wcri_eps = cfg.get("wcri_eps", 0.0)
+        net.eps = float(cfg.get("wcri_eps", 0.0))
         return net
     raise ValueError(f"unknown model kind {cfg['kind']!r}")
 

@@ -321,7 +321,7 @@ def _fingerprint(net, X, y, settings):
     k = min(X.shape[0], 64)
     h.update(np.ascontiguousarray(X[:k]).tobytes())
     h.update(np.ascontiguousarray(X[-k:]).tobytes())
-    shapes = {k: list(v.shape) for k, v in net.get_params().items()}
+    shapes = {k: list(v.shape) for k, v in net.get_weights().items()}
     return {"data_sha256": h.hexdigest(), "n_train": int(X.shape[0]), "param_shapes": shapes,
             "dtype": np.dtype(net.dtype).name, **settings}
 
@@ -329,7 +329,7 @@ def _fingerprint(net, X, y, settings):
 def _save_checkpoint(path, net, opt, state, history, best_params, prev):
     from .io import save_npz
     arrays = {}
-    for k, v in net.get_params().items():
+    for k, v in net.get_weights().items():
         arrays[f"param_{k}"] = v
     for k, v in opt.m.items():
         arrays[f"opt_m_{k}"] = v
@@ -413,7 +413,7 @@ def _check_checkpoint(ck, path, net, optimizer, n, total_steps, spe):
         if perm.shape != (n,) or not np.array_equal(np.sort(perm), np.arange(n)):
             bad.append(f"perm (a permutation of the {n} training samples expected mid-epoch, got shape "
                        f"{perm.shape})")
-    shapes = {k: v.shape for k, v in net.get_params().items()}
+    shapes = {k: v.shape for k, v in net.get_weights().items()}
 
     def group_ok(name, group, dtype_check=True):
         if group is None:
@@ -672,7 +672,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
                                               "generator"})
 
     # ---------------------------------------------------------------- state (fresh or resumed)
-    params = net.get_params()
+    params = net.get_weights()
     opt = _Optimizer(optimizer, params, momentum, betas, adam_eps, weight_decay, net.dtype)
     history = History()
     history.meta.update(loss=loss, metric=metric_name, best_epoch=None, best_val_metric=None,
@@ -698,7 +698,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
             raise ValueError(f"resume: the checkpoint {ckpt_path} was written by a run with different "
                              f"{', '.join(sorted(diff))}; use a new checkpoint_dir or resume=False")
         _check_checkpoint(ck, ckpt_path, net, optimizer, n, total_steps, spe)
-        net.set_params(ck["params"])
+        net.set_weights(ck["params"])
         opt.t = int(meta["opt_t"])
         opt.m = {k: v.astype(net.dtype) for k, v in ck["opt_m"].items()}
         opt.v = {k: v.astype(net.dtype) for k, v in ck["opt_v"].items()}
@@ -776,21 +776,21 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
                 if clip_norm and gn > clip_norm:
                     s = clip_norm / gn
                     grads = {k: (g * s).astype(g.dtype, copy=False) for k, g in grads.items()}
-                cur = net.get_params()
+                cur = net.get_weights()
                 snap = (cur, opt.snapshot())
                 new = opt.update(cur, grads, lr_now)
                 if not _all_finite(new):
                     opt.restore(snap[1])
                     failure = "non-finite parameters after the update"
                 else:
-                    net.set_params(new)
+                    net.set_weights(new)
                     prev = snap
                     state["ep_loss_sum"] += float(L)
                     state["ep_gn_sum"] += gn
                     state["ep_count"] += 1
             if failure is not None:
                 if prev is not None:  # undo the update that led here
-                    net.set_params(prev[0])
+                    net.set_weights(prev[0])
                     opt.restore(prev[1])
                 state["n_reductions"] += 1
                 state["lr_scale"] *= divergence_lr_factor
@@ -819,7 +819,7 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
                                          patience, eval_batch_size, t_start, callbacks, stop_reason, bar,
                                          metric_name)
                 if state["best_epoch"] == history["epoch"][-1] and has_val:
-                    best_params = net.get_params()
+                    best_params = net.get_weights()
                 state["pos"] = 0
                 state["epoch"] += 1
                 state["elapsed"] = time.perf_counter() - t_start
@@ -911,7 +911,7 @@ def _end_epoch(net, history, state, X_val, y_val, loss, has_val, higher, min_del
 
 def _finish(net, history, best_params, restore):
     if restore and best_params is not None:
-        net.set_params(best_params)
+        net.set_weights(best_params)
         history.meta["restored_best"] = True
 
 
