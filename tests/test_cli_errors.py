@@ -284,6 +284,7 @@ def _step(ck):
         return 0
 
 
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_sigint_train_exits_130_with_resume_command_and_resumes(tmp_path):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     out = tmp_path / "run"

@@ -100,6 +100,7 @@ def _cli_cmd(out, extra=()):
             "--no-figure", "--out", str(out), *extra]
 
 
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_sigkilled_run_resumes_to_the_same_parameters(tmp_path):
     env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
     ref = tmp_path / "ref"

