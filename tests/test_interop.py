@@ -95,7 +95,8 @@ def test_bad_arguments(tmp_path):
         elman_from_torch({"fc.weight": np.ones((2, 2))})
 
 
-@pytest.mark.skipif(torch is not None, reason="checks the message shown when PyTorch is missing")
+@pytest.mark.skipif(torch is not None, reason="PyTorch is installed here, so the message shown without it cannot "
+                                                "appear (this test checks that message)")
 def test_pt_file_without_torch_says_what_to_do(tmp_path):
     p = tmp_path / "rnn.pt"
     p.write_bytes(b"\x80\x02}q\x00.")

@@ -160,7 +160,8 @@ def test_truncated_cifar_batch_error_names_the_file(tmp_path):
 
 
 def test_torch_like_tensors_requiring_grad_are_accepted():
-    torch = pytest.importorskip("torch", reason="torch is optional; the conversion is tested where installed")
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (optional: pip install torch); tensor "
+                                                "conversion is tested where it is")
     net = wd.WCRNN(2, 4, 1, seed=0)
     X, y = tasks.adding(3, 6)
     Xt = torch.tensor(X, requires_grad=True)
