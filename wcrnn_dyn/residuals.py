@@ -741,6 +741,10 @@ def zero(n):
     -------
     DiagonalResidual
         Family "zero".
+
+    Notes
+    -----
+    O(n) to build; O(n) per application, jvp and vjp.
     """
     n = _check_n(n)
     return DiagonalResidual(np.zeros(n), family="zero", meta={"mu": 0.0})
@@ -799,6 +803,10 @@ def heterogeneous_uniform(n, mu_min, mu_max, seed=None, trainable=False):
     ------
     ValueError
         If ``mu_max < mu_min``, or for non-finite values.
+
+    Notes
+    -----
+    O(n log n) to build (one sort); O(n) per application, jvp and vjp.
     """
     n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
@@ -834,6 +842,10 @@ def heterogeneous_timescales(n, tau_min, tau_max, seed=None, trainable=False):
     ------
     ValueError
         For non-positive timescales or ``tau_max < tau_min``.
+
+    Notes
+    -----
+    O(n log n) to build (one sort); O(n) per application, jvp and vjp.
 
     Examples
     --------
@@ -926,6 +938,10 @@ def heterogeneous_rotational(mus, thetas, tail=None, trainable=False):
     ------
     ValueError
         If ``mus`` and ``thetas`` differ in length, or for non-finite values.
+
+    Notes
+    -----
+    O(n) to build; O(n) per application, jvp and vjp.
     """
     mus = as_array(mus, "mus", ndim=1)
     thetas = as_array(thetas, "thetas", ndim=1)
@@ -958,6 +974,10 @@ def heterogeneous_rotational_uniform(n, mu_min, mu_max, seed=None, trainable=Fal
     ------
     ValueError
         If ``mu_max < mu_min``, or for non-finite values.
+
+    Notes
+    -----
+    O(n log n) to build (one sort); O(n) per application, jvp and vjp.
     """
     n = _check_n(n)
     mu_min = check_float(mu_min, "mu_min")
@@ -1095,6 +1115,10 @@ def dense(matrix, trainable=False):
     ------
     ValueError
         If ``matrix`` is not square or holds non-finite values.
+
+    Notes
+    -----
+    O(n^2) per application and vjp, O(n^3) for the eigenvalues.
     """
     return DenseResidual(matrix, family="dense", trainable=trainable)
 
@@ -1170,6 +1194,17 @@ def from_config(cfg):
     ------
     ValueError
         For an unknown ``kind`` or invalid arrays.
+
+    Notes
+    -----
+    O(size of the stored parameters).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn import residuals
+    >>> r = residuals.rotational(5, 0.9)
+    >>> bool((residuals.from_config(r.config()).matrix() == r.matrix()).all())
+    True
     """
     kind = cfg.get("kind")
     tr = bool(cfg.get("trainable", False))
