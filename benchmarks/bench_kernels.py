@@ -17,7 +17,7 @@ import numpy as np
 
 import wcrnn_dyn as wd
 from wcrnn_dyn import _kernels as K
-from wcrnn_dyn.io import provenance, write_json
+from wcrnn_dyn.store import provenance, write_json
 
 
 def best_of(fn, repeat=3, number=1):

@@ -245,9 +245,9 @@ def main(argv=None):
     doc = {"benchmark": "bench_lyapunov", "gemm_gflops": {"n1024": rate1024, "n256": rate256}, "cases": rows,
            "qr_micro": qr_rows_,
            "threads_env": env, "pause_s": args.pause, "cpu_count": os.cpu_count(), "loadavg_at_end": load,
-           "provenance": wd.io.provenance(sys.argv if argv is None else argv)}
+           "provenance": wd.store.provenance(sys.argv if argv is None else argv)}
     out = Path(args.out)
-    wd.io.write_json(out, doc)
+    wd.store.write_json(out, doc)
 
     print(f"machine GEMM rate (float64 numpy matmul): n=1024 {rate1024:.1f} GFLOP/s, n=256 {rate256:.1f} GFLOP/s; "
           f"load average {load}")

@@ -162,10 +162,10 @@ def main(argv=None):
         hog.wait()
     doc["ratios"] = {c: {k: v["ratio_default_to_best"] for k, v in doc["conditions"][c]["results"].items()}
                      for c in doc["conditions"]}
-    doc["provenance"] = wd.io.provenance(sys.argv if argv is None else argv)
+    doc["provenance"] = wd.store.provenance(sys.argv if argv is None else argv)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wd.io.write_json(out, doc)
+    wd.store.write_json(out, doc)
     print("ratios:", doc["ratios"])
     print("wrote", out)
 

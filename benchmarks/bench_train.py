@@ -92,7 +92,7 @@ def main(argv=None):
     p.add_argument("--N", type=int, default=128)
     p.add_argument("--out", default=str(HERE / "results" / "bench_train.json"))
     args = p.parse_args(argv)
-    from wcrnn_dyn import io as wio
+    from wcrnn_dyn import store as wio
     from wcrnn_dyn.training import set_blas_threads
     set_blas_threads(args.threads)
     B, T, N = args.B, args.T, args.N

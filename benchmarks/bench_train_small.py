@@ -70,7 +70,7 @@ def main(argv=None):
                   f"cpu {r['cpu_ms_min']:8.2f} ms", flush=True)
     doc = {"work": "loss_and_grad, B=128, T=784, d=1, 10 classes, cross-entropy, float32, rotational mu=0.99",
            "results": rows, "loadavg": open("/proc/loadavg").read().split()[:3],
-           "package_path": str(Path(wd.__file__).parent), "provenance": wd.io.provenance(sys.argv if argv is None
+           "package_path": str(Path(wd.__file__).parent), "provenance": wd.store.provenance(sys.argv if argv is None
                                                                                          else argv)}
     if args.compare:
         with open(args.compare) as f:
@@ -110,7 +110,7 @@ def main(argv=None):
         doc["jax_over_wcrnn_dyn"] = ratios
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    wd.io.write_json(out, doc)
+    wd.store.write_json(out, doc)
     print("wrote", out)
 
 

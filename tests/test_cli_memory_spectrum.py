@@ -3,7 +3,7 @@ import json
 
 import numpy as np
 
-from wcrnn_dyn import cli, io
+from wcrnn_dyn import cli, store as io
 
 
 def test_memory_command_writes_results(tmp_path, capsys):

@@ -233,7 +233,7 @@ def test_resume_rejects_a_checkpoint_of_another_run(tmp_path):
 
 
 def test_crash_during_checkpoint_write_keeps_previous_checkpoint(tmp_path, monkeypatch):
-    import wcrnn_dyn.io as wio
+    import wcrnn_dyn.store as wio
     X, y = full_batch(7, n=24)
     kw = dict(epochs=2, batch_size=4, lr=1e-2, seed=1, checkpoint_every_steps=2)
     real_fdopen = os.fdopen

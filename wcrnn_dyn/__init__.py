@@ -15,8 +15,9 @@ from .models import WCRNN, Elman, load_model
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
-_LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "io", "lyapunov", "training", "interop",
+_LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "store", "lyapunov", "training", "interop",
                  "sweep", "experiments", "clv", "flossing"}
+_DEPRECATED_MODULES = {"io"}  # wcrnn_dyn.io: deprecated alias of wcrnn_dyn.store (warns on import)
 _LAZY_ATTRS = {
     "lyapunov_spectrum": ("lyapunov", "lyapunov_spectrum"),
     "lyapunov_spectrum_map": ("lyapunov", "lyapunov_spectrum_map"),
@@ -32,7 +33,7 @@ __all__ = ["__version__", "residuals", "WCRNN", "Elman", "load_model", *_LAZY_MO
 
 
 def __getattr__(name):
-    if name in _LAZY_MODULES:
+    if name in _LAZY_MODULES or name in _DEPRECATED_MODULES:
         return importlib.import_module(f".{name}", __name__)
     if name in _LAZY_ATTRS:
         mod, attr = _LAZY_ATTRS[name]

@@ -63,7 +63,7 @@ def model_from_dict(d):
 def save_model(net, path):
     """Save ``net``'s parameters and configuration to the ``.npz`` file ``path`` atomically; returns the
     path written."""
-    from .io import save_npz
+    from .store import save_npz
     d = model_to_dict(net)
     return save_npz(path, **{k: d[k] for k in PARAM_NAMES}, config=np.array(json.dumps(d["config"])),
                     residual=np.array(json.dumps(d["residual"])))

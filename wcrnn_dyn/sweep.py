@@ -65,7 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from . import build as _build
-from . import io as _io
+from . import store as _store
 from ._version import __version__
 
 log = logging.getLogger(__name__)
@@ -618,25 +618,11 @@ def _cell_path(cache_dir, key):
     return Path(cache_dir) / f"{key}.json"
 
 
-_NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
-
-
-def _restore_floats(x):
-    """Undo :func:`wcrnn_dyn.io.to_jsonable`'s "nan"/"inf"/"-inf" strings in metrics and extras."""
-    if isinstance(x, dict):
-        return {k: _restore_floats(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_restore_floats(v) for v in x]
-    if isinstance(x, str) and x in _NONFINITE:
-        return _NONFINITE[x]
-    return x
-
-
 def _round_trip(rec):
     """The record as it reads back from its file (so fresh and reused records are identical)."""
-    d = json.loads(json.dumps(_io.to_jsonable(rec)))
-    d["metrics"] = _restore_floats(d.get("metrics", {}))
-    d["extra"] = _restore_floats(d.get("extra", {}))
+    d = json.loads(json.dumps(_store.to_jsonable(rec)))
+    d["metrics"] = _store.from_jsonable(d.get("metrics", {}))
+    d["extra"] = _store.from_jsonable(d.get("extra", {}))
     return d
 
 
@@ -648,8 +634,8 @@ def _read_cell(path):
         return None
     if not isinstance(d, dict) or "metrics" not in d or "key" not in d:
         return None
-    d["metrics"] = _restore_floats(d["metrics"])
-    d["extra"] = _restore_floats(d.get("extra", {}))
+    d["metrics"] = _store.from_jsonable(d["metrics"])
+    d["extra"] = _store.from_jsonable(d.get("extra", {}))
     return d
 
 
@@ -700,7 +686,7 @@ def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, prog
     bar = _progress(len(todo), progress, "cells")
 
     def finish(rec):
-        _io.write_json(_cell_path(cache_dir, rec["key"]), rec)
+        _store.write_json(_cell_path(cache_dir, rec["key"]), rec)
         done[rec["key"]] = _round_trip(rec)
         if bar is not None:
             bar.update(1)
@@ -794,7 +780,7 @@ def write_table(records, path):
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(cols)
     w.writerows(rows)
-    _io.atomic_write_text(path, buf.getvalue())
+    _store.atomic_write_text(path, buf.getvalue())
     return cols, rows
 
 
@@ -834,7 +820,7 @@ def run_sweep(config, out_dir, jobs=1, scheduler=None, retry_failed=False, progr
     cols, rows = write_table(records, table)
     n_failed = sum(1 for r in records if r.get("error"))
     metrics = {"n_cells": len(cells), "n_run": n_run, "n_skipped": len(cells) - n_run, "n_failed": n_failed}
-    _io.write_results(out_dir, {"sweep": cfg, "runner": "dask" if scheduler else ("pool" if (jobs or 1) > 1
+    _store.write_results(out_dir, {"sweep": cfg, "runner": "dask" if scheduler else ("pool" if (jobs or 1) > 1
                                                                                   else "serial")},
                       metrics, argv=argv)
     return SweepResult(out_dir, table, cols, rows, records, len(cells), n_run, len(cells) - n_run, n_failed)

@@ -18,7 +18,7 @@ epoch); every other step is deterministic.  A checkpoint stores the parameters, 
 generator state, the current epoch's permutation and position in it, the counters, the history, the best
 parameters and the rollback snapshot, so a run resumed from any checkpoint (including one written in the
 middle of an epoch) ends with exactly the same parameters as an uninterrupted run.  Checkpoints are written
-to a temporary file and renamed (:func:`wcrnn_dyn.io.save_npz`): a crash during the write leaves the
+to a temporary file and renamed (:func:`wcrnn_dyn.store.save_npz`): a crash during the write leaves the
 previous checkpoint intact.
 """
 from __future__ import annotations
@@ -34,6 +34,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import store as _store
 from . import threads as _threads
 from ._progress import progress_bar
 from ._validate import as_array, check_float, check_int, check_net, rng_from, to_numpy
@@ -327,7 +328,6 @@ def _fingerprint(net, X, y, settings):
 
 
 def _save_checkpoint(path, net, opt, state, history, best_params, prev):
-    from .io import save_npz
     arrays = {}
     for k, v in net.get_weights().items():
         arrays[f"param_{k}"] = v
@@ -354,25 +354,9 @@ def _save_checkpoint(path, net, opt, state, history, best_params, prev):
     meta["history"] = history.to_dict()
     meta["has_best"] = best_params is not None
     meta["has_prev"] = prev is not None
-    arrays["meta"] = np.array(json.dumps(_plain(meta)))  # NaN/inf kept as JSON NaN/Infinity tokens
-    save_npz(path, **arrays)
-
-
-def _plain(obj):
-    """numpy scalars/arrays -> Python values, keeping NaN and inf as floats (json writes NaN tokens)."""
-    if isinstance(obj, dict):
-        return {str(k): _plain(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_plain(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return _plain(obj.tolist())
-    if isinstance(obj, np.bool_):
-        return bool(obj)
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, np.floating):
-        return float(obj)
-    return obj
+    # standard JSON: NaN/inf as "nan"/"inf"/"-inf" strings (wcrnn_dyn.store's convention)
+    arrays["meta"] = np.array(json.dumps(_store.to_jsonable(meta), allow_nan=False))
+    _store.save_npz(path, **arrays)
 
 
 #: every meta entry a resumable checkpoint must hold
@@ -472,7 +456,8 @@ def load_checkpoint(path):
     if "meta" not in files:
         raise ValueError(f"{path}: not a training checkpoint (no 'meta' entry)")
     try:
-        meta = json.loads(str(files.pop("meta")))
+        # from_jsonable: "nan"/"inf" strings back to floats; older checkpoints' NaN tokens parse as floats
+        meta = _store.from_jsonable(json.loads(str(files.pop("meta"))))
     except ValueError as e:
         raise ValueError(f"{path}: the checkpoint's 'meta' entry is not valid JSON ({e})") from e
     if not isinstance(meta, dict):

@@ -119,7 +119,7 @@ def run(args):
         rows.append(row)
         print(line)
     if args.out:
-        from ..io import write_results
+        from ..store import write_results
         write_results(args.out, {"tasks": names, "data_dir": args.data_dir, "check": args.check},
                       {"n_failed": bad}, extra={"tasks": rows})
     return 1 if bad else 0

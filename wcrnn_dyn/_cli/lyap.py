@@ -101,7 +101,7 @@ def _measured_regime(res):
 
 
 def run(args):
-    from .. import io, theory
+    from .. import store, theory
     from ..lyapunov import lyapunov_spectrum, top_exponent_two_trajectories
 
     resolve_model_args(args)
@@ -171,7 +171,7 @@ def run(args):
     if two is not None:
         arrays["two_trajectory_history"] = two.history
         arrays["two_trajectory_history_steps"] = two.history_steps
-    io.write_results(out, config, metrics, arrays=arrays)
+    store.write_results(out, config, metrics, arrays=arrays)
 
     if not args.no_plots:
         from ..plotting import _base

@@ -80,7 +80,7 @@ def _decay_rate(curve):
 
 
 def run(args):
-    from .. import io, memory, spectral
+    from .. import memory, spectral, store
     from .. import build
 
     resolve_model_args(args)
@@ -149,7 +149,7 @@ def run(args):
     if ipc is not None:
         for k, v in ipc.by_degree.items():
             arrays[f"ipc_degree_{k}"] = v
-    io.write_results(out, config, metrics, arrays=arrays)
+    store.write_results(out, config, metrics, arrays=arrays)
 
     if not args.no_plots:
         import warnings

@@ -67,7 +67,7 @@ def _loaded_mu(net, default):
 
 
 def run(args):
-    from .. import io, spectral
+    from .. import spectral, store
 
     resolve_model_args(args)
     loaded = None
@@ -128,7 +128,7 @@ def run(args):
               "residual_eigenvalues": ws["residual_eigenvalues"],
               "effective_eigenvalues": ws["effective_eigenvalues"],
               "matched_eigenvalues": matched.eigenvalues()}
-    io.write_results(out, config, metrics, arrays=arrays)
+    store.write_results(out, config, metrics, arrays=arrays)
 
     if not args.no_plots:
         from ..plotting import _base

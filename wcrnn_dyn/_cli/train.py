@@ -246,7 +246,7 @@ def interrupted(args, argv):
 
 def run(args):
     from .. import build
-    from .. import io as wio
+    from .. import store as wio
     from ..training import evaluate, train
     from .common import Silence, UsageError, apply_threads, load_model_file, prepare_out, progress_enabled
     cfg = _resolve(args)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import io as _io
+from .. import store as _store
 from .. import sweep as _sweep
 
 log = logging.getLogger("wcrnn_dyn.experiments")
@@ -174,8 +174,8 @@ def finish(ctx, exp_dir, name, params, result, arrays=None):
                "numbers": result.numbers, "figures": result.figures, "seconds": result.seconds,
                "n_cells": result.n_cells, "n_failed": result.n_failed, "cell_seconds": ctx.cell_seconds,
                "cells_reused": ctx.cells_reused}
-    _io.write_results(exp_dir, cfg, metrics, arrays=arrays, argv=ctx.argv, extra={"claim": result.claim})
-    _io.atomic_write_text(exp_dir / "section.md", result.section)
+    _store.write_results(exp_dir, cfg, metrics, arrays=arrays, argv=ctx.argv, extra={"claim": result.claim})
+    _store.atomic_write_text(exp_dir / "section.md", result.section)
     return result
 
 

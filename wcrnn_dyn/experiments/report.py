@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import io as _io
+from .. import store as _store
 from ._common import md_table, verdict_word
 
 __all__ = ["write_report", "summary_table"]
@@ -57,7 +57,7 @@ def write_report(out_dir, results, preset="quick", seconds=None, argv=None):
     summary table and each experiment's section (claim, setup, numbers, criterion, verdict, figures).
     """
     out_dir = Path(out_dir)
-    prov = _io.provenance(argv)
+    prov = _store.provenance(argv)
     lines = [f"# wcrnn_dyn reproduction report ({preset})", "",
              f"Package {prov['package']} {prov['version']}, git commit `{prov['git_commit']}`, Python "
              f"{prov['python']}, {prov['platform']}, {prov['threads'].get('cpu_count')} CPUs, "
@@ -70,4 +70,4 @@ def write_report(out_dir, results, preset="quick", seconds=None, argv=None):
              summary_table(results), ""]
     for r in results:
         lines += [r.section.rstrip(), ""]
-    return _io.atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")
+    return _store.atomic_write_text(out_dir / "report.md", "\n".join(lines) + "\n")

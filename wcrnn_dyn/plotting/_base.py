@@ -27,7 +27,7 @@ def savefig(fig, path, dpi=120):
     """Save a figure atomically as PNG and close it."""
     import io as _io
 
-    from ..io import atomic_write_bytes
+    from ..store import atomic_write_bytes
     buf = _io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi)
     plt().close(fig)

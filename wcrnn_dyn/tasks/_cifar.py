@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes, atomic_write_text
+from ..store import atomic_write_bytes, atomic_write_text
 from ._common import ENV_DATA, log, resolve_cache_dir, safe_pickle_load, shared_data_dirs
 
 CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")

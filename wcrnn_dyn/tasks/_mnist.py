@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..io import atomic_write_bytes
+from ..store import atomic_write_bytes
 from ._common import ENV_MNIST_PKL, log, resolve_cache_dir, safe_pickle_load, sha256_file
 
 #: The four standard files, by role.

@@ -1,0 +1,217 @@
+"""Results on disk: ``results.json`` + ``.npz`` arrays with provenance, written atomically.
+
+Every command that computes something writes, under an output directory, a ``results.json`` holding
+``config``, ``metrics`` and ``provenance`` (package version, git commit if any, argv, library versions,
+thread settings, UTC time), plus ``.npz`` arrays and PNG figures.  All writes go to a temporary file in
+the same directory followed by ``os.replace``, so an interrupted run never leaves a half-written file.
+
+(This module was called ``wcrnn_dyn.io`` before; that name shadowed the standard library's :mod:`io` and is
+kept for one release as a deprecated alias.)
+
+Non-finite numbers in JSON
+--------------------------
+Standard JSON has no NaN or infinity, so the package writes them as the strings ``"nan"``, ``"inf"`` and
+``"-inf"`` everywhere (``results.json``, sweep cell records, the ``meta`` entry of training checkpoints):
+:func:`to_jsonable` converts them, :func:`write_json` refuses anything else non-standard, and any JSON
+reader can load the files.  :func:`from_jsonable` turns those strings back into floats.  Older files that
+hold the non-standard tokens ``NaN`` / ``Infinity`` / ``-Infinity`` (training checkpoints before this
+convention) are still read: Python's json parser accepts them and :func:`from_jsonable` leaves floats as
+they are.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from ._version import __version__
+
+__all__ = ["provenance", "atomic_write_bytes", "atomic_write_text", "write_json", "read_json",
+           "save_npz", "load_npz", "write_results", "read_results", "to_jsonable", "from_jsonable", "NONFINITE"]
+
+NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+def _git_commit():
+    here = Path(__file__).resolve().parent
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True,
+                             timeout=5)
+        if out.returncode == 0:
+            dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                                   capture_output=True, text=True, timeout=5).stdout.strip()
+            return out.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return None
+
+
+def provenance(argv=None):
+    """Facts that make a result reproducible: versions, git commit, argv, threads, host platform, UTC time."""
+    libs = {}
+    for name in ("numpy", "numba", "scipy", "matplotlib"):
+        mod = sys.modules.get(name)
+        if mod is None:
+            try:
+                mod = __import__(name)
+            except ImportError:
+                continue
+        libs[name] = getattr(mod, "__version__", "?")
+    threads = {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                              "NUMBA_NUM_THREADS") if os.environ.get(k)}
+    try:
+        import numba
+        threads["numba_threads"] = numba.get_num_threads()
+    except Exception:  # pragma: no cover
+        pass
+    threads["cpu_count"] = os.cpu_count()
+    return {
+        "package": "wcrnn_dyn",
+        "version": __version__,
+        "git_commit": _git_commit(),
+        "argv": list(sys.argv if argv is None else argv),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "libraries": libs,
+        "threads": threads,
+        "numba_disable_jit": os.environ.get("NUMBA_DISABLE_JIT", "0"),
+        "utc_time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def to_jsonable(obj):
+    """Convert numpy scalars/arrays, paths, tuples and non-finite floats to standard-JSON values.
+
+    NaN becomes ``"nan"``, +/-infinity ``"inf"`` / ``"-inf"`` (see the module docstring); dict keys become
+    strings, tuples and arrays lists, complex numbers ``{"real": ..., "imag": ...}``.  O(size of obj).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn.store import to_jsonable, from_jsonable
+    >>> to_jsonable({"a": float("nan"), "b": (1.5, float("-inf"))})
+    {'a': 'nan', 'b': [1.5, '-inf']}
+    >>> from_jsonable({'a': 'nan', 'b': [1.5, '-inf']})
+    {'a': nan, 'b': [1.5, -inf]}
+    """
+    if isinstance(obj, dict):
+        return {str(k): to_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [to_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return to_jsonable(obj.tolist())
+    if isinstance(obj, (np.bool_,)):
+        return bool(obj)
+    if isinstance(obj, (np.integer,)):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        v = float(obj)
+        if np.isnan(v):
+            return "nan"
+        if np.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return v
+    if isinstance(obj, complex):
+        return {"real": obj.real, "imag": obj.imag}
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def from_jsonable(obj):
+    """Undo :func:`to_jsonable`'s non-finite strings: every ``"nan"``, ``"inf"`` or ``"-inf"`` string in
+    nested dicts and lists becomes the float (other values are returned as they are; NaN/inf floats read
+    from older files' ``NaN`` / ``Infinity`` tokens stay floats).  Apply it to parts of a document that hold
+    numbers (metrics, histories), not to free text.  O(size of obj)."""
+    if isinstance(obj, dict):
+        return {k: from_jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [from_jsonable(v) for v in obj]
+    if isinstance(obj, str) and obj in NONFINITE:
+        return NONFINITE[obj]
+    return obj
+
+
+def _current_umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
+def atomic_write_bytes(path, data: bytes):
+    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
+    try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file ordinary permissions
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    return path
+
+
+def atomic_write_text(path, text: str):
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path, obj):
+    """Write ``obj`` as standard JSON (through :func:`to_jsonable`: NaN/inf as strings) atomically; returns
+    the path."""
+    return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
+                             + "\n")
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def save_npz(path, **arrays):
+    """Atomically save arrays to an ``.npz`` file (compressed)."""
+    import io as _io
+    buf = _io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    return atomic_write_bytes(path, buf.getvalue())
+
+
+def load_npz(path):
+    with np.load(path, allow_pickle=False) as z:
+        return {k: z[k] for k in z.files}
+
+
+def write_results(out_dir, config, metrics, arrays=None, name="results", argv=None, extra=None):
+    """Write ``results.json`` (config, metrics, provenance, extra) and ``<name>.npz`` under ``out_dir``.
+
+    Returns the path of the JSON file.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    doc = {"config": config, "metrics": metrics, "provenance": provenance(argv)}
+    if extra:
+        doc.update(extra)
+    if arrays:
+        save_npz(out_dir / f"{name}.npz", **{k: np.asarray(v) for k, v in arrays.items()})
+        doc["arrays"] = f"{name}.npz"
+    return write_json(out_dir / f"{name}.json", doc)
+
+
+def read_results(out_dir, name="results"):
+    return read_json(Path(out_dir) / f"{name}.json")
