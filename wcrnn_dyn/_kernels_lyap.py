@@ -255,7 +255,11 @@ def qr_rows(F, row0, k, mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, lo
     return 0
 
 
-@njit(parallel=True, cache=True, nogil=True)
+# not cached: a kernel compiled in a process that had loaded this parallel function from Numba's cache was
+# itself cached broken (its reload segfaulted: frame_loop compiled after a run that had cached split_dot, measured
+# with numba's on-disk cache, 2026-12-02).  Uncached, it is compiled together with each caller, whose own cache
+# entry then works; loading a cached caller does not compile it.
+@njit(parallel=True, cache=False, nogil=True)
 def split_dot(Z, WT, Ps, P):
     """P = Z @ W^T computed in Ps.shape[0] column parts in parallel (one single-threaded BLAS GEMM per part
     on Numba's thread pool, W's rows sliced without copying; N divisible by the number of parts), then
