@@ -29,7 +29,6 @@ import wcrnn_dyn
 PENDING = {name: "numpydoc sections owed: " + why for names, why in [
     (("models", "training", "io", "store", "lyapunov", "sweep", "engine", "losses", "serialization"),
      "module rewritten by issue 11's refactor at the same time; documented when that lands"),
-    (("theory", "cli", "experiments"), "outside the first pass of numpydoc sections (issue 11)"),
 ] for name in (f"wcrnn_dyn.{n}" for n in names)}
 
 

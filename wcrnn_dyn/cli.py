@@ -61,11 +61,24 @@ class ArgumentParser(argparse.ArgumentParser):
     """argparse with one-line errors: ``wcrnn-dyn CMD: error: MESSAGE (see wcrnn-dyn CMD --help)``, exit 2."""
 
     def error(self, message):
+        """Print one usage line naming the problem and exit with status 2.
+
+        Parameters
+        ----------
+        message : str
+            argparse's message.
+        """
         print(f"{self.prog}: error: {' '.join(message.split())} (see {self.prog} --help)", file=sys.stderr)
         raise SystemExit(EXIT_USAGE)
 
 
 def build_parser():
+    """The ``wcrnn-dyn`` argument parser with every subcommand.
+
+    Returns
+    -------
+    ArgumentParser
+    """
     p = ArgumentParser(prog="wcrnn-dyn", formatter_class=HelpFormatter,
                        description="Weakly coupled residual RNNs: Lyapunov spectra, fading memory, "
                                    "training and spectral analysis on a CPU.")
@@ -101,7 +114,18 @@ def _message(e):
 
 
 def main(argv=None):
-    """Run ``wcrnn-dyn`` with ``argv`` (default ``sys.argv[1:]``); returns the exit status."""
+    """Run ``wcrnn-dyn``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        The exit status: 0 success, 1 a diverged run, 2 a usage or input error, 130 interrupted.
+    """
     as_script = argv is None
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()

@@ -316,12 +316,37 @@ def perturbation_scale(net):
 
 
 def max_deviation(exponents, residual):
-    """max_i |LE_i - log|lambda_i|| of measured exponents (descending, the leading k) against
-    :func:`predicted_exponents` of ``residual`` (a residual, a WCRNN or an Elman network).
+    """Largest deviation of measured exponents from the residual's prediction.
 
-    Returns a float (NaN when an exponent or a prediction is not finite, e.g. log 0 for a zero eigenvalue).
-    Raises ValueError when there are more exponents than the residual has eigenvalues.  Cost O(N log N) plus
-    the eigenvalues.
+    Parameters
+    ----------
+    exponents : array_like
+        Measured exponents, descending (the leading k of the spectrum).
+    residual : Residual, WCRNN or Elman
+        Whose :func:`predicted_exponents` (sorted log|lambda_i|) are compared.
+
+    Returns
+    -------
+    float
+        max_i |LE_i - log|lambda_i|| over the first k; NaN when an exponent or a prediction is not finite
+        (e.g. log 0 for a zero eigenvalue).
+
+    Raises
+    ------
+    ValueError
+        When there are more exponents than the residual has eigenvalues.
+
+    Notes
+    -----
+    Cost O(N log N) plus the eigenvalues.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn import residuals, theory
+    >>> R = residuals.heterogeneous([0.9, 0.5])
+    >>> round(theory.max_deviation(np.log([0.9, 0.5]) + [0.0, 0.01], R), 6)
+    0.01
     """
     le = np.asarray(exponents, dtype=float).ravel()
     pred = predicted_exponents(residual)

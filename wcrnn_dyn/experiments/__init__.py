@@ -48,25 +48,90 @@ EXPERIMENTS = {
 
 
 def get(name):
-    """The module of experiment ``name`` (ValueError for an unknown name)."""
+    """The module of an experiment.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`EXPERIMENTS`.
+
+    Returns
+    -------
+    module
+        The experiment's module (``NAME``, ``TITLE``, ``CLAIM``, ``PRESETS``, ``run``).
+
+    Raises
+    ------
+    ValueError
+        For an unknown name (the message lists the known ones).
+    """
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose from {', '.join(EXPERIMENTS)}")
     return importlib.import_module(EXPERIMENTS[name])
 
 
 def presets(name):
-    """The presets of experiment ``name``: {"tiny": {...}, "quick": {...}, "full": {...}} (copies)."""
+    """The presets of an experiment.
+
+    Parameters
+    ----------
+    name : str
+        A key of :data:`EXPERIMENTS`.
+
+    Returns
+    -------
+    dict
+        {"tiny": {...}, "quick": {...}, "full": {...}}: copies of the preset parameters.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name.
+    """
     return {k: dict(v) for k, v in get(name).PRESETS.items()}
 
 
 def run(name, out_dir, preset="quick", jobs=1, scheduler=None, progress=False, overrides=None, argv=None,
         isolate=True):
-    """Run one experiment into ``out_dir/<name>/``; returns its :class:`ExperimentResult`.
+    """Run one experiment into ``out_dir/<name>/`` (its runs are cached in ``out_dir/cells``).
 
-    ``preset``: "tiny" (seconds, for tests), "quick" (minutes, small data: digits / adding / short
-    sequences) or "full" (the real settings; hours, resumable).  ``overrides``: dict of preset parameters
-    to change.  ``jobs`` / ``scheduler``: local worker processes or a Dask scheduler address for the cells;
-    ``isolate`` (default True) runs the cells in spawned single-threaded workers even for ``jobs=1``.
+    Parameters
+    ----------
+    name : str
+        A key of :data:`EXPERIMENTS`.
+    out_dir : str or Path
+        Output folder; a folder of an earlier invocation is resumed (finished runs are reused, training runs
+        continue from their checkpoints).
+    preset : {"tiny", "quick", "full"}, default "quick"
+        "tiny" (seconds, for tests), "quick" (minutes, small stand-ins: smoke-level) or "full" (the real
+        tasks; hours).
+    jobs : int, default 1
+        Local worker processes for the runs.
+    scheduler : str, optional
+        A Dask scheduler address instead of local workers.
+    progress : bool, default False
+        Progress bar over the runs.
+    overrides : dict, optional
+        Preset parameters to change (unknown keys raise ValueError).
+    argv : list, optional
+        The command line, recorded in the provenance.
+    isolate : bool, default True
+        Run the cells in spawned single-threaded workers even for ``jobs=1``.
+
+    Returns
+    -------
+    ExperimentResult
+        The verdict (``held``: True, False or None for UNDECIDED), criterion, numbers and figures; the same is
+        written to ``out_dir/<name>/results.json`` and ``section.md``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown experiment or preset, or bad overrides.
+
+    Notes
+    -----
+    Cost: the sum of the experiment's runs divided by the workers; see docs/RESULTS.md for the full preset.
     """
     if preset not in PRESET_NAMES:
         raise ValueError(f"preset must be one of {PRESET_NAMES}, got {preset!r}")
@@ -82,11 +147,29 @@ def run(name, out_dir, preset="quick", jobs=1, scheduler=None, progress=False, o
 
 def run_all(names, out_dir, preset="quick", jobs=1, scheduler=None, progress=False, overrides=None, argv=None,
             on_result=None, isolate=True):
-    """Run several experiments (default: all, in registry order) and write ``out_dir/report.md``.
+    """Run several experiments and write ``out_dir/report.md`` after each.
 
-    ``overrides``: {experiment name: {param: value}}.  ``on_result(result)`` is called after each one.
-    Returns the list of results.  An experiment that raises is reported in report.md as failed (with the
-    error) and the others still run.
+    Parameters
+    ----------
+    names : list of str
+        Experiments to run, in this order (empty or None: all, in registry order).
+    out_dir, preset, jobs, scheduler, progress, argv, isolate
+        As in :func:`run`.
+    overrides : dict, optional
+        {experiment name: {param: value}}.
+    on_result : callable, optional
+        Called with each :class:`ExperimentResult` as it completes.
+
+    Returns
+    -------
+    list of ExperimentResult
+        In the order run.  An experiment that raises is reported in report.md as failed (with the error,
+        verdict UNDECIDED) and the others still run.
+
+    Raises
+    ------
+    ValueError
+        For an unknown experiment name (before anything runs).
     """
     from . import report
     names = list(EXPERIMENTS) if not names else list(names)

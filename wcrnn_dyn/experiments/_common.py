@@ -19,7 +19,23 @@ PRESET_NAMES = ("tiny", "quick", "full")
 
 @dataclass
 class Context:
-    """Where and how an experiment runs: output folder, preset, workers, progress bars."""
+    """Where and how an experiment runs.
+
+    Attributes
+    ----------
+    out_dir : Path
+        The run's output folder (``cells/`` shared by its experiments).
+    preset : str
+        "tiny", "quick" or "full".
+    jobs, scheduler, progress, argv, isolate
+        As in :func:`wcrnn_dyn.experiments.run`.
+    seen : dict
+        Cell key -> compute seconds of every run this experiment used.
+    ran : set
+        The keys this invocation computed (the others were reused).
+    started : float
+        ``time.perf_counter()`` when the experiment started.
+    """
     out_dir: Path
     preset: str = "quick"
     jobs: int = 1
@@ -33,17 +49,38 @@ class Context:
 
     @property
     def cell_seconds(self):
+        """Compute seconds of all runs used (when each ran)."""
         return float(sum(self.seen.values()))
 
     @property
     def cells_reused(self):
+        """How many of the runs used were computed by an earlier invocation."""
         return len(set(self.seen) - self.ran)
 
 
 @dataclass
 class ExperimentResult:
-    """Outcome of one experiment: the verdict (``held`` True/False, None = not decidable), the criterion
-    that decided it, the numbers, the figure files and the markdown section for ``report.md``."""
+    """Outcome of one experiment.
+
+    Attributes
+    ----------
+    name, title, claim : str
+        The experiment and the claim it tests.
+    criterion : str
+        The rule that decided the verdict.
+    held : bool or None
+        True (HELD), False (NOT HELD) or None (UNDECIDED).
+    verdict : str
+        Why, in a sentence.
+    section : str
+        The markdown section for ``report.md``.
+    figures : list of str
+        Figure file names under the experiment's folder.
+    numbers : dict
+        Every number behind the verdict (also in ``results.json``).
+    seconds, n_cells, n_failed, cell_seconds, n_reused
+        Wall time of this invocation, runs used, failed runs, their compute time, runs reused.
+    """
     name: str
     title: str
     claim: str
@@ -60,6 +97,12 @@ class ExperimentResult:
     n_reused: int = 0
 
     def to_dict(self):
+        """The result as a JSON-able dict (without the markdown section).
+
+        Returns
+        -------
+        dict
+        """
         return {k: getattr(self, k) for k in ("name", "title", "claim", "criterion", "held", "verdict",
                                               "figures", "numbers", "seconds", "n_cells", "n_failed",
                                               "cell_seconds", "n_reused")}
