@@ -20,6 +20,13 @@ parameters and the rollback snapshot, so a run resumed from any checkpoint (incl
 middle of an epoch) ends with exactly the same parameters as an uninterrupted run.  Checkpoints are written
 to a temporary file and renamed (:func:`wcrnn_dyn.store.save_npz`): a crash during the write leaves the
 previous checkpoint intact.
+
+Structure of :func:`train`: :class:`TrainConfig` (the validated keyword arguments), :class:`TrainState` (the
+counters a checkpoint stores) and a private ``_Trainer`` holding one call's data and optimiser, with one
+method per part: ``resume``, ``step`` (one guarded step: ``loss_and_grad`` with the regularizer, ``update``
+and, on a failure, ``diverged``: rollback and a lower learning rate), ``after_step`` / ``end_epoch`` (validation,
+callbacks, early stopping, checkpoints), ``loop`` and ``finish`` (timing, the divergence verdict, the best
+parameters restored).
 """
 from __future__ import annotations
 
@@ -29,8 +36,9 @@ import logging
 import math
 import numbers
 import time
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple, Optional
 
 import numpy as np
 
@@ -497,6 +505,444 @@ def load_checkpoint(path):
 # The training loop
 # ------------------------------------------------------------------------------------------------
 
+@dataclass(frozen=True)
+class TrainConfig:
+    """The validated settings of one :func:`train` call; the fields are its keyword arguments (see there),
+    with ``loss`` inferred, ``callbacks`` a tuple and ``betas`` a pair of floats.  Built by
+    :meth:`from_arguments`, which raises TypeError / ValueError naming the argument."""
+    loss: str
+    epochs: int
+    steps: Optional[int]
+    batch_size: int
+    optimizer: str
+    lr: float
+    momentum: float
+    betas: tuple
+    adam_eps: float
+    weight_decay: float
+    clip_norm: Optional[float]
+    schedule: Optional[str]
+    step_size: int
+    gamma: float
+    min_lr: float
+    warmup_steps: int
+    seed: Any
+    patience: Optional[int]
+    min_delta: float
+    restore_best: bool
+    callbacks: tuple
+    progress: Any
+    checkpoint_dir: Any
+    checkpoint_every_steps: Optional[int]
+    resume: bool
+    max_lr_reductions: int
+    divergence_lr_factor: float
+    on_divergence: str
+    eval_batch_size: int
+    regularizer: Any
+    max_loss: Optional[float]
+
+    @classmethod
+    def from_arguments(cls, y_train, **args):
+        """Check :func:`train`'s keyword arguments (``loss`` inferred from ``y_train`` when None)."""
+        a = dict(args)
+        a["loss"] = _infer_loss(y_train, a["loss"], "y_train")
+        _check_optimizer_args(a)
+        _check_schedule_args(a)
+        _check_run_args(a)
+        return cls(**{f.name: a[f.name] for f in fields(cls)})
+
+
+def _check_optimizer_args(a):
+    """optimizer, lr, momentum, betas, adam_eps, weight_decay and clip_norm (in place)."""
+    if not isinstance(a["optimizer"], str) or a["optimizer"] not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {a['optimizer']!r}")
+    if a["schedule"] is not None and (not isinstance(a["schedule"], str) or a["schedule"] not in SCHEDULES):
+        raise ValueError(f"schedule must be one of {SCHEDULES}, got {a['schedule']!r}")
+    a["lr"] = check_float(a["lr"], "lr", minimum=0.0, strict_min=True)
+    a["momentum"] = check_float(a["momentum"], "momentum", minimum=0.0, maximum=1.0)
+    betas = a["betas"]
+    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
+        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+    betas = (check_float(betas[0], "betas[0]", minimum=0.0, maximum=1.0),
+             check_float(betas[1], "betas[1]", minimum=0.0, maximum=1.0))
+    if betas[0] >= 1.0 or betas[1] >= 1.0:
+        raise ValueError(f"betas must be < 1, got {betas}")
+    a["betas"] = betas
+    a["adam_eps"] = check_float(a["adam_eps"], "adam_eps", minimum=0.0, strict_min=True)
+    a["weight_decay"] = check_float(a["weight_decay"], "weight_decay", minimum=0.0)
+    if a["clip_norm"] is not None:
+        a["clip_norm"] = check_float(a["clip_norm"], "clip_norm", minimum=0.0)
+
+
+def _check_schedule_args(a):
+    """batch_size, epochs, steps and the learning-rate schedule's numbers (in place)."""
+    a["batch_size"] = check_int(a["batch_size"], "batch_size", minimum=1)
+    a["epochs"] = check_int(a["epochs"], "epochs", minimum=1)
+    if a["steps"] is not None:
+        a["steps"] = check_int(a["steps"], "steps", minimum=1)
+    a["step_size"] = check_int(a["step_size"], "step_size", minimum=1)
+    a["gamma"] = check_float(a["gamma"], "gamma", minimum=0.0, strict_min=True)
+    a["min_lr"] = check_float(a["min_lr"], "min_lr", minimum=0.0)
+    a["warmup_steps"] = check_int(a["warmup_steps"], "warmup_steps", minimum=0)
+
+
+def _check_run_args(a):
+    """Early stopping, checkpoints, divergence handling, callbacks, regularizer, max_loss, seed (in place)."""
+    if a["patience"] is not None:
+        a["patience"] = check_int(a["patience"], "patience", minimum=1)
+    a["min_delta"] = check_float(a["min_delta"], "min_delta", minimum=0.0)
+    if a["checkpoint_every_steps"] is not None:
+        a["checkpoint_every_steps"] = check_int(a["checkpoint_every_steps"], "checkpoint_every_steps", minimum=1)
+    a["max_lr_reductions"] = check_int(a["max_lr_reductions"], "max_lr_reductions", minimum=0)
+    a["divergence_lr_factor"] = check_float(a["divergence_lr_factor"], "divergence_lr_factor", minimum=0.0,
+                                            maximum=1.0, strict_min=True)
+    if a["on_divergence"] not in ("raise", "stop"):
+        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {a['on_divergence']!r}")
+    a["eval_batch_size"] = check_int(a["eval_batch_size"], "eval_batch_size", minimum=1)
+    cbs = a["callbacks"]
+    cbs = () if cbs is None else (cbs,) if callable(cbs) else tuple(cbs)
+    for i, cb in enumerate(cbs):
+        if not callable(cb):
+            raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
+    a["callbacks"] = cbs
+    if a["regularizer"] is not None and not callable(a["regularizer"]):
+        raise TypeError(f"regularizer must be None or a callable (net, Xbatch) -> (value, grads), got "
+                        f"{type(a['regularizer']).__name__}")
+    if a["max_loss"] is not None:
+        a["max_loss"] = check_float(a["max_loss"], "max_loss", minimum=0.0, strict_min=True, allow_inf=True)
+    if a["resume"] and a["checkpoint_dir"] is None:
+        raise ValueError("resume=True needs checkpoint_dir")
+    seed = a["seed"]
+    if not (isinstance(seed, np.random.Generator) or seed is None or isinstance(seed, (numbers.Integral, np.integer))):
+        raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
+
+
+@dataclass
+class TrainState:
+    """Where a run stands: everything a checkpoint's ``meta`` holds besides the optimiser and the history
+    (``perm``, the current epoch's sample order, is stored as an array)."""
+    fingerprint: dict
+    last_lr: float
+    step: int = 0
+    epoch: int = 0
+    pos: int = 0                       # batches done in the current epoch
+    perm: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    lr_scale: float = 1.0              # product of the divergence reductions
+    n_reductions: int = 0
+    best_metric: Optional[float] = None
+    best_epoch: Optional[int] = None
+    bad_epochs: int = 0
+    ep_loss_sum: float = 0.0
+    ep_gn_sum: float = 0.0
+    ep_count: int = 0
+    elapsed: float = 0.0
+    finished: bool = False
+    rng_state: Optional[dict] = None
+
+
+#: the state entries a resume restores from a checkpoint's meta (the fingerprint is compared instead)
+_RESUMED = ("step", "epoch", "pos", "lr_scale", "n_reductions", "best_metric", "best_epoch", "bad_epochs",
+            "ep_loss_sum", "ep_gn_sum", "ep_count", "elapsed", "finished", "rng_state", "last_lr")
+
+
+def _new_history(cfg, total_steps, spe):
+    history = History()
+    history.meta.update(loss=cfg.loss, metric=_metric_name(cfg.loss), best_epoch=None, best_val_metric=None,
+                        stopped_early=False, diverged=False, lr_reductions=0, divergence_events=[],
+                        n_steps=0, total_steps=total_steps, steps_per_epoch=spe, resumed_at_step=None,
+                        restored_best=False, message="")
+    return history
+
+
+class _Trainer:
+    """One :func:`train` call: the data, the optimiser, the state, and the steps of the loop."""
+
+    def __init__(self, net, cfg, X_train, y_train, X_val, y_val):
+        self.net, self.cfg = net, cfg
+        self.rng = cfg.seed if isinstance(cfg.seed, np.random.Generator) else rng_from(cfg.seed)
+        self.X, self.y = _check_data(net, X_train, y_train, cfg.loss, "X_train", "y_train")
+        self.has_val = X_val is not None or y_val is not None
+        if self.has_val:
+            if X_val is None or y_val is None:
+                raise ValueError("give both X_val and y_val, or neither")
+            X_val, y_val = _check_data(net, X_val, y_val, cfg.loss, "X_val", "y_val")
+        self.X_val, self.y_val = X_val, y_val
+        self.max_loss = cfg.max_loss
+        if self.max_loss is None:  # a million times the loss of a trivial predictor: no learning run gets there
+            self.max_loss = (1e6 * (float(np.mean(np.square(self.y, dtype=np.float64))) + 1.0)
+                             if cfg.loss == "mse" else 1e3 * (math.log(net.n_out) + 1.0))
+        self.n = self.X.shape[0]
+        self.spe = -(-self.n // cfg.batch_size)
+        self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.spe
+        self.sched = dict(lr=cfg.lr, schedule=cfg.schedule, total_steps=self.total_steps,
+                          steps_per_epoch=self.spe, step_size=cfg.step_size, gamma=cfg.gamma, min_lr=cfg.min_lr,
+                          warmup_steps=cfg.warmup_steps)
+        seed = cfg.seed if not isinstance(cfg.seed, np.random.Generator) else "generator"
+        fp = _fingerprint(net, self.X, self.y, {"batch_size": cfg.batch_size, "total_steps": self.total_steps,
+                                                "optimizer": cfg.optimizer, "loss": cfg.loss, "seed": seed})
+        self.opt = _Optimizer(cfg.optimizer, net.get_weights(), cfg.momentum, cfg.betas, cfg.adam_eps,
+                              cfg.weight_decay, net.dtype)
+        self.history = _new_history(cfg, self.total_steps, self.spe)
+        self.state = TrainState(fingerprint=fp, last_lr=cfg.lr)
+        self.best_params = None
+        self.prev = None  # (params, optimizer snapshot) before the latest successful update: rollback target
+        self.ckpt_path = None
+        if cfg.checkpoint_dir is not None:
+            self.ckpt_path = Path(cfg.checkpoint_dir) / CHECKPOINT_NAME
+            Path(cfg.checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        self.t_lg = 0.0  # seconds in loss_and_grad during this call (meta["timing"])
+
+    # ---------------------------------------------------------------- resume and checkpoints
+    def resume(self):
+        """Continue from the checkpoint when there is one; True if that run had already finished."""
+        path, st, net = self.ckpt_path, self.state, self.net
+        if path is None or not path.exists():
+            return False
+        ck = load_checkpoint(path)
+        meta = ck["meta"]
+        fp, old_fp = st.fingerprint, meta["fingerprint"]
+        diff = [k for k in set(fp) | set(old_fp) if fp.get(k) != old_fp.get(k)]
+        if diff:
+            raise ValueError(f"resume: the checkpoint {path} was written by a run with different "
+                             f"{', '.join(sorted(diff))}; use a new checkpoint_dir or resume=False")
+        _check_checkpoint(ck, path, net, self.cfg.optimizer, self.n, self.total_steps, self.spe)
+        net.set_weights(ck["params"])
+        self.opt.t = int(meta["opt_t"])
+        self.opt.m = {k: v.astype(net.dtype) for k, v in ck["opt_m"].items()}
+        self.opt.v = {k: v.astype(net.dtype) for k, v in ck["opt_v"].items()}
+        self.best_params, self.prev, self.history = ck["best"], ck["prev"], meta["history"]
+        for k in _RESUMED:
+            setattr(st, k, meta[k])
+        st.perm = ck["perm"]
+        self.rng.bit_generator.state = meta["rng_state"]
+        self.history.meta["resumed_at_step"] = st.step
+        log.info("resumed from %s at step %d (epoch %d, batch %d)", path, st.step, st.epoch, st.pos)
+        return bool(st.finished)
+
+    def checkpoint(self):
+        if self.ckpt_path is None:
+            return
+        self.state.rng_state = self.rng.bit_generator.state
+        _save_checkpoint(self.ckpt_path, self.net, self.opt, dict(vars(self.state)), self.history,
+                         self.best_params, self.prev)
+
+    # ---------------------------------------------------------------- one step
+    def loss_and_grad(self, idx):
+        """(L, grads, failure) of the batch ``idx``, the regularizer's value and gradients included;
+        ``failure`` names a divergence (then L and grads are not to be used), else None."""
+        Xb = self.X[idx]
+        t0 = time.perf_counter()
+        try:
+            L, grads = self.net.loss_and_grad(Xb, self.y[idx], loss=self.cfg.loss)
+        except DivergenceError as e:
+            return None, None, f"state overflow or non-finite loss/gradient ({e})"
+        finally:
+            self.t_lg += time.perf_counter() - t0
+        if self.cfg.regularizer is not None:
+            try:
+                r_val, r_grads = self.cfg.regularizer(self.net, Xb)
+            except DivergenceError as e:
+                return None, None, f"regularizer: {e}"
+            extra = sorted(set(r_grads) - set(grads))
+            if extra:
+                raise ValueError(f"regularizer returned gradients for unknown parameters {extra}")
+            L = L + float(r_val)
+            grads = {k: (g + np.asarray(r_grads[k], dtype=g.dtype)) if k in r_grads else g
+                     for k, g in grads.items()}
+        if not math.isfinite(L):
+            return L, grads, f"non-finite loss {L}"
+        if L > self.max_loss:
+            return L, grads, (f"exploding loss {L:.3g} > max_loss = {self.max_loss:.3g} (the state or the "
+                              "outputs grow without bound)")
+        if not _all_finite(grads):
+            return L, grads, "non-finite gradient"
+        return L, grads, None
+
+    def update(self, L, grads, lr_now):
+        """Clip and apply one optimiser update; the failure (a string) if it cannot be made, else None."""
+        gn = _grad_norm(grads)
+        if not math.isfinite(gn):
+            return "gradient norm overflow"
+        clip = self.cfg.clip_norm
+        if clip and gn > clip:
+            s = clip / gn
+            grads = {k: (g * s).astype(g.dtype, copy=False) for k, g in grads.items()}
+        cur = self.net.get_weights()
+        snap = (cur, self.opt.snapshot())
+        new = self.opt.update(cur, grads, lr_now)
+        if not _all_finite(new):
+            self.opt.restore(snap[1])
+            return "non-finite parameters after the update"
+        self.net.set_weights(new)
+        self.prev = snap
+        st = self.state
+        st.ep_loss_sum += float(L)
+        st.ep_gn_sum += gn
+        st.ep_count += 1
+        return None
+
+    def diverged(self, failure, hopeless):
+        """Roll the last update back and lower the learning rate; "diverged" when the run must stop."""
+        st, cfg = self.state, self.cfg
+        if self.prev is not None:  # undo the update that led here
+            self.net.set_weights(self.prev[0])
+            self.opt.restore(self.prev[1])
+        st.n_reductions += 1
+        st.lr_scale *= cfg.divergence_lr_factor
+        ev = {"step": st.step, "reason": failure, "lr_scale": st.lr_scale}
+        self.history.meta["divergence_events"].append(ev)
+        self.history.meta["lr_reductions"] = st.n_reductions
+        log.warning("training step %d diverged (%s): rolled back the last update; learning rate scale "
+                    "now %.3g (%d of %d reductions)", st.step, failure, st.lr_scale, st.n_reductions,
+                    cfg.max_lr_reductions)
+        if hopeless:
+            ev["reason"] = (f"{failure} at the initial parameters, before any update (nothing to roll "
+                            "back; a smaller learning rate cannot help)")
+            return "diverged"
+        return "diverged" if st.n_reductions > cfg.max_lr_reductions else None
+
+    def step(self):
+        """One guarded optimiser step on the next batch; the stop reason ("diverged") or None."""
+        st, bs = self.state, self.cfg.batch_size
+        if st.pos == 0:
+            st.perm = self.rng.permutation(self.n)
+            st.ep_loss_sum = st.ep_gn_sum = 0.0
+            st.ep_count = 0
+        idx = st.perm[st.pos * bs:st.pos * bs + bs]
+        lr_now = _lr_at(st.step, **self.sched) * st.lr_scale
+        L, grads, failure = self.loss_and_grad(idx)
+        # a failure of the loss/gradient at parameters no update has changed (the first step of a run):
+        # there is nothing to roll back and a smaller learning rate cannot change them -> stop at once
+        hopeless = failure is not None and self.prev is None
+        if failure is None:
+            failure = self.update(L, grads, lr_now)
+        stop_reason = None if failure is None else self.diverged(failure, hopeless)
+        st.last_lr = lr_now
+        st.pos += 1
+        st.step += 1
+        return stop_reason
+
+    # ---------------------------------------------------------------- the loop
+    def after_step(self, stop_reason, bar, t_start):
+        """Progress bar, end of epoch (validation, callbacks, best parameters) and checkpoints after a step;
+        returns the stop reason."""
+        st = self.state
+        if bar is not None:
+            bar.update(1)
+            if st.ep_count:
+                bar.set_postfix(loss=f"{st.ep_loss_sum / st.ep_count:.4g}", refresh=False)
+        if st.pos >= self.spe or st.step >= self.total_steps or stop_reason is not None:
+            stop_reason = self.end_epoch(t_start, stop_reason, bar)
+            if st.best_epoch == self.history["epoch"][-1] and self.has_val:
+                self.best_params = self.net.get_weights()
+            st.pos = 0
+            st.epoch += 1
+            st.elapsed = time.perf_counter() - t_start
+            self.history.meta["n_steps"] = st.step
+            if stop_reason is not None or st.step >= self.total_steps:
+                st.finished = True
+            self.checkpoint()
+        elif self.cfg.checkpoint_every_steps and st.step % self.cfg.checkpoint_every_steps == 0:
+            st.elapsed = time.perf_counter() - t_start
+            self.history.meta["n_steps"] = st.step
+            self.checkpoint()
+        return stop_reason
+
+    def end_epoch(self, t_start, stop_reason, bar):
+        """Validate, record the epoch in the history, track the best metric, run the callbacks and early
+        stopping; returns the stop reason."""
+        st, cfg, history = self.state, self.cfg, self.history
+        epoch, metric_name = st.epoch + 1, _metric_name(cfg.loss)
+        tl = st.ep_loss_sum / st.ep_count if st.ep_count else float("nan")
+        gn = st.ep_gn_sum / st.ep_count if st.ep_count else float("nan")
+        if self.has_val:
+            vl, vm = evaluate(self.net, self.X_val, self.y_val, loss=cfg.loss, batch_size=cfg.eval_batch_size)
+        else:
+            vl = vm = float("nan")
+        for k, v in (("epoch", epoch), ("step", st.step), ("train_loss", tl), ("val_loss", vl), ("val_metric", vm),
+                     ("lr", st.last_lr), ("grad_norm", gn), ("time", time.perf_counter() - t_start)):
+            history[k].append(v)
+        self.track_best(vm, epoch)
+        log.info("epoch %d (step %d): train_loss %.5g  val_loss %.5g  val_%s %.5g  lr %.3g  |g| %.3g", epoch,
+                 st.step, tl, vl, metric_name, vm, st.last_lr, gn)
+        if bar is not None:
+            bar.set_postfix(loss=f"{tl:.4g}", **({f"val_{metric_name}": f"{vm:.4g}"} if self.has_val else {}))
+        for cb in cfg.callbacks:
+            if cb(self.net, epoch, history) is True and stop_reason is None:
+                stop_reason = "callback"
+                history.meta["message"] = f"stopped by callback {getattr(cb, '__name__', cb)!r} at epoch {epoch}"
+        if stop_reason is None and cfg.patience is not None and self.has_val and st.bad_epochs >= cfg.patience:
+            stop_reason = "early_stopping"
+            history.meta["stopped_early"] = True
+            history.meta["message"] = (f"early stopping at epoch {epoch}: no improvement of val_{metric_name} "
+                                       f"for {cfg.patience} epochs")
+            log.info(history.meta["message"])
+        return stop_reason
+
+    def track_best(self, vm, epoch):
+        """Best validation metric so far and the epochs without improvement (by more than min_delta)."""
+        st, cfg = self.state, self.cfg
+        if self.has_val and math.isfinite(vm):
+            best = st.best_metric
+            higher = _higher_is_better(cfg.loss)
+            improved = best is None or (vm > best + cfg.min_delta if higher else vm < best - cfg.min_delta)
+            if improved:
+                st.best_metric, st.best_epoch, st.bad_epochs = vm, epoch, 0
+            else:
+                st.bad_epochs += 1
+        elif self.has_val:
+            st.bad_epochs += 1
+        self.history.meta["best_epoch"] = st.best_epoch
+        self.history.meta["best_val_metric"] = st.best_metric
+
+    def loop(self):
+        """Steps until the budget is spent or a stop reason comes up; returns it (None at the budget's end)."""
+        st = self.state
+        bar = progress_bar(self.cfg.progress, self.total_steps, "train", initial=st.step)
+        t_start = time.perf_counter() - st.elapsed
+        stop_reason = None
+        try:
+            while st.step < self.total_steps and stop_reason is None:
+                stop_reason = self.after_step(self.step(), bar, t_start)
+        finally:
+            if bar is not None:
+                bar.close()
+        return stop_reason
+
+    def finish(self, stop_reason, t_run, step_run):
+        """Timing, then the divergence verdict (raise or return) or the best parameters restored."""
+        st, meta, cfg = self.state, self.history.meta, self.cfg
+        meta["n_steps"] = st.step
+        wall = time.perf_counter() - t_run
+        meta["timing"] = {
+            "steps": st.step - step_run, "seconds": wall,
+            "steps_per_s": (st.step - step_run) / wall if wall > 0 else float("nan"),
+            "loss_and_grad_seconds": self.t_lg,
+            "share_outside_loss_and_grad": 1.0 - self.t_lg / wall if wall > 0 else float("nan")}
+        if stop_reason != "diverged":
+            _finish(self.net, self.history, self.best_params, cfg.restore_best and self.has_val)
+            return self.history
+        last = meta["divergence_events"][-1]
+        if st.n_reductions > cfg.max_lr_reductions:
+            what = (f"{st.n_reductions} divergence events (non-finite loss/gradient or overflowing state) "
+                    f"exceeded max_lr_reductions={cfg.max_lr_reductions}")
+        else:
+            what = f"stopped at step {last['step']}"
+        msg = (f"training diverged: {what}; last: {last['reason']}. The network holds the last finite "
+               "parameters. Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
+        meta["diverged"] = True
+        meta["message"] = msg
+        log.warning(msg)
+        if cfg.on_divergence == "raise":
+            raise TrainingDiverged(msg, self.history)
+        return self.history
+
+
+#: train's keyword arguments that make up a TrainConfig
+_CONFIG_ARGS = frozenset(f.name for f in fields(TrainConfig))
+
+
 def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10, steps=None, batch_size=64,
           optimizer="adam", lr=1e-3, momentum=0.9, betas=(0.9, 0.999), adam_eps=1e-8, weight_decay=0.0,
           clip_norm=1.0, schedule=None, step_size=1, gamma=0.5, min_lr=0.0, warmup_steps=0, seed=0,
@@ -574,324 +1020,15 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
     >>> hist["val_loss"][-1] < hist["val_loss"][0]
     True
     """
-    # ---------------------------------------------------------------- validation of arguments
     check_net(net)
-    loss = _infer_loss(y_train, loss, "y_train")
-    if not isinstance(optimizer, str) or optimizer not in OPTIMIZERS:
-        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
-    if schedule is not None and (not isinstance(schedule, str) or schedule not in SCHEDULES):
-        raise ValueError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    lr = check_float(lr, "lr", minimum=0.0, strict_min=True)
-    momentum = check_float(momentum, "momentum", minimum=0.0, maximum=1.0)
-    if not (isinstance(betas, (tuple, list)) and len(betas) == 2):
-        raise TypeError(f"betas must be a pair (beta1, beta2), got {betas!r}")
-    betas = (check_float(betas[0], "betas[0]", minimum=0.0, maximum=1.0),
-             check_float(betas[1], "betas[1]", minimum=0.0, maximum=1.0))
-    if betas[0] >= 1.0 or betas[1] >= 1.0:
-        raise ValueError(f"betas must be < 1, got {betas}")
-    adam_eps = check_float(adam_eps, "adam_eps", minimum=0.0, strict_min=True)
-    weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-    if clip_norm is not None:
-        clip_norm = check_float(clip_norm, "clip_norm", minimum=0.0)
-    batch_size = check_int(batch_size, "batch_size", minimum=1)
-    epochs = check_int(epochs, "epochs", minimum=1)
-    if steps is not None:
-        steps = check_int(steps, "steps", minimum=1)
-    step_size = check_int(step_size, "step_size", minimum=1)
-    gamma = check_float(gamma, "gamma", minimum=0.0, strict_min=True)
-    min_lr = check_float(min_lr, "min_lr", minimum=0.0)
-    warmup_steps = check_int(warmup_steps, "warmup_steps", minimum=0)
-    if patience is not None:
-        patience = check_int(patience, "patience", minimum=1)
-    min_delta = check_float(min_delta, "min_delta", minimum=0.0)
-    if checkpoint_every_steps is not None:
-        checkpoint_every_steps = check_int(checkpoint_every_steps, "checkpoint_every_steps", minimum=1)
-    max_lr_reductions = check_int(max_lr_reductions, "max_lr_reductions", minimum=0)
-    divergence_lr_factor = check_float(divergence_lr_factor, "divergence_lr_factor", minimum=0.0,
-                                       maximum=1.0, strict_min=True)
-    if on_divergence not in ("raise", "stop"):
-        raise ValueError(f"on_divergence must be 'raise' or 'stop', got {on_divergence!r}")
-    eval_batch_size = check_int(eval_batch_size, "eval_batch_size", minimum=1)
-    if callbacks is None:
-        callbacks = ()
-    elif callable(callbacks):
-        callbacks = (callbacks,)
-    callbacks = tuple(callbacks)
-    for i, cb in enumerate(callbacks):
-        if not callable(cb):
-            raise TypeError(f"callbacks[{i}] must be callable, got {type(cb).__name__}")
-    if regularizer is not None and not callable(regularizer):
-        raise TypeError(f"regularizer must be None or a callable (net, Xbatch) -> (value, grads), got "
-                        f"{type(regularizer).__name__}")
-    if max_loss is not None:
-        max_loss = check_float(max_loss, "max_loss", minimum=0.0, strict_min=True, allow_inf=True)
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs checkpoint_dir")
-    if isinstance(seed, np.random.Generator):
-        rng = seed
-    elif seed is None or isinstance(seed, (numbers.Integral, np.integer)):
-        rng = rng_from(seed)
-    else:
-        raise TypeError(f"seed must be None, an int or a numpy Generator, got {type(seed).__name__}")
-
-    X_train, y_train = _check_data(net, X_train, y_train, loss, "X_train", "y_train")
-    has_val = X_val is not None or y_val is not None
-    if has_val:
-        if X_val is None or y_val is None:
-            raise ValueError("give both X_val and y_val, or neither")
-        X_val, y_val = _check_data(net, X_val, y_val, loss, "X_val", "y_val")
-    if max_loss is None:  # a million times the loss of a trivial predictor: no learning run gets there
-        max_loss = (1e6 * (float(np.mean(np.square(y_train, dtype=np.float64))) + 1.0) if loss == "mse"
-                    else 1e3 * (math.log(net.n_out) + 1.0))
-
-    n = X_train.shape[0]
-    spe = -(-n // batch_size)
-    total_steps = steps if steps is not None else epochs * spe
-    higher = _higher_is_better(loss)
-    metric_name = _metric_name(loss)
-    sched = dict(lr=lr, schedule=schedule, total_steps=total_steps, steps_per_epoch=spe, step_size=step_size,
-                 gamma=gamma, min_lr=min_lr, warmup_steps=warmup_steps)
-    fp = _fingerprint(net, X_train, y_train, {"batch_size": batch_size, "total_steps": total_steps,
-                                              "optimizer": optimizer, "loss": loss,
-                                              "seed": seed if not isinstance(seed, np.random.Generator) else
-                                              "generator"})
-
-    # ---------------------------------------------------------------- state (fresh or resumed)
-    params = net.get_weights()
-    opt = _Optimizer(optimizer, params, momentum, betas, adam_eps, weight_decay, net.dtype)
-    history = History()
-    history.meta.update(loss=loss, metric=metric_name, best_epoch=None, best_val_metric=None,
-                        stopped_early=False, diverged=False, lr_reductions=0, divergence_events=[],
-                        n_steps=0, total_steps=total_steps, steps_per_epoch=spe, resumed_at_step=None,
-                        restored_best=False, message="")
-    state = {"step": 0, "epoch": 0, "pos": 0, "perm": np.zeros(0, dtype=np.int64), "lr_scale": 1.0,
-             "n_reductions": 0, "best_metric": None, "best_epoch": None, "bad_epochs": 0,
-             "ep_loss_sum": 0.0, "ep_gn_sum": 0.0, "ep_count": 0, "elapsed": 0.0, "finished": False,
-             "rng_state": None, "fingerprint": fp, "last_lr": lr}
-    best_params = None
-    prev = None  # (params, optimizer snapshot) before the latest successful update: rollback target
-    ckpt_path = None
-    if checkpoint_dir is not None:
-        ckpt_path = Path(checkpoint_dir) / CHECKPOINT_NAME
-        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
-    if resume and ckpt_path is not None and ckpt_path.exists():
-        ck = load_checkpoint(ckpt_path)
-        meta = ck["meta"]
-        old_fp = meta["fingerprint"]
-        diff = [k for k in set(fp) | set(old_fp) if fp.get(k) != old_fp.get(k)]
-        if diff:
-            raise ValueError(f"resume: the checkpoint {ckpt_path} was written by a run with different "
-                             f"{', '.join(sorted(diff))}; use a new checkpoint_dir or resume=False")
-        _check_checkpoint(ck, ckpt_path, net, optimizer, n, total_steps, spe)
-        net.set_weights(ck["params"])
-        opt.t = int(meta["opt_t"])
-        opt.m = {k: v.astype(net.dtype) for k, v in ck["opt_m"].items()}
-        opt.v = {k: v.astype(net.dtype) for k, v in ck["opt_v"].items()}
-        best_params = ck["best"]
-        prev = ck["prev"]
-        history = meta["history"]
-        for k in ("step", "epoch", "pos", "lr_scale", "n_reductions", "best_metric", "best_epoch", "bad_epochs",
-                  "ep_loss_sum", "ep_gn_sum", "ep_count", "elapsed", "finished", "rng_state", "last_lr"):
-            state[k] = meta[k]
-        state["perm"] = ck["perm"]
-        rng.bit_generator.state = meta["rng_state"]
-        history.meta["resumed_at_step"] = state["step"]
-        log.info("resumed from %s at step %d (epoch %d, batch %d)", ckpt_path, state["step"], state["epoch"],
-                 state["pos"])
-        if state["finished"]:
-            log.info("the checkpointed run had finished; nothing to do")
-            _finish(net, history, best_params, restore_best and has_val)
-            return history
-
-    def checkpoint():
-        if ckpt_path is None:
-            return
-        state["rng_state"] = rng.bit_generator.state
-        _save_checkpoint(ckpt_path, net, opt, state, history, best_params, prev)
-
-    # ---------------------------------------------------------------- loop
-    bar = progress_bar(progress, total_steps, "train", initial=state["step"])
-    t_start = time.perf_counter() - state["elapsed"]
-    t_run, step_run, t_lg = time.perf_counter(), state["step"], 0.0  # throughput of this call (meta["timing"])
-    stop_reason = None
-    try:
-        while state["step"] < total_steps and stop_reason is None:
-            if state["pos"] == 0:
-                state["perm"] = rng.permutation(n)
-                state["ep_loss_sum"] = state["ep_gn_sum"] = 0.0
-                state["ep_count"] = 0
-            p0 = state["pos"] * batch_size
-            idx = state["perm"][p0:p0 + batch_size]
-            lr_now = _lr_at(state["step"], **sched) * state["lr_scale"]
-            failure = None
-            t_lg0 = time.perf_counter()
-            try:
-                L, grads = net.loss_and_grad(X_train[idx], y_train[idx], loss=loss)
-            except DivergenceError as e:
-                failure = f"state overflow or non-finite loss/gradient ({e})"
-            t_lg += time.perf_counter() - t_lg0
-            if failure is None and regularizer is not None:
-                try:
-                    r_val, r_grads = regularizer(net, X_train[idx])
-                except DivergenceError as e:
-                    failure = f"regularizer: {e}"
-                else:
-                    extra = sorted(set(r_grads) - set(grads))
-                    if extra:
-                        raise ValueError(f"regularizer returned gradients for unknown parameters {extra}")
-                    L = L + float(r_val)
-                    grads = {k: (g + np.asarray(r_grads[k], dtype=g.dtype)) if k in r_grads else g
-                             for k, g in grads.items()}
-            if failure is None:
-                if not math.isfinite(L):
-                    failure = f"non-finite loss {L}"
-                elif L > max_loss:
-                    failure = (f"exploding loss {L:.3g} > max_loss = {max_loss:.3g} (the state or the outputs grow "
-                               "without bound)")
-                elif not _all_finite(grads):
-                    failure = "non-finite gradient"
-            # a failure of the loss/gradient at parameters no update has changed (the first step of a run):
-            # there is nothing to roll back and a smaller learning rate cannot change them -> stop at once
-            hopeless = failure is not None and prev is None
-            if failure is None:
-                gn = _grad_norm(grads)
-                if not math.isfinite(gn):
-                    failure = "gradient norm overflow"
-            if failure is None:
-                if clip_norm and gn > clip_norm:
-                    s = clip_norm / gn
-                    grads = {k: (g * s).astype(g.dtype, copy=False) for k, g in grads.items()}
-                cur = net.get_weights()
-                snap = (cur, opt.snapshot())
-                new = opt.update(cur, grads, lr_now)
-                if not _all_finite(new):
-                    opt.restore(snap[1])
-                    failure = "non-finite parameters after the update"
-                else:
-                    net.set_weights(new)
-                    prev = snap
-                    state["ep_loss_sum"] += float(L)
-                    state["ep_gn_sum"] += gn
-                    state["ep_count"] += 1
-            if failure is not None:
-                if prev is not None:  # undo the update that led here
-                    net.set_weights(prev[0])
-                    opt.restore(prev[1])
-                state["n_reductions"] += 1
-                state["lr_scale"] *= divergence_lr_factor
-                ev = {"step": state["step"], "reason": failure, "lr_scale": state["lr_scale"]}
-                history.meta["divergence_events"].append(ev)
-                history.meta["lr_reductions"] = state["n_reductions"]
-                log.warning("training step %d diverged (%s): rolled back the last update; learning rate scale "
-                            "now %.3g (%d of %d reductions)", state["step"], failure, state["lr_scale"],
-                            state["n_reductions"], max_lr_reductions)
-                if hopeless:
-                    ev["reason"] = (f"{failure} at the initial parameters, before any update (nothing to roll "
-                                    "back; a smaller learning rate cannot help)")
-                    stop_reason = "diverged"
-                elif state["n_reductions"] > max_lr_reductions:
-                    stop_reason = "diverged"
-            state["last_lr"] = lr_now
-            state["pos"] += 1
-            state["step"] += 1
-            if bar is not None:
-                bar.update(1)
-                if state["ep_count"]:
-                    bar.set_postfix(loss=f"{state['ep_loss_sum'] / state['ep_count']:.4g}", refresh=False)
-            end_of_epoch = state["pos"] >= spe or state["step"] >= total_steps or stop_reason is not None
-            if end_of_epoch:
-                stop_reason = _end_epoch(net, history, state, X_val, y_val, loss, has_val, higher, min_delta,
-                                         patience, eval_batch_size, t_start, callbacks, stop_reason, bar,
-                                         metric_name)
-                if state["best_epoch"] == history["epoch"][-1] and has_val:
-                    best_params = net.get_weights()
-                state["pos"] = 0
-                state["epoch"] += 1
-                state["elapsed"] = time.perf_counter() - t_start
-                history.meta["n_steps"] = state["step"]
-                if stop_reason is not None or state["step"] >= total_steps:
-                    state["finished"] = True
-                checkpoint()
-            elif checkpoint_every_steps and state["step"] % checkpoint_every_steps == 0:
-                state["elapsed"] = time.perf_counter() - t_start
-                history.meta["n_steps"] = state["step"]
-                checkpoint()
-    finally:
-        if bar is not None:
-            bar.close()
-
-    history.meta["n_steps"] = state["step"]
-    wall = time.perf_counter() - t_run
-    history.meta["timing"] = {
-        "steps": state["step"] - step_run, "seconds": wall,
-        "steps_per_s": (state["step"] - step_run) / wall if wall > 0 else float("nan"),
-        "loss_and_grad_seconds": t_lg,
-        "share_outside_loss_and_grad": 1.0 - t_lg / wall if wall > 0 else float("nan")}
-    if stop_reason == "diverged":
-        last = history.meta["divergence_events"][-1]
-        if state["n_reductions"] > max_lr_reductions:
-            what = (f"{state['n_reductions']} divergence events (non-finite loss/gradient or overflowing state) "
-                    f"exceeded max_lr_reductions={max_lr_reductions}")
-        else:
-            what = f"stopped at step {last['step']}"
-        msg = (f"training diverged: {what}; last: {last['reason']}. The network holds the last finite "
-               "parameters. Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
-        history.meta["diverged"] = True
-        history.meta["message"] = msg
-        log.warning(msg)
-        if on_divergence == "raise":
-            raise TrainingDiverged(msg, history)
-        return history
-    _finish(net, history, best_params, restore_best and has_val)
-    return history
-
-
-def _end_epoch(net, history, state, X_val, y_val, loss, has_val, higher, min_delta, patience, eval_batch_size,
-               t_start, callbacks, stop_reason, bar, metric_name):
-    epoch = state["epoch"] + 1
-    cnt = state["ep_count"]
-    tl = state["ep_loss_sum"] / cnt if cnt else float("nan")
-    gn = state["ep_gn_sum"] / cnt if cnt else float("nan")
-    if has_val:
-        vl, vm = evaluate(net, X_val, y_val, loss=loss, batch_size=eval_batch_size)
-    else:
-        vl = vm = float("nan")
-    history["epoch"].append(epoch)
-    history["step"].append(state["step"])
-    history["train_loss"].append(tl)
-    history["val_loss"].append(vl)
-    history["val_metric"].append(vm)
-    history["lr"].append(state["last_lr"])
-    history["grad_norm"].append(gn)
-    history["time"].append(time.perf_counter() - t_start)
-    if has_val and math.isfinite(vm):
-        best = state["best_metric"]
-        improved = best is None or (vm > best + min_delta if higher else vm < best - min_delta)
-        if improved:
-            state["best_metric"] = vm
-            state["best_epoch"] = epoch
-            state["bad_epochs"] = 0
-        else:
-            state["bad_epochs"] += 1
-    elif has_val:
-        state["bad_epochs"] += 1
-    history.meta["best_epoch"] = state["best_epoch"]
-    history.meta["best_val_metric"] = state["best_metric"]
-    log.info("epoch %d (step %d): train_loss %.5g  val_loss %.5g  val_%s %.5g  lr %.3g  |g| %.3g", epoch,
-             state["step"], tl, vl, metric_name, vm, state["last_lr"], gn)
-    if bar is not None:
-        bar.set_postfix(loss=f"{tl:.4g}", **({f"val_{metric_name}": f"{vm:.4g}"} if has_val else {}))
-    for cb in callbacks:
-        if cb(net, epoch, history) is True and stop_reason is None:
-            stop_reason = "callback"
-            history.meta["message"] = f"stopped by callback {getattr(cb, '__name__', cb)!r} at epoch {epoch}"
-    if stop_reason is None and patience is not None and has_val and state["bad_epochs"] >= patience:
-        stop_reason = "early_stopping"
-        history.meta["stopped_early"] = True
-        history.meta["message"] = (f"early stopping at epoch {epoch}: no improvement of val_{metric_name} for "
-                                   f"{patience} epochs")
-        log.info(history.meta["message"])
-    return stop_reason
+    cfg = TrainConfig.from_arguments(y_train, **{k: v for k, v in locals().items() if k in _CONFIG_ARGS})
+    trainer = _Trainer(net, cfg, X_train, y_train, X_val, y_val)
+    if cfg.resume and trainer.resume():
+        log.info("the checkpointed run had finished; nothing to do")
+        _finish(net, trainer.history, trainer.best_params, cfg.restore_best and trainer.has_val)
+        return trainer.history
+    t_run, step_run = time.perf_counter(), trainer.state.step  # throughput of this call (meta["timing"])
+    return trainer.finish(trainer.loop(), t_run, step_run)
 
 
 def _finish(net, history, best_params, restore):
