@@ -78,6 +78,7 @@ _SHORT = {"scaled_identity": "id", "rotational": "rot"}
 
 
 def wcri_label(family):
+    """The arm label of WCRI on a residual family: "wcri id", "wcri rot" (as in the wcri experiment)."""
     return "wcri " + _SHORT.get(family, family)
 
 
@@ -219,6 +220,7 @@ def _task_label(task):
 
 
 def _mean(v):
+    """Mean of the finite values (NaN when none)."""
     v = [x for x in v if x is not None and np.isfinite(x)]
     return float(np.mean(v)) if v else float("nan")
 
@@ -237,6 +239,11 @@ def cost_text(table):
 
 
 def run(ctx, p):
+    """Run the comparison under ``ctx`` with preset parameters ``p``: train every arm x seed x task (cached
+    cells), probe the exponents, evaluate with :func:`wcrnn_dyn.experiments._arms.run_claim` and write
+    ``OUT/flossing/`` (results.json, section.md, arms.png, effects.png, exponents.png).  Returns the
+    :class:`~wcrnn_dyn.experiments.ExperimentResult`.  Cost: the cells' (docs/CLV.md) plus one probe
+    (a flossing call without update) per cell without flossing keys, two when its trained model was saved."""
     tasks, notes = A.plan_tasks(ctx.preset, p["tasks"])
     plan, plan_cells, cells = [], [], []
     for t in tasks:
