@@ -79,13 +79,34 @@ class KernelArgs(NamedTuple):
     gscale: float
 
     def residual(self):
-        """(rk, rdiag, rblk, rdense, gcode, gscale): the residual's encoding."""
+        """The residual's encoding.
+
+        Returns
+        -------
+        tuple
+            (rk, rdiag, rblk, rdense, gcode, gscale), the last six fields.
+        """
         return self.rk, self.rdiag, self.rblk, self.rdense, self.gcode, self.gscale
 
 
 def kernel_args(net, dtype=None):
-    """Pack ``net``'s parameters for the kernels as a :class:`KernelArgs` in ``dtype`` (default: the model
-    dtype).  No copy of W, U or b when they already have that dtype and are C-contiguous.  O(N^2) at most.
+    """Pack a network's parameters for the kernels.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    dtype : numpy dtype, optional
+        Default: the model dtype.
+
+    Returns
+    -------
+    KernelArgs
+        W, U, b C-contiguous in ``dtype`` (no copy when they already are), the coupling, the activation code
+        and the residual's encoding.
+
+    Notes
+    -----
+    Cost O(N^2) at most (a dtype conversion), O(1) otherwise.
 
     Examples
     --------
@@ -102,8 +123,24 @@ def kernel_args(net, dtype=None):
 
 
 def check_finite_state(net, H):
-    """Raise DivergenceError if any value of the states ``H`` ((T, B, N) trajectory, or (B, N)) is not finite;
-    the message names the first time step that is not (for a trajectory).  O(H.size)."""
+    """Raise DivergenceError if a state is not finite.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        The network (its residual's spectral radius goes into the message).
+    H : ndarray
+        States: a (T, B, N) trajectory or (B, N).
+
+    Raises
+    ------
+    DivergenceError
+        If any value of ``H`` is NaN or infinite; the message names the first such time step of a trajectory.
+
+    Notes
+    -----
+    Cost O(H.size).
+    """
     bad = ~np.isfinite(H)
     if not bad.any():
         return
@@ -122,15 +159,38 @@ def check_finite_state(net, H):
 
 
 def trajectory(net, X, h0, store=True, n_threads=None):
-    """One forward pass of ``net`` over validated inputs (``X`` (B, T, d) and ``h0`` (B, N) in the model dtype,
-    as :meth:`check_inputs` / :meth:`check_h0` return them).
+    """One forward pass of a network over validated inputs.
 
-    Returns ``(H, DP, GP)``: with ``store`` true, H (T, B, N) holds h_1..h_T (time-major), DP (T, B, N) holds
-    phi'(a_t) and GP (T, B, N) holds g'(z_t) (shape (0, B, N) for a linear residual); with ``store`` false, H
-    is (1, B, N) holding h_T and DP, GP are empty.  The batch is split into contiguous row blocks run in
-    parallel threads (``n_threads`` blocks, default :func:`wcrnn_dyn.threads.batch_plan`'s); the numbers do
-    not depend on the split.  Cost O(B T N^2).  Raises DivergenceError if a stored state (or h_T) is not
-    finite.
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    X : ndarray, shape (B, T, d)
+        Inputs in the model dtype, as ``net.check_inputs`` returns them.
+    h0 : ndarray, shape (B, N)
+        Initial states in the model dtype, as ``net.check_h0`` returns them.
+    store : bool, default True
+        Keep the whole trajectory (else only h_T).
+    n_threads : int, optional
+        Number of contiguous row blocks run in parallel threads (default
+        :func:`wcrnn_dyn.threads.batch_plan`'s); the numbers do not depend on it.
+
+    Returns
+    -------
+    H : ndarray
+        With ``store``: (T, B, N), h_1..h_T time-major; without: (1, B, N) holding h_T.
+    DP : ndarray
+        With ``store``: (T, B, N), phi'(a_t); without: empty.
+    GP : ndarray
+        With ``store`` and a non-linear residual: (T, B, N), g'(z_t); otherwise shape (0, B, N).
+
+    Raises
+    ------
+    DivergenceError
+        If a stored state (or h_T) is not finite.
+
+    Notes
+    -----
+    Cost O(B T N^2).
     """
     ka = kernel_args(net)
     B = X.shape[0]
@@ -164,11 +224,38 @@ def _buffers(net, B, T, d, gcode, want_s):
 
 
 def loss_and_grad(net, X, y, loss, h0, n_threads, workers=None):
-    """(loss, grads) of ``net`` on validated X (B, T, d), targets y (:func:`wcrnn_dyn.losses.check_targets`),
-    h0 (B, N); see :meth:`wcrnn_dyn.models.WCRNN.loss_and_grad`.  Raises DivergenceError when a state of the
-    trajectory is not finite.
+    """Loss and exact BPTT gradients of a network on validated inputs (the engine of ``net.loss_and_grad``).
 
-    The batch is cut into row blocks by :func:`wcrnn_dyn.threads.batch_plan` (``n_threads`` blocks when
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    X : ndarray, shape (B, T, d)
+        Inputs in the model dtype (``net.check_inputs``).
+    y : ndarray
+        Targets (:func:`wcrnn_dyn.losses.check_targets`).
+    loss : str
+        "mse" or "cross_entropy".
+    h0 : ndarray, shape (B, N)
+        Initial states (``net.check_h0``).
+    n_threads : int or None
+        Number of row blocks (None: the plan's).
+    workers : int, optional
+        Number of worker threads sharing the blocks (for tests; default: the plan's).
+
+    Returns
+    -------
+    loss : float
+    grads : dict
+        "W", "U", "b", "V", "c" (and "R" for a trainable residual), each of its parameter's shape and dtype.
+
+    Raises
+    ------
+    DivergenceError
+        When a state of the trajectory is not finite.
+
+    Notes
+    -----
+    Cost about 3x a forward pass.  The batch is cut into row blocks by :func:`wcrnn_dyn.threads.batch_plan` (``n_threads`` blocks when
     given, else one per Numba thread, at most one per 16 sequences: never load-dependent), and the blocks
     are shared among the worker threads in contiguous groups (``workers`` overrides the plan's count, for
     tests).  Every block issues the same BLAS calls whichever thread runs it, so the numbers depend on the

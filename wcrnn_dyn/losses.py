@@ -19,7 +19,23 @@ LOSSES = ("mse", "cross_entropy")
 
 
 def check_loss(loss):
-    """Return ``loss`` if it is one of :data:`LOSSES`, else ValueError naming ``loss``."""
+    """Check a loss name.
+
+    Parameters
+    ----------
+    loss : str
+        "mse" or "cross_entropy".
+
+    Returns
+    -------
+    str
+        ``loss`` unchanged.
+
+    Raises
+    ------
+    ValueError
+        If ``loss`` is not one of :data:`LOSSES` (the message names ``loss``).
+    """
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
     return loss
@@ -28,9 +44,35 @@ def check_loss(loss):
 def check_targets(y, B, loss, n_out, dtype=np.float64):
     """Validate targets for ``B`` sequences and ``n_out`` outputs.
 
-    "mse": y (B, n_out) (a (B,) vector when n_out = 1) returned as ``dtype``; "cross_entropy": integer labels
-    (B,) in 0..n_out-1 (whole-valued floats accepted) returned as int64.  TypeError for None or non-integer
-    labels, ValueError for a wrong shape, an out-of-range label, a non-finite target or an unknown ``loss``.
+    Parameters
+    ----------
+    y : array_like
+        "mse": (B, n_out) floats, or (B,) when n_out = 1; "cross_entropy": (B,) integer labels in
+        0..n_out-1 (whole-valued floats are accepted).
+    B : int
+        Number of sequences.
+    loss : str
+        "mse" or "cross_entropy".
+    n_out : int
+        Number of outputs (classes for cross-entropy).
+    dtype : numpy dtype, default float64
+        dtype of MSE targets (the model dtype).
+
+    Returns
+    -------
+    ndarray
+        (B, n_out) in ``dtype`` for "mse"; (B,) int64 labels for "cross_entropy".
+
+    Raises
+    ------
+    TypeError
+        For None or non-integer labels.
+    ValueError
+        For a wrong shape, an out-of-range label, a non-finite target or an unknown ``loss``.
+
+    Notes
+    -----
+    Cost O(y.size).
 
     Examples
     --------
@@ -60,11 +102,28 @@ def check_targets(y, B, loss, n_out, dtype=np.float64):
 
 
 def loss_from_logits(z, y, loss):
-    """(value, dLoss/dz) of the mean ``loss`` for readouts z (B, n_out) and validated targets ``y``.
+    """Value and gradient of the mean loss for readouts ``z``.
 
-    The value is a Python float computed in float64 (a log-sum-exp shifted by the row maximum for
-    cross-entropy, so large logits do not overflow); the gradient has z's shape and dtype.  O(B n_out).
-    NaN or inf in z give a non-finite value (the callers raise).
+    Parameters
+    ----------
+    z : ndarray, shape (B, n_out)
+        Readouts V h_T + c.
+    y : ndarray
+        Targets as :func:`check_targets` returns them.
+    loss : str
+        "mse" or "cross_entropy".
+
+    Returns
+    -------
+    value : float
+        The mean loss, computed in float64 (cross-entropy: a log-sum-exp shifted by the row maximum, so
+        large logits do not overflow).  NaN or inf in ``z`` give a non-finite value (the callers raise).
+    dz : ndarray, shape (B, n_out)
+        dLoss/dz, in z's dtype.
+
+    Notes
+    -----
+    Cost O(B n_out).
 
     Examples
     --------

@@ -19,6 +19,20 @@ PARAM_NAMES = ("W", "U", "b", "V", "c")
 def model_config(net):
     """The JSON-able configuration of a WCRNN or Elman network (without its arrays).
 
+    Parameters
+    ----------
+    net : WCRNN or Elman
+
+    Returns
+    -------
+    dict
+        kind, sizes, activation, dtype and ``eps`` (WCRNN) or ``init`` and ``wcri_eps`` (Elman).
+
+    Raises
+    ------
+    TypeError
+        If ``net`` is neither a WCRNN nor an Elman network.
+
     Examples
     --------
     >>> import wcrnn_dyn as wd
@@ -36,15 +50,40 @@ def model_config(net):
 
 
 def model_to_dict(net):
-    """``{"config": ..., "residual": ..., "W": ..., "U": ..., "b": ..., "V": ..., "c": ...}`` (arrays not
-    copied); :func:`model_from_dict` rebuilds the network."""
+    """A network as a plain dict; :func:`model_from_dict` rebuilds it.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+
+    Returns
+    -------
+    dict
+        ``{"config": ..., "residual": ..., "W": ..., "U": ..., "b": ..., "V": ..., "c": ...}`` (the arrays are
+        the network's own, not copies).
+    """
     return {"config": model_config(net), "residual": net.residual.config(),
             **{k: getattr(net, k) for k in PARAM_NAMES}}
 
 
 def model_from_dict(d):
-    """Rebuild a WCRNN or Elman network from :func:`model_to_dict`'s dict (arrays copied).  ValueError for an
-    unknown model kind."""
+    """Rebuild a WCRNN or Elman network from :func:`model_to_dict`'s dict.
+
+    Parameters
+    ----------
+    d : dict
+        As :func:`model_to_dict` returns it (or as read from a saved file).
+
+    Returns
+    -------
+    WCRNN or Elman
+        A new network (the arrays are copied).
+
+    Raises
+    ------
+    ValueError
+        For an unknown model kind, or arrays of the wrong shape.
+    """
     from . import residuals
     from .models import WCRNN, Elman
     cfg = d["config"]
@@ -61,8 +100,19 @@ def model_from_dict(d):
 
 
 def save_model(net, path):
-    """Save ``net``'s parameters and configuration to the ``.npz`` file ``path`` atomically; returns the
-    path written."""
+    """Save a network's parameters and configuration to an ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    path : str or Path
+        The file to write (parent directories are created).
+
+    Returns
+    -------
+    Path
+        The path written.
+    """
     from .store import save_npz
     d = model_to_dict(net)
     return save_npz(path, **{k: d[k] for k in PARAM_NAMES}, config=np.array(json.dumps(d["config"])),
@@ -71,6 +121,15 @@ def save_model(net, path):
 
 def load_model(path):
     """Load a model saved with ``net.save(path)`` (WCRNN or Elman, parameters and configuration).
+
+    Parameters
+    ----------
+    path : str or Path
+        An ``.npz`` file written by :func:`save_model` / ``net.save``.
+
+    Returns
+    -------
+    WCRNN or Elman
 
     Examples
     --------

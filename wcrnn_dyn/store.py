@@ -54,7 +54,19 @@ def _git_commit():
 
 
 def provenance(argv=None):
-    """Facts that make a result reproducible: versions, git commit, argv, threads, host platform, UTC time."""
+    """Facts that make a result reproducible.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The command line to record (default ``sys.argv``).
+
+    Returns
+    -------
+    dict
+        package and version, git commit (with "-dirty" for uncommitted changes; None outside a checkout),
+        argv, Python version, platform, library versions, thread settings and the UTC time.
+    """
     libs = {}
     for name in ("numpy", "numba", "scipy", "matplotlib"):
         mod = sys.modules.get(name)
@@ -89,8 +101,21 @@ def provenance(argv=None):
 def to_jsonable(obj):
     """Convert numpy scalars/arrays, paths, tuples and non-finite floats to standard-JSON values.
 
-    NaN becomes ``"nan"``, +/-infinity ``"inf"`` / ``"-inf"`` (see the module docstring); dict keys become
-    strings, tuples and arrays lists, complex numbers ``{"real": ..., "imag": ...}``.  O(size of obj).
+    Parameters
+    ----------
+    obj : any
+        Nested dicts, lists, tuples, arrays, numbers, strings and paths.
+
+    Returns
+    -------
+    any
+        The same structure with NaN as ``"nan"`` and +/-infinity as ``"inf"`` / ``"-inf"`` (see the module
+        docstring), dict keys as strings, tuples and arrays as lists, numpy scalars as Python numbers,
+        complex numbers as ``{"real": ..., "imag": ...}`` and paths as strings.
+
+    Notes
+    -----
+    Cost O(size of obj).
 
     Examples
     --------
@@ -125,10 +150,24 @@ def to_jsonable(obj):
 
 
 def from_jsonable(obj):
-    """Undo :func:`to_jsonable`'s non-finite strings: every ``"nan"``, ``"inf"`` or ``"-inf"`` string in
-    nested dicts and lists becomes the float (other values are returned as they are; NaN/inf floats read
-    from older files' ``NaN`` / ``Infinity`` tokens stay floats).  Apply it to parts of a document that hold
-    numbers (metrics, histories), not to free text.  O(size of obj)."""
+    """Undo :func:`to_jsonable`'s non-finite strings.
+
+    Parameters
+    ----------
+    obj : any
+        Parsed JSON (nested dicts and lists).  Apply it to parts of a document that hold numbers (metrics,
+        histories), not to free text.
+
+    Returns
+    -------
+    any
+        The same structure with every ``"nan"``, ``"inf"`` or ``"-inf"`` string replaced by the float; other
+        values as they are (NaN/inf floats parsed from older files' ``NaN`` / ``Infinity`` tokens stay floats).
+
+    Notes
+    -----
+    Cost O(size of obj).
+    """
     if isinstance(obj, dict):
         return {k: from_jsonable(v) for k, v in obj.items()}
     if isinstance(obj, list):
@@ -148,7 +187,19 @@ _UMASK = _current_umask()
 
 
 def atomic_write_bytes(path, data: bytes):
-    """Write ``data`` to ``path`` via a temporary file in the same directory and ``os.replace``."""
+    """Write bytes to a file atomically: a temporary file in the same directory, then ``os.replace``.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file (parent directories are created).
+    data : bytes
+
+    Returns
+    -------
+    Path
+        ``path``.  An interrupted write leaves the previous file (if any) intact and no temporary file.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix="." + path.name + ".", suffix=".tmp", dir=path.parent)
@@ -169,23 +220,66 @@ def atomic_write_bytes(path, data: bytes):
 
 
 def atomic_write_text(path, text: str):
+    """Write UTF-8 text to a file atomically (see :func:`atomic_write_bytes`).
+
+    Parameters
+    ----------
+    path : str or Path
+    text : str
+
+    Returns
+    -------
+    Path
+    """
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path, obj):
-    """Write ``obj`` as standard JSON (through :func:`to_jsonable`: NaN/inf as strings) atomically; returns
-    the path."""
+    """Write an object as standard JSON, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    obj : any
+        Converted by :func:`to_jsonable` (NaN/inf as strings).
+
+    Returns
+    -------
+    Path
+    """
     return atomic_write_text(path, json.dumps(to_jsonable(obj), indent=2, sort_keys=False, allow_nan=False)
                              + "\n")
 
 
 def read_json(path):
+    """Read a JSON file.
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    any
+        The parsed document (non-finite numbers still as strings: see :func:`from_jsonable`).
+    """
     with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 
 def save_npz(path, **arrays):
-    """Atomically save arrays to an ``.npz`` file (compressed)."""
+    """Save arrays to a compressed ``.npz`` file, atomically.
+
+    Parameters
+    ----------
+    path : str or Path
+    **arrays : array_like
+        The arrays, by name.
+
+    Returns
+    -------
+    Path
+    """
     import io as _io
     buf = _io.BytesIO()
     np.savez_compressed(buf, **arrays)
@@ -193,14 +287,42 @@ def save_npz(path, **arrays):
 
 
 def load_npz(path):
+    """Read every array of an ``.npz`` file (no pickles).
+
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        name -> ndarray.
+    """
     with np.load(path, allow_pickle=False) as z:
         return {k: z[k] for k in z.files}
 
 
 def write_results(out_dir, config, metrics, arrays=None, name="results", argv=None, extra=None):
-    """Write ``results.json`` (config, metrics, provenance, extra) and ``<name>.npz`` under ``out_dir``.
+    """Write ``<name>.json`` (config, metrics, provenance, extra) and ``<name>.npz`` under ``out_dir``.
 
-    Returns the path of the JSON file.
+    Parameters
+    ----------
+    out_dir : str or Path
+        Created if missing.
+    config, metrics : dict
+        What was run and what it measured.
+    arrays : dict, optional
+        Arrays for ``<name>.npz`` (none written when empty).
+    name : str, default "results"
+    argv : list of str, optional
+        Command line for the provenance (default ``sys.argv``).
+    extra : dict, optional
+        More top-level entries of the JSON document.
+
+    Returns
+    -------
+    Path
+        The JSON file.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -214,4 +336,16 @@ def write_results(out_dir, config, metrics, arrays=None, name="results", argv=No
 
 
 def read_results(out_dir, name="results"):
+    """Read ``<name>.json`` under ``out_dir``.
+
+    Parameters
+    ----------
+    out_dir : str or Path
+    name : str, default "results"
+
+    Returns
+    -------
+    dict
+        The document as written by :func:`write_results` (non-finite numbers as strings).
+    """
     return read_json(Path(out_dir) / f"{name}.json")
