@@ -37,7 +37,10 @@ def _reuse_note(results):
 def summary_table(results):
     """Markdown table: experiment, claim (short), verdict, runs (failed), time."""
     rows = []
-    for i, r in enumerate(results, 1):
+    from . import EXPERIMENTS
+    order = list(EXPERIMENTS)
+    for k, r in enumerate(results, 1):
+        i = order.index(r.name) + 1 if r.name in order else k  # the claim's fixed number, as in its section
         rows.append([f"{i}. [{r.title}](#{_anchor(i, r.title)})", f"`{r.name}`", f"**{verdict_word(r.held)}**",
                      f"{r.n_cells} ({r.n_failed})", f"{r.seconds:.0f} s", f"{r.cell_seconds:.0f} s"])
     return md_table(["claim", "experiment", "verdict", "runs (failed)", "wall time of this invocation",
