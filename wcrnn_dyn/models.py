@@ -87,8 +87,15 @@ class RecurrentNetwork:
         return int(n)
 
     def get_weights(self):
-        """Dict of the trained arrays (copies): "W", "U", "b", "V", "c" and "R" (``residual.params``) if the
-        residual is trainable.  These are weights, not hyperparameters (scikit-learn's ``get_params``).
+        """Dict of the trained arrays (copies).
+
+        These are weights, not hyperparameters (scikit-learn's ``get_params`` means the latter).
+
+        Returns
+        -------
+        dict
+            "W", "U", "b", "V", "c" and "R" (``residual.params``) if the residual is trainable; copies in the
+            model dtype.
 
         Examples
         --------
@@ -102,9 +109,20 @@ class RecurrentNetwork:
         return p
 
     def set_weights(self, weights):
-        """Set trained arrays from a dict like :meth:`get_weights` returns (any subset of its keys; shapes
-        and finiteness are checked; TypeError if ``weights`` is not a dict, ValueError for an unknown name or
-        a bad array).  The arrays are copied into the model dtype."""
+        """Set trained arrays (copied into the model dtype).
+
+        Parameters
+        ----------
+        weights : dict
+            Any subset of the keys :meth:`get_weights` returns, each array of its parameter's shape.
+
+        Raises
+        ------
+        TypeError
+            If ``weights`` is not a dict.
+        ValueError
+            For an unknown name, a wrong shape or a non-finite array.
+        """
         if not isinstance(weights, dict):
             raise TypeError(f"weights must be a dict of arrays like get_weights() returns, got "
                             f"{type(weights).__name__}")
@@ -117,19 +135,40 @@ class RecurrentNetwork:
                 raise ValueError(f"unknown weight name {k!r} (expected one of {PARAM_NAMES + ('R',)})")
 
     def get_params(self):
-        """Deprecated (removed in the next release): use :meth:`get_weights`."""
+        """Deprecated (removed in the next release): use :meth:`get_weights`.
+
+        Returns
+        -------
+        dict
+            As :meth:`get_weights` (a DeprecationWarning is issued).
+        """
         warnings.warn("get_params() is deprecated: it returns weights, use get_weights()", DeprecationWarning,
                       stacklevel=2)
         return self.get_weights()
 
     def set_params(self, params):
-        """Deprecated (removed in the next release): use :meth:`set_weights`."""
+        """Deprecated (removed in the next release): use :meth:`set_weights`.
+
+        Parameters
+        ----------
+        params : dict
+            As for :meth:`set_weights` (a DeprecationWarning is issued).
+
+        Returns
+        -------
+        None
+        """
         warnings.warn("set_params() is deprecated: it sets weights, use set_weights()", DeprecationWarning,
                       stacklevel=2)
         return self.set_weights(params)
 
     def copy(self):
-        """An independent copy of the network (parameters, residual and configuration)."""
+        """An independent copy of the network (parameters, residual and configuration).
+
+        Returns
+        -------
+        WCRNN or Elman
+        """
         return serialization.model_from_dict(serialization.model_to_dict(self))
 
     # ------------------------------------------------------------------ engine interface (see wcrnn_dyn.engine)
@@ -139,11 +178,28 @@ class RecurrentNetwork:
         raise NotImplementedError
 
     def check_inputs(self, X, name="X"):
-        """Validate an input sequence (T, d) or batch (B, T, d).
+        """Validate an input sequence (T, d) or batch (B, T, d) (engine interface, :mod:`wcrnn_dyn.engine`).
 
-        Returns ``(X3, single)``: X3 (B, T, d) in the model dtype (B = 1 for a single sequence) and whether a
-        single sequence was given.  TypeError for None or a non-numeric array, ValueError (naming ``name``)
-        for a wrong number of axes or channels, an empty batch or sequence, or a non-finite value.
+        Parameters
+        ----------
+        X : array_like
+            (T, d) or (B, T, d) with d = ``n_in``.
+        name : str, default "X"
+            The argument name used in error messages.
+
+        Returns
+        -------
+        X3 : ndarray, shape (B, T, d)
+            In the model dtype (B = 1 for a single sequence).
+        single : bool
+            Whether a single sequence (T, d) was given.
+
+        Raises
+        ------
+        TypeError
+            For None or a non-numeric array.
+        ValueError
+            For a wrong number of axes or channels, an empty batch or sequence, or a non-finite value.
 
         Examples
         --------
@@ -170,8 +226,25 @@ class RecurrentNetwork:
         return X, single
 
     def check_h0(self, h0, B):
-        """Validate an initial state for ``B`` sequences: None (zeros), (N,) (the same for every sequence) or
-        (B, N); returns (B, N) in the model dtype.  ValueError for another shape or a non-finite value."""
+        """Validate an initial state for ``B`` sequences (engine interface).
+
+        Parameters
+        ----------
+        h0 : None or array_like
+            None (zeros), (N,) (the same for every sequence) or (B, N).
+        B : int
+            Number of sequences.
+
+        Returns
+        -------
+        ndarray, shape (B, N)
+            In the model dtype.
+
+        Raises
+        ------
+        ValueError
+            For another shape or a non-finite value.
+        """
         N = self.n_hidden
         if h0 is None:
             return np.zeros((B, N), dtype=self.dtype)
@@ -182,24 +255,79 @@ class RecurrentNetwork:
         return h0
 
     def kernel_args(self, dtype=None):
-        """The parameters packed for the Numba kernels: a :class:`wcrnn_dyn.engine.KernelArgs` in ``dtype``
-        (default the model dtype).  See :func:`wcrnn_dyn.engine.kernel_args`."""
+        """The parameters packed for the Numba kernels (engine interface; :func:`wcrnn_dyn.engine.kernel_args`).
+
+        Parameters
+        ----------
+        dtype : numpy dtype, optional
+            Default: the model dtype.
+
+        Returns
+        -------
+        wcrnn_dyn.engine.KernelArgs
+        """
         return engine.kernel_args(self, dtype)
 
     def trajectory(self, X, h0, store=True, n_threads=None):
-        """One forward pass over validated inputs (:meth:`check_inputs`, :meth:`check_h0`): ``(H, DP, GP)``,
-        time-major, see :func:`wcrnn_dyn.engine.trajectory`.  Cost O(B T N^2).  Raises DivergenceError if
-        a state is not finite."""
+        """One forward pass over validated inputs (engine interface; :func:`wcrnn_dyn.engine.trajectory`).
+
+        Parameters
+        ----------
+        X : ndarray, shape (B, T, d)
+            As :meth:`check_inputs` returns it.
+        h0 : ndarray, shape (B, N)
+            As :meth:`check_h0` returns it.
+        store : bool, default True
+            Keep the whole trajectory (else only h_T).
+        n_threads : int, optional
+            Row blocks run in parallel (the numbers do not depend on it).
+
+        Returns
+        -------
+        H, DP, GP : ndarray
+            Time-major states, phi'(a_t) and g'(z_t); see :func:`wcrnn_dyn.engine.trajectory`.
+
+        Raises
+        ------
+        DivergenceError
+            If a state is not finite.
+
+        Notes
+        -----
+        Cost O(B T N^2).
+        """
         return engine.trajectory(self, X, h0, store, n_threads)
 
     def check_finite_state(self, H):
-        """Raise DivergenceError if any value of the states ``H`` ((T, B, N) trajectory, or (B, N)) is not
-        finite; the message names the first time step that is not (for a trajectory)."""
+        """Raise DivergenceError if a state is not finite (engine interface).
+
+        Parameters
+        ----------
+        H : ndarray
+            A (T, B, N) trajectory or (B, N) states.
+
+        Raises
+        ------
+        DivergenceError
+            Naming the first bad time step of a trajectory.
+        """
         engine.check_finite_state(self, H)
 
     def workspace(self, key, make):
-        """Buffers kept on the model between calls: returns the buffers stored under ``key`` if the last call
-        used the same key, else ``make()`` (stored for the next call).  Only one set is kept."""
+        """Buffers kept on the model between calls (engine interface; one set is kept).
+
+        Parameters
+        ----------
+        key : hashable
+            Describes the buffers (shapes, dtype ...).
+        make : callable
+            ``make()`` creates them when the last call used another key.
+
+        Returns
+        -------
+        any
+            The buffers stored under ``key``.
+        """
         ws = getattr(self, "_ws", None)
         if ws is None or ws[0] != key:
             ws = (key, make())
@@ -212,10 +340,29 @@ class RecurrentNetwork:
 
     # ------------------------------------------------------------------ public forward API
     def states(self, X, h0=None):
-        """Hidden states h_1..h_T.  X (B, T, d) -> (B, T, N); X (T, d) -> (T, N).
+        """Hidden states h_1..h_T.
 
-        Cost O(B T N^2) (one GEMM per step).  Raises DivergenceError if any state of the trajectory is not
-        finite (the message names the first such time step), even when the state becomes finite again later.
+        Parameters
+        ----------
+        X : array_like
+            (B, T, d) or (T, d).
+        h0 : array_like, optional
+            Initial state: None (zeros), (N,) or (B, N).
+
+        Returns
+        -------
+        ndarray
+            (B, T, N) for a batch, (T, N) for one sequence.
+
+        Raises
+        ------
+        DivergenceError
+            If any state of the trajectory is not finite (the message names the first such time step), even
+            when the state becomes finite again later.
+
+        Notes
+        -----
+        Cost O(B T N^2) (one GEMM per step); memory 3 x B x T x N values.
 
         Examples
         --------
@@ -233,24 +380,71 @@ class RecurrentNetwork:
         return out[0] if single else out
 
     def last_state(self, X, h0=None):
-        """h_T only, without storing the trajectory.  X (B, T, d) -> (B, N); (T, d) -> (N,).
+        """h_T only, without storing the trajectory.
 
-        Raises DivergenceError if h_T is not finite (only the last state is checked here: use :meth:`states`
-        to check the whole trajectory)."""
+        Parameters
+        ----------
+        X : array_like
+            (B, T, d) or (T, d).
+        h0 : array_like, optional
+            Initial state: None (zeros), (N,) or (B, N).
+
+        Returns
+        -------
+        ndarray
+            (B, N) for a batch, (N,) for one sequence.
+
+        Raises
+        ------
+        DivergenceError
+            If h_T is not finite (only the last state is checked: use :meth:`states` to check the whole
+            trajectory).
+        """
         X, single = self.check_inputs(X)
         h0 = self.check_h0(h0, X.shape[0])
         H, _, _ = self.trajectory(X, h0, False)
         return H[0, 0].copy() if single else H[0].copy()
 
     def predict(self, X, h0=None):
-        """Readout of the last state V h_T + c.  X (B, T, d) -> (B, n_out); (T, d) -> (n_out,)."""
+        """Readout of the last state V h_T + c.
+
+        Parameters
+        ----------
+        X : array_like
+            (B, T, d) or (T, d).
+        h0 : array_like, optional
+            Initial state: None (zeros), (N,) or (B, N).
+
+        Returns
+        -------
+        ndarray
+            (B, n_out) for a batch, (n_out,) for one sequence.
+        """
         hT = self.last_state(X, h0)
         return hT @ self.V.T + self.c
 
     # ------------------------------------------------------------------ losses (see wcrnn_dyn.losses)
     def loss(self, X, y, loss="mse", h0=None):
-        """Mean loss.  "mse": mean over batch and outputs of the squared error; "cross_entropy": mean over
-        the batch of -log softmax(V h_T + c)[y] with integer labels y (B,).  Cost: one forward pass."""
+        """Mean loss of the readout.
+
+        Parameters
+        ----------
+        X : array_like, shape (B, T, d)
+        y : array_like
+            "mse": (B, n_out) targets ((B,) when n_out = 1); "cross_entropy": (B,) integer labels.
+        loss : str, default "mse"
+            "mse": mean over batch and outputs of the squared error; "cross_entropy": mean over the batch of
+            -log softmax(V h_T + c)[y] (:mod:`wcrnn_dyn.losses`).
+        h0 : array_like, optional
+
+        Returns
+        -------
+        float
+
+        Notes
+        -----
+        Cost: one forward pass.
+        """
         X, single = self.check_inputs(X)
         if single:
             raise ValueError("X must be a batch (B, T, d) for loss; add a leading batch axis")
@@ -261,18 +455,38 @@ class RecurrentNetwork:
     def loss_and_grad(self, X, y, loss="mse", h0=None, n_threads=None):
         """Loss and its exact gradient by backpropagation through time (adjoint products).
 
-        Returns (loss, grads) with grads keys "W", "U", "b", "V", "c" (and "R" when the residual is
-        trainable: the gradient w.r.t. ``residual.params``), each of the parameter's shape and dtype.
-        Cost: one forward pass storing the trajectory (about 4 arrays of B*T*N, kept for reuse by the next
-        call of the same shape; :meth:`release_workspace` frees them), one backward pass and one GEMM for
-        dW, dU and db together: about 3x the forward FLOPs (engine: :func:`wcrnn_dyn.engine.loss_and_grad`).
-        The batch is split into ``n_threads`` row blocks run in parallel.  Default (None): one block per
-        Numba thread (at most one per 16 sequences), shared among
-        :func:`wcrnn_dyn.threads.default_threads` threads (fewer when other programs hold CPUs); the
-        numbers do not depend on the load (bit for bit), and on ``n_threads`` only by rounding.
+        Parameters
+        ----------
+        X : array_like, shape (B, T, d)
+        y : array_like
+            Targets as for :meth:`loss`.
+        loss : str, default "mse"
+            "mse" or "cross_entropy".
+        h0 : array_like, optional
+        n_threads : int, optional
+            The batch is split into ``n_threads`` row blocks run in parallel.  Default (None): one block per
+            Numba thread (at most one per 16 sequences), shared among :func:`wcrnn_dyn.threads.default_threads`
+            threads (fewer when other programs hold CPUs); the numbers do not depend on the load (bit for bit),
+            and on ``n_threads`` only by rounding.
 
-        Never returns non-finite values: raises DivergenceError (naming the array) if any state of the
-        trajectory, the loss or a gradient is not finite.
+        Returns
+        -------
+        loss : float
+        grads : dict
+            "W", "U", "b", "V", "c" (and "R" when the residual is trainable: the gradient w.r.t.
+            ``residual.params``), each of the parameter's shape and dtype.
+
+        Raises
+        ------
+        DivergenceError
+            Never returns non-finite values: raised (naming the array) if any state of the trajectory, the
+            loss or a gradient is not finite.
+
+        Notes
+        -----
+        Cost: one forward pass storing the trajectory (about 4 arrays of B*T*N, kept for reuse by the next
+        call of the same shape; :meth:`release_workspace` frees them), one backward pass and one GEMM for dW,
+        dU and db together: about 3x the forward FLOPs (engine: :func:`wcrnn_dyn.engine.loss_and_grad`).
 
         Examples
         --------
@@ -306,7 +520,24 @@ class RecurrentNetwork:
 
     # ------------------------------------------------------------------ Jacobian (dense, for tests/users)
     def jacobian(self, h_prev, x_t):
-        """Dense one-step Jacobian dh_t/dh_{t-1} (N, N) at state h_prev (N,) and input x_t (d,).  O(N^2)."""
+        """Dense one-step Jacobian dh_t/dh_{t-1} = R'(h_{t-1}) + coupling * diag(phi'(a_t)) W.
+
+        Parameters
+        ----------
+        h_prev : array_like, shape (N,)
+            The state h_{t-1}.
+        x_t : array_like, shape (d,)
+            The input x_t.
+
+        Returns
+        -------
+        ndarray, shape (N, N)
+            float64.
+
+        Notes
+        -----
+        Cost O(N^2).
+        """
         h_prev = as_array(h_prev, "h_prev", shape=(self.n_hidden,), dtype=np.float64)
         x_t = as_array(x_t, "x_t", shape=(self.n_in,), dtype=np.float64)
         a = self.W.astype(float) @ h_prev + self.U.astype(float) @ x_t + self.b
@@ -320,7 +551,17 @@ class RecurrentNetwork:
 
     # ------------------------------------------------------------------ save (see wcrnn_dyn.serialization)
     def save(self, path):
-        """Save parameters and configuration to an ``.npz`` file (atomically); :func:`load_model` reads it."""
+        """Save parameters and configuration to an ``.npz`` file, atomically (:func:`load_model` reads it).
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+            The path written.
+        """
         return serialization.save_model(self, path)
 
     def __repr__(self):
@@ -388,10 +629,30 @@ class WCRNN(RecurrentNetwork):
     def from_arrays(cls, R, W, U, b, V, c, eps, activation="tanh", dtype=np.float64):
         """Build a WCRNN from explicit arrays, e.g. to analyse a network trained elsewhere.
 
-        ``R``: a residual object or an (N, N) array (used as a dense linear residual); ``W`` (N, N),
-        ``U`` (N, d), ``b`` (N,), ``V`` (n_out, N), ``c`` (n_out,); ``eps`` >= 0; ``activation`` "tanh",
-        "relu" or "identity"; ``dtype`` float64 or float32.  The arrays are copied and converted to ``dtype``;
-        ValueError/TypeError naming the array for a wrong shape, a non-numeric or a non-finite array.
+        Parameters
+        ----------
+        R : residual or array_like
+            A residual object or an (N, N) array (used as a dense linear residual).
+        W : array_like, shape (N, N)
+        U : array_like, shape (N, d)
+        b : array_like, shape (N,)
+        V : array_like, shape (n_out, N)
+        c : array_like, shape (n_out,)
+        eps : float
+            Coupling >= 0.
+        activation : str, default "tanh"
+            "tanh", "relu" or "identity".
+        dtype : numpy dtype, default float64
+            float64 or float32; the arrays are copied and converted to it.
+
+        Returns
+        -------
+        WCRNN
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the array for a wrong shape, a non-numeric or a non-finite array.
 
         Examples
         --------
@@ -427,19 +688,37 @@ class WCRNN(RecurrentNetwork):
 class Elman(RecurrentNetwork):
     """Elman RNN  h_t = phi(W h_{t-1} + U x_t + b),  y = V h_T + c.
 
-    ``init`` chooses W_0:
-      * "default": U(-1/sqrt(N), 1/sqrt(N)) entries (PyTorch's default);
-      * "orthogonal": a Haar-random orthogonal matrix;
-      * "identity": the identity (IRNN, Le et al. 2015; usually with activation="relu");
-      * "wcri": weakly coupled residual initialisation W_0 = Lambda + eps W~, W~ ~ N(0, 1/N), Lambda the
-        matrix of ``residual`` (default scaled_identity(N, 1.0)); near h = 0 the initial exponents sit at
-        log|lambda(Lambda)| (docs/THEORY.md section 1.3).
-    U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
+    Parameters
+    ----------
+    n_in, n_hidden, n_out : int
+        Sizes d, N and the number of outputs.
+    init : str, default "default"
+        Chooses W_0:
 
-    ``eps`` (default 0.05) is the WCRI coupling the network was built with: it is stored as ``net.eps``
-    (saved and loaded with the model; 0.0 for :meth:`from_arrays`) and used only by ``init="wcri"``.  The
-    map itself has no coupling constant: the kernels' coupling, :attr:`coupling`, is 1.0 (an Elman network
-    is the WCRNN map with R = 0 and coupling 1).  ``wcri_eps`` is an older name of ``eps``.
+        * "default": U(-1/sqrt(N), 1/sqrt(N)) entries (PyTorch's default);
+        * "orthogonal": a Haar-random orthogonal matrix;
+        * "identity": the identity (IRNN, Le et al. 2015; usually with activation="relu");
+        * "wcri": weakly coupled residual initialisation W_0 = Lambda + eps W~, W~ ~ N(0, 1/N), Lambda the
+          matrix of ``residual`` (default scaled_identity(N, 1.0)); near h = 0 the initial exponents sit at
+          log|lambda(Lambda)| (docs/THEORY.md section 1.3).
+    residual : residual or array_like, optional
+        Lambda for ``init="wcri"`` (a linear residual).
+    eps : float, default 0.05
+        The WCRI coupling the network is built with: stored as ``net.eps`` (saved and loaded with the model;
+        0.0 for :meth:`from_arrays`) and used only by ``init="wcri"``.  The map itself has no coupling
+        constant: the kernels' coupling, :attr:`coupling`, is 1.0 (an Elman network is the WCRNN map with
+        R = 0 and coupling 1).  ``wcri_eps`` is an older name of ``eps``.
+    activation : str, default "tanh"
+        "tanh", "relu" or "identity".
+    seed : None, int or numpy Generator, default 0
+        U ~ U(-1/sqrt(N), 1/sqrt(N)), b = 0, V ~ N(0, 1/N), c = 0.  W trains freely afterwards.
+    dtype : numpy dtype, default float64
+        float64 or float32.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Naming the argument (an unknown ``init``, a non-linear residual for "wcri", bad sizes ...).
 
     Examples
     --------
@@ -504,11 +783,30 @@ class Elman(RecurrentNetwork):
     def from_arrays(cls, W, U, b, V, c, activation="tanh", dtype=np.float64):
         """Build an Elman network h_t = phi(W h_{t-1} + U x_t + b), y = V h_T + c from explicit arrays.
 
-        ``W`` (N, N), ``U`` (N, d), ``b`` (N,), ``V`` (n_out, N), ``c`` (n_out,); ``activation`` "tanh",
-        "relu" or "identity".  This is how a network trained elsewhere is analysed: a ``torch.nn.RNN``'s
-        ``weight_hh_l0``, ``weight_ih_l0`` and ``bias_ih_l0 + bias_hh_l0`` are W, U and b (see
-        :func:`wcrnn_dyn.interop.elman_from_torch`, which also reads the readout).  ValueError/TypeError
-        naming the array for a wrong shape, a non-numeric or a non-finite array.
+        This is how a network trained elsewhere is analysed: a ``torch.nn.RNN``'s ``weight_hh_l0``,
+        ``weight_ih_l0`` and ``bias_ih_l0 + bias_hh_l0`` are W, U and b (see
+        :func:`wcrnn_dyn.interop.elman_from_torch`, which also reads the readout).
+
+        Parameters
+        ----------
+        W : array_like, shape (N, N)
+        U : array_like, shape (N, d)
+        b : array_like, shape (N,)
+        V : array_like, shape (n_out, N)
+        c : array_like, shape (n_out,)
+        activation : str, default "tanh"
+            "tanh", "relu" or "identity".
+        dtype : numpy dtype, default float64
+
+        Returns
+        -------
+        Elman
+            With ``init = "arrays"`` and ``eps = 0.0`` (no WCRI).
+
+        Raises
+        ------
+        ValueError, TypeError
+            Naming the array for a wrong shape, a non-numeric or a non-finite array.
 
         Examples
         --------
@@ -542,5 +840,14 @@ class Elman(RecurrentNetwork):
 
 
 def load_model_from_dict(d):
-    """Same as :func:`wcrnn_dyn.serialization.model_from_dict` (kept for older imports)."""
+    """Same as :func:`wcrnn_dyn.serialization.model_from_dict` (kept for older imports).
+
+    Parameters
+    ----------
+    d : dict
+
+    Returns
+    -------
+    WCRNN or Elman
+    """
     return model_from_dict(d)
