@@ -64,7 +64,15 @@ _DECAYED = ("W", "U", "V")
 class TrainingDiverged(RuntimeError):
     """Training kept diverging (non-finite loss or gradients, or an overflowing state) after the allowed
     number of learning-rate reductions.  ``.history`` holds the history up to that point; the network holds
-    the last finite parameters (the state before the failing update)."""
+    the last finite parameters (the state before the failing update).
+
+    Parameters
+    ----------
+    message : str
+        What happened (also ``history.meta["message"]``).
+    history : History, optional
+        The history up to the failure.
+    """
 
     def __init__(self, message, history=None):
         super().__init__(message)
@@ -88,7 +96,14 @@ class History(dict):
 
     ``meta``: ``loss``, ``metric`` ("accuracy" or "mse"), ``best_epoch``, ``best_val_metric``,
     ``stopped_early``, ``diverged``, ``lr_reductions``, ``divergence_events``, ``n_steps``,
-    ``total_steps``, ``steps_per_epoch``, ``resumed_at_step``, ``restored_best``, ``message``.
+    ``total_steps``, ``steps_per_epoch``, ``resumed_at_step``, ``restored_best``, ``message``, and
+    ``timing`` (this call's steps, seconds, steps_per_s, loss_and_grad_seconds and
+    share_outside_loss_and_grad).
+
+    Parameters
+    ----------
+    *args, **kwargs
+        As for ``dict``: initial lists by key (the missing :attr:`KEYS` start empty).
     """
 
     KEYS = ("epoch", "step", "train_loss", "val_loss", "val_metric", "lr", "grad_norm", "time")
@@ -100,19 +115,47 @@ class History(dict):
         self.meta = {}
 
     def to_dict(self):
-        """JSON-able copy: {"history": {key: list}, "meta": {...}}."""
+        """A JSON-able copy (non-finite numbers stay floats: :func:`wcrnn_dyn.store.to_jsonable` converts them).
+
+        Returns
+        -------
+        dict
+            ``{"history": {key: list}, "meta": {...}}``; :meth:`from_dict` rebuilds the history.
+        """
         return {"history": {k: list(v) for k, v in self.items()}, "meta": dict(self.meta)}
 
     @classmethod
     def from_dict(cls, d):
+        """Rebuild a history from :meth:`to_dict`'s dict.
+
+        Parameters
+        ----------
+        d : dict
+            ``{"history": {key: list}, "meta": {...}}`` ("meta" optional).
+
+        Returns
+        -------
+        History
+        """
         h = cls({k: list(v) for k, v in d["history"].items()})
         h.meta = dict(d.get("meta", {}))
         return h
 
     def plot(self, ax=None, **kw):
-        """Learning curves (:func:`wcrnn_dyn.plotting.plot_learning_curve`: train / validation loss, the
-        validation accuracy on a twin axis for classification; ``x="step"``, ``baseline=...``).  Returns the
-        matplotlib Axes."""
+        """Learning curves (:func:`wcrnn_dyn.plotting.plot_learning_curve`).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Drawn into (default: a new figure).
+        **kw
+            Passed on (e.g. ``x="step"``, ``baseline=...``).
+
+        Returns
+        -------
+        matplotlib Axes
+            Train / validation loss, and the validation accuracy on a twin axis for classification.
+        """
         from .plotting import plot_learning_curve
         return plot_learning_curve(self, ax=ax, **kw)[1]
 
@@ -200,15 +243,29 @@ def _loss_metric_from_logits(z, y, loss):
 
 
 def evaluate(net, X, y, loss=None, batch_size=1024):
-    """Loss and metric of ``net`` on (X, y), computed in batches of ``batch_size`` to bound memory.
+    """Loss and metric of ``net`` on (X, y), computed in batches to bound memory.
 
-    ``loss``: "mse" or "cross_entropy"; None infers it from ``y`` (integer labels -> cross_entropy).
-    Returns :class:`Evaluation` (loss, metric): for "cross_entropy" the mean negative log-likelihood and the
-    accuracy (fraction in [0, 1]); for "mse" the mean squared error (over samples and outputs) twice
-    (metric = loss).  Both equal ``net.loss`` on the whole set up to rounding.
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    X : array_like, shape (n, T, d)
+    y : array_like
+        (n, n_out) / (n,) floats for "mse", (n,) integer labels for "cross_entropy".
+    loss : str, optional
+        "mse" or "cross_entropy"; None infers it from ``y`` (integer labels -> cross_entropy).
+    batch_size : int, default 1024
 
+    Returns
+    -------
+    Evaluation
+        (loss, metric): for "cross_entropy" the mean negative log-likelihood and the accuracy (fraction in
+        [0, 1]); for "mse" the mean squared error (over samples and outputs) twice (metric = loss).  Both
+        equal ``net.loss`` on the whole set up to rounding; NaN for both when the forward pass diverges
+        (overflowing state, see ``models.DivergenceError``).
+
+    Notes
+    -----
     Cost: one forward pass over X (no trajectory stored), memory O(batch_size * N).
-    Returns NaN for both when the forward pass diverges (overflowing state, see ``models.DivergenceError``).
 
     Examples
     --------
@@ -448,12 +505,24 @@ def _check_checkpoint(ck, path, net, optimizer, n, total_steps, spe):
 def load_checkpoint(path):
     """Read a training checkpoint written by :func:`train` (``checkpoint_dir/checkpoint.npz``).
 
-    Returns a dict: ``meta`` (counters, generator state, fingerprint, ``history`` as a :class:`History`),
-    ``params``, ``opt_m``, ``opt_v``, ``best`` (or None), ``prev`` (or None) and ``perm``.
-    Raises ValueError naming the problem if the file is not a readable, complete checkpoint (missing meta
-    entries such as ``rng_state`` or ``history``, no ``perm``, malformed history); :func:`train` checks the
-    rest against the run (counters within the step budget, array shapes) before resuming.  Nothing is
-    ever deleted.
+    Parameters
+    ----------
+    path : str or Path
+
+    Returns
+    -------
+    dict
+        ``meta`` (counters, generator state, fingerprint, ``history`` as a :class:`History`; non-finite
+        numbers as floats, from the current "nan"/"inf" strings or older checkpoints' NaN tokens), ``params``,
+        ``opt_m``, ``opt_v``, ``best`` (or None), ``prev`` (or None) and ``perm``.
+
+    Raises
+    ------
+    ValueError
+        Naming the problem if the file is not a readable, complete checkpoint (missing meta entries such as
+        ``rng_state`` or ``history``, no ``perm``, malformed history, another checkpoint version).
+        :func:`train` checks the rest against the run (counters within the step budget, array shapes)
+        before resuming.  Nothing is ever deleted.
     """
     path = Path(path)
     try:
@@ -949,9 +1018,10 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
           patience=None, min_delta=0.0, restore_best=True, callbacks=(), progress=None, checkpoint_dir=None,
           checkpoint_every_steps=None, resume=False, max_lr_reductions=3, divergence_lr_factor=0.5,
           on_divergence="raise", eval_batch_size=1024, regularizer=None, max_loss=None):
-    """Train ``net`` in place by mini-batch BPTT; return a :class:`History`.
+    """Train ``net`` in place by mini-batch BPTT; return a :class:`History`.  All arguments after the data
+    are keyword-only.
 
-    Parameters (all keyword-only after the data)
+    Parameters
     ----------
     net : WCRNN or Elman; trained in its own dtype (float32 or float64).
     X_train, y_train : (n, T, d) inputs and targets: (n, n_out) or (n,) floats for "mse", (n,) integer
@@ -1044,11 +1114,27 @@ def _finish(net, history, best_params, restore):
 def lyapunov_callback(X, k, every=1, **kwargs):
     """A callback recording the top-``k`` Lyapunov exponents of the network every ``every`` epochs.
 
-    ``X``: (T, d) or (B, T, d) driving input(s); extra keyword arguments go to
-    :func:`wcrnn_dyn.lyapunov_spectrum` (e.g. ``burn_in``, ``seed``).  Appends to ``history["lyap_epoch"]``
-    and ``history["lyap_exponents"]`` (list of k floats, descending, natural log per step).  Cost: one
-    Lyapunov spectrum computation, O(T N^2 k) per call.  Exponents are NaN if the spectrum cannot be computed
-    (the error is logged, training continues).
+    Parameters
+    ----------
+    X : array_like
+        (T, d) or (B, T, d) driving input(s).
+    k : int
+        Number of exponents.
+    every : int, default 1
+        Epochs between two computations.
+    **kwargs
+        Passed to :func:`wcrnn_dyn.lyapunov_spectrum` (e.g. ``burn_in``, ``seed``).
+
+    Returns
+    -------
+    callable
+        ``cb(net, epoch, history)`` for :func:`train`'s ``callbacks``: appends to ``history["lyap_epoch"]``
+        and ``history["lyap_exponents"]`` (list of k floats, descending, natural log per step).  Exponents
+        are NaN if the spectrum cannot be computed (the error is logged, training continues).
+
+    Notes
+    -----
+    Cost: one Lyapunov spectrum computation, O(T N^2 k) per call.
     """
     k = check_int(k, "k", minimum=1)
     every = check_int(every, "every", minimum=1)
@@ -1078,8 +1164,17 @@ def lyapunov_callback(X, k, every=1, **kwargs):
 
 def set_blas_threads(n):
     """Set the thread count of every BLAS library (NumPy's and SciPy's OpenBLAS, the latter used by Numba's
-    ``np.dot``) loaded in this process, through threadpoolctl (:func:`wcrnn_dyn.threads.set_blas_threads`);
-    returns the number of libraries changed (0 where none is found).
+    ``np.dot``) loaded in this process, through threadpoolctl (:func:`wcrnn_dyn.threads.set_blas_threads`).
+
+    Parameters
+    ----------
+    n : int
+        Threads (>= 1).
+
+    Returns
+    -------
+    int
+        The number of libraries changed (0 where none is found).
 
     The recurrent kernels issue one small GEMM per time step; with several BLAS threads on a machine whose
     cores are busy, the threads' synchronisation costs far more than the product (measured here: 10x slower
