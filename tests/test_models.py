@@ -308,3 +308,16 @@ def test_get_set_params_are_deprecated_aliases_of_weights():
         net.set_weights({"Q": np.eye(4)})
     with pytest.raises(TypeError, match="weights"):
         net.set_weights([np.eye(4)])
+
+
+def test_elman_pickles_and_reads_pickles_from_before_the_eps_change():
+    import pickle
+    net = wd.Elman(1, 5, 1, init="wcri", eps=0.07, seed=0)
+    back = pickle.loads(pickle.dumps(net))
+    assert back.eps == 0.07 and back.coupling == 1.0
+    old = wd.Elman.__new__(wd.Elman)
+    state = dict(net.__dict__)
+    state["wcri_eps"] = state.pop("eps")  # the attribute layout of older versions
+    old.__setstate__(state)
+    assert old.eps == 0.07 and old.wcri_eps == 0.07
+    np.testing.assert_array_equal(old.predict(np.ones((4, 1))), net.predict(np.ones((4, 1))))

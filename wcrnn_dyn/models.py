@@ -770,6 +770,13 @@ class Elman(RecurrentNetwork):
         """The kernels' coupling: 1 (h_t = phi(a_t)); ``eps`` is the WCRI coupling instead."""
         return 1.0
 
+    def __setstate__(self, state):
+        # objects pickled before eps held the WCRI coupling stored it as "wcri_eps"
+        if "wcri_eps" in state and "eps" not in state:
+            state = dict(state)
+            state["eps"] = state.pop("wcri_eps")
+        self.__dict__.update(state)
+
     @property
     def wcri_eps(self):
         """Older name of :attr:`eps` (the WCRI coupling)."""
