@@ -62,9 +62,9 @@ CASES = {
 def _next_interval_ref(logr, m, ok, rcond_min, cap):
     """docs/LYAPUNOV.md's rule written out: the largest m' <= cap with m' * spread_rate <= log(1/rcond_min) / 2
     and m' * norm_rate <= AUTO_LOG_NORM_MAX / 2 (rates per step over the last m steps); failed check:
-    m // 4; a non-finite log r: 1."""
+    at most max(1, m // 4); a non-finite log r: 1."""
     if not ok:
-        return max(1, min(cap, m // KL.AUTO_SHRINK))
+        cap = max(1, min(cap, m // KL.AUTO_SHRINK))
     if not np.all(np.isfinite(logr)):
         return 1
     spread_rate = (logr.max() - logr.min()) / m

@@ -412,19 +412,22 @@ def _rcond_upper(a, N, k, ib, db, cb, fp, work, iwork):
 
 
 @njit(**_OPTS)
-def qr_rows_checked(F, row0, k, mode, rcond_min, fp, ib, db, cb, G, tau, work, iwork, logr):
-    """As :func:`qr_rows`, and also say whether the frame handed in was shown to be well conditioned,
-    cond(Y) <= 1 / rcond_min.  Cholesky-QR is only accepted after that test (Gershgorin's discs of the Gram
-    matrix or LAPACK's estimate), so an accepted Cholesky-QR is "ok" and a fall back is not; for Householder
-    (requested) LAPACK's estimate ``dtrcon`` of R decides (O(k^2), against O(N k^2) for the QR).
-    Returns (used, ok) with ``used`` as in :func:`qr_rows`."""
+def qr_rows_checked(F, row0, k, mode, rcond_min, m, cap, fp, ib, db, cb, G, tau, work, iwork, logr):
+    """As :func:`qr_rows` for a frame advanced over ``m`` steps since its last QR, and also check whether
+    it was well conditioned, cond(Y) <= 1 / rcond_min, and choose the next interval (:func:`next_interval`,
+    at most ``cap``).  Cholesky-QR is only accepted after that test (Gershgorin's discs of the Gram matrix or
+    LAPACK's estimate), so an accepted Cholesky-QR is "ok" and a fall back is not; for Householder
+    (requested) LAPACK's estimate ``dtrcon`` of R decides (O(k^2), against O(N k^2) for the QR), and is
+    skipped when its outcome cannot change the next interval (the rates already give <= max(1, m // 4):
+    e.g. every step of a chaotic Elman network).  Returns (used, ok, next interval), ``used`` as in
+    :func:`qr_rows`; ``ok`` is True when not checked."""
     N = F.shape[1]
     a = F.ctypes.data + 8 * row0 * N
     if mode != QR_HOUSEHOLDER:
         if _cholesky(a, N, k, fp, ib, db, cb, G, iwork, work, logr, rcond_min):
-            return 1, True
+            return 1, True, next_interval(logr, k, m, True, rcond_min, cap)
         _householder(a, N, k, fp, ib, db, cb, tau, work, logr)
-        return -1, False
+        return -1, False, next_interval(logr, k, m, False, rcond_min, cap)
     pi = ib.ctypes.data
     ib[_I_N] = N
     ib[_I_K] = k
@@ -440,16 +443,19 @@ def qr_rows_checked(F, row0, k, mode, rcond_min, fp, ib, db, cb, G, tau, work, i
         if not (r == r):
             logr[i] = np.nan
     ok = True
-    if k > 1:
+    nxt = next_interval(logr, k, m, True, rcond_min, cap)
+    if k > 1 and nxt > max(1, m // AUTO_SHRINK):
         rc = _rcond_upper(a, N, k, ib, db, cb, fp, work, iwork)
         ok = rc >= rcond_min
+        if not ok:
+            nxt = next_interval(logr, k, m, False, rcond_min, cap)
     ib[_I_N] = N
     ib[_I_K] = k
     ib[_I_LWORK] = work.shape[0]
     ib[_I_INFO] = 0
     fcall(fp[_F_ORGQR], (pi + 4 * _I_N, pi + 4 * _I_K, pi + 4 * _I_K, a, pi + 4 * _I_N, pt, pw,
                          pi + 4 * _I_LWORK, pi + 4 * _I_INFO))
-    return 0, ok
+    return 0, ok, nxt
 
 
 @njit(**_OPTS)
@@ -461,10 +467,10 @@ def next_interval(logr, k, m, ok, rcond_min, cap):
     change of the columns over the m steps.  The result is the largest m' <= ``cap`` for which, at the
     rates measured over the m steps, the spread stays below half of log(1 / rcond_min) and the log-norm
     change below AUTO_LOG_NORM_MAX / 2 (a factor-2 margin on both rates).  A frame that was not shown to be
-    well conditioned (``ok`` False) gives m // AUTO_SHRINK; a singular or non-finite r_ii gives 1.
-    Always >= 1."""
+    well conditioned (``ok`` False) gives at most max(1, m // AUTO_SHRINK); a singular or non-finite r_ii
+    gives 1.  Always >= 1."""
     if not ok:
-        return max(1, min(cap, m // AUTO_SHRINK))
+        cap = max(1, min(cap, m // AUTO_SHRINK))
     lo = np.inf
     hi = -np.inf
     big = 0.0
@@ -497,9 +503,9 @@ def frame_loop_auto(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, block_len, max_inte
     burn-in (s = n_burn - 1), at the end of every accumulation block of ``block_len`` steps ((a + 1) %
     block_len == 0) and at a = M - 1; the log r_ii of a QR taken at accumulation step a go to
     ``blk[a // block_len, b]`` (a QR never spans two blocks or the burn-in boundary).  After each QR the
-    interval is set by :func:`next_interval` (from 1 at the start, doubling at most per QR) and the QR
-    method's condition test (:func:`qr_rows_checked`) is recorded: ``astats[0]`` counts frames that were
-    not shown to satisfy cond <= 1 / rcond_min, ``astats[1]`` is the largest interval used.
+    interval is set by :func:`qr_rows_checked` / :func:`next_interval` (from 1 at the start, doubling at
+    most per QR, divided by 4 after a frame that failed the condition test): ``astats[0]`` counts frames
+    found not to satisfy cond <= 1 / rcond_min, ``astats[1]`` is the largest interval used.
     Returns (status, step) as :func:`frame_loop`.
     """
     st = k + 1
@@ -532,8 +538,12 @@ def frame_loop_auto(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, block_len, max_inte
             if not (forced or m >= ivl[b, _A_INTERVAL]):
                 continue
             any_qr = True
-            used, ok = qr_rows_checked(Z, b * st + 1, k, cur_mode, rcond_min, fp, ib, db, cb, G, tau, work,
-                                       iwork, logr)
+            cur = ivl[b, _A_INTERVAL]
+            # the interval may at most double per QR; a forced QR (block end) before the interval was reached
+            # may only shorten it
+            cap = min(2 * m, max_interval) if m >= cur else cur
+            used, ok, nxt = qr_rows_checked(Z, b * st + 1, k, cur_mode, rcond_min, m, cap, fp, ib, db, cb, G, tau,
+                                            work, iwork, logr)
             if used == 1:
                 counters[0] += 1
             elif used == -1:
@@ -548,14 +558,7 @@ def frame_loop_auto(X, Z, P, LZ, DP, GPR, s0, s1, n_burn, M, block_len, max_inte
             if m > astats[_S_MAXIVL]:
                 astats[_S_MAXIVL] = m
             ivl[b, _A_SINCE] = 0
-            cur = ivl[b, _A_INTERVAL]
-            if m >= cur:
-                # the interval may at most double per QR
-                ivl[b, _A_INTERVAL] = next_interval(logr, k, m, ok, rcond_min, min(2 * m, max_interval))
-            else:
-                # a forced QR (block end) before the interval was reached: the rates it measured may only
-                # shorten the interval
-                ivl[b, _A_INTERVAL] = next_interval(logr, k, m, ok, rcond_min, cur)
+            ivl[b, _A_INTERVAL] = nxt
             if acc:
                 jb = a_idx // block_len
                 for i in range(k):
