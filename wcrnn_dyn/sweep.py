@@ -65,6 +65,7 @@ from pathlib import Path
 import numpy as np
 
 from . import build as _build
+from ._progress import progress_bar
 from . import store as _store
 from ._version import __version__
 
@@ -119,7 +120,25 @@ def _toml_module():
 
 
 def load_config(path):
-    """Read and check a sweep TOML file; returns the config dict (see the module docstring)."""
+    """Read and check a sweep TOML file.
+
+    Parameters
+    ----------
+    path : str or Path
+        The TOML file (format: the module docstring).
+
+    Returns
+    -------
+    dict
+        The checked config (:func:`parse_config`).
+
+    Raises
+    ------
+    FileNotFoundError
+        When the file does not exist.
+    ValueError
+        For invalid TOML or an invalid config (unknown keys, empty lists, bad values).
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"sweep config {str(path)!r} does not exist")
@@ -133,7 +152,25 @@ def load_config(path):
 
 
 def parse_config(cfg):
-    """Check a sweep config dict; returns a normalised copy with ``name``, ``defaults`` and a list ``grid``."""
+    """Check a sweep config dict.
+
+    Parameters
+    ----------
+    cfg : dict
+        A parsed TOML document: ``name``, ``description``, ``defaults`` (scalars), ``grid`` (a table or a list
+        of tables whose values are scalars or non-empty lists).
+
+    Returns
+    -------
+    dict
+        A normalised copy with ``name``, ``description``, ``defaults`` and a list ``grid``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-dict config, unknown top-level keys, a missing grid, lists in defaults, empty lists or
+        values that are not strings, numbers or booleans.
+    """
     if not isinstance(cfg, dict):
         raise TypeError(f"config must be a dict (a parsed TOML document), got {type(cfg).__name__}")
     allowed = {"name", "description", "defaults", "grid"}
@@ -168,8 +205,27 @@ def parse_config(cfg):
 
 
 def expand(cfg):
-    """The cells of a sweep config, in a deterministic order (grids in file order, then the Cartesian
-    product in key order, the last key varying fastest).  ``[defaults]`` keys that a built-in kind does not
+    """The cells of a sweep config.
+
+    Parameters
+    ----------
+    cfg : dict
+        A config (see :func:`parse_config`).
+
+    Returns
+    -------
+    list of dict
+        The cells in a deterministic order (grids in file order, then the Cartesian product in key order, the
+        last key varying fastest).
+
+    Raises
+    ------
+    ValueError
+        For a cell without a kind, unknown keys in a grid, ``[defaults]`` keys no cell kind takes, or values
+        of the wrong type (never coerced).
+
+    Notes
+    -----  ``[defaults]`` keys that a built-in kind does not
     take are left out of that kind's cells; unknown keys in a grid raise ValueError (checked with
     :func:`normalize_cell`).  Duplicates (same :func:`cell_key`) are dropped, keeping the first."""
     cfg = parse_config(cfg)
@@ -210,7 +266,23 @@ def _check_default_keys(defaults, cells):
 
 
 def kind_defaults(kind):
-    """Parameters and defaults of a built-in cell kind (a new dict); {} for a ``module:function`` kind."""
+    """Parameters and defaults of a cell kind.
+
+    Parameters
+    ----------
+    kind : str
+        A built-in kind (:data:`KINDS`) or ``"module.path:function"``.
+
+    Returns
+    -------
+    dict
+        A new dict of the kind's keys and defaults; {} for a ``module:function`` kind.
+
+    Raises
+    ------
+    ValueError
+        For an unknown kind.
+    """
     if kind in _KIND_DEFAULTS:
         return dict(_KIND_DEFAULTS[kind])
     if isinstance(kind, str) and ":" in kind:
@@ -219,7 +291,25 @@ def kind_defaults(kind):
 
 
 def normalize_cell(cell):
-    """The cell with its kind's defaults filled in; ValueError on unknown keys or kinds.  Optional keys
+    """The cell with its kind's defaults filled in.
+
+    Parameters
+    ----------
+    cell : dict
+        A cell with a string ``kind``.
+
+    Returns
+    -------
+    dict
+        A new dict: the kind's defaults updated with the cell.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-dict cell, unknown keys or kinds, or values of the wrong type.
+
+    Notes
+    -----  Optional keys
     (:data:`TRAIN_OPTIONAL`) are type-checked and kept only when they differ from their default."""
     if not isinstance(cell, dict):
         raise TypeError(f"cell must be a dict, got {type(cell).__name__}")
@@ -284,7 +374,19 @@ def _canonical(v):
 
 
 def cell_key(cell):
-    """Stable 16-hex-digit hash of a cell (kind defaults filled in; 1 and 1.0 hash alike)."""
+    """Stable hash of a cell: the name of its result file.
+
+    Parameters
+    ----------
+    cell : dict
+        A cell (its kind's defaults are filled in before hashing, so 1 and 1.0 hash alike and a default
+        written out hashes like the default left out).
+
+    Returns
+    -------
+    str
+        16 hexadecimal digits (SHA-256 of the canonical JSON).
+    """
     c = normalize_cell(cell)
     blob = json.dumps({k: _canonical(v) for k, v in sorted(c.items())}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
@@ -350,7 +452,24 @@ def _kind_memory(c):
 
 
 def train_cell(c, residual=None, checkpoint_dir=None):
-    """Build data and model from a train cell (kind defaults filled in), train, evaluate on the test split.
+    """Build data and model from a train cell, train, evaluate on the test split.
+
+    Parameters
+    ----------
+    c : dict
+        A "train" cell (the kind's defaults are filled in).
+    residual : Residual, optional
+        Overrides the cell's residual family.
+    checkpoint_dir : str or Path, optional
+        Checkpoint there and resume from it (see below).
+
+    Returns
+    -------
+    (dict, network, History, Task)
+        The metrics, the trained network (best validation parameters), the history and the task.
+
+    Notes
+    -----
 
     The data, the model and the mini-batch order all come from :mod:`wcrnn_dyn.build` with the cell's seed
     (so ``wcrnn-dyn train`` with the same settings and seed gives the same numbers).  ``checkpoint_dir``:
@@ -559,7 +678,27 @@ def _resolve(kind):
 
 
 def run_cell(cell, workdir=None):
-    """Run one cell; returns ``{"key", "cell", "metrics", "extra", "error", "seconds", "version"}``.
+    """Run one cell.
+
+    Parameters
+    ----------
+    cell : dict
+        A cell (validated before anything runs).
+    workdir : str or Path, optional
+        See below.
+
+    Returns
+    -------
+    dict
+        ``{"key", "cell", "metrics", "extra", "error", "seconds", "version"}``.
+
+    Raises
+    ------
+    ValueError
+        For a bad cell specification; errors of the computation itself are recorded in ``error``.
+
+    Notes
+    -----
 
     ``workdir``: a folder the built-in "train" kind may use for its checkpoint (``<key>.ckpt``, resumed when
     present, removed when the cell finishes) and its saved model (``<key>.model.npz``).
@@ -639,14 +778,6 @@ def _read_cell(path):
     return d
 
 
-def _progress(total, enabled, desc):
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
-        return None
-    return tqdm(total=total, disable=not enabled, desc=desc, leave=False)
-
-
 def _dask_client(scheduler):
     try:
         from distributed import Client
@@ -657,7 +788,32 @@ def _dask_client(scheduler):
 
 
 def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, progress=False, isolate=False):
-    """Run the cells that have no result file in ``cache_dir`` yet; return all records in input order.
+    """Run the cells that have no result file in ``cache_dir`` yet.
+
+    Parameters
+    ----------
+    cells : list of dict
+        The cells (all validated before anything runs).
+    cache_dir : str or Path
+        Where each record is written (``<key>.json``) and looked up.
+    jobs : int, default 1
+        Local worker processes.
+    scheduler : str, optional
+        A Dask scheduler address instead.
+    retry_failed : bool, default False
+        Rerun cells whose record holds an error.
+    progress : bool or None, default False
+        Progress bar over the cells (None: in a terminal or a Jupyter kernel).
+    isolate : bool, default False
+        Use a worker process even for ``jobs=1``.
+
+    Returns
+    -------
+    (list of dict, int)
+        All records in input order, and how many cells were run now.
+
+    Notes
+    -----
 
     Each record (see :func:`run_cell`) is written to ``cache_dir/<key>.json`` atomically as soon as it
     completes (by this process, so the cluster needs no shared file system).  ``jobs`` > 1 uses a local
@@ -683,7 +839,7 @@ def run_cells(cells, cache_dir, jobs=1, scheduler=None, retry_failed=False, prog
             done[k] = rec
         elif all(k != kk for kk, _ in todo):
             todo.append((k, c))
-    bar = _progress(len(todo), progress, "cells")
+    bar = progress_bar(progress, len(todo), "cells", unit="cell")
 
     def finish(rec):
         _store.write_json(_cell_path(cache_dir, rec["key"]), rec)
@@ -743,7 +899,18 @@ def _run_pool(todo, workers, cache_dir, finish, done):
 
 # ============================================================================================ table
 def format_value(v):
-    """CSV text of a value: floats with :data:`CSV_DIGITS` significant digits, "" for None, nan/inf as is."""
+    """CSV text of a value.
+
+    Parameters
+    ----------
+    v : object
+        A metric or configuration value.
+
+    Returns
+    -------
+    str
+        Floats with :data:`CSV_DIGITS` significant digits, "" for None, "nan"/"inf"/"-inf", "true"/"false".
+    """
     if v is None:
         return ""
     if isinstance(v, (bool, np.bool_)):
@@ -761,8 +928,21 @@ def format_value(v):
 
 
 def write_table(records, path):
-    """Write records to a CSV: ``kind``, the other configuration keys (first-appearance order), the metric
-    columns (sorted), ``error``.  Returns (columns, rows as lists of strings)."""
+    """Write records to a CSV table (atomically).
+
+    Parameters
+    ----------
+    records : list of dict
+        Records of :func:`run_cell`.
+    path : str or Path
+        The CSV file.
+
+    Returns
+    -------
+    (list of str, list of list of str)
+        The columns (``kind``, the other configuration keys in first-appearance order, the metric columns
+        sorted, ``error``) and the rows as strings.
+    """
     cfg_cols = ["kind"]
     for r in records:
         for k in r["cell"]:
@@ -785,14 +965,37 @@ def write_table(records, path):
 
 
 def read_table(path):
-    """Read a sweep CSV back as a list of dicts of strings."""
+    """Read a sweep CSV back.
+
+    Parameters
+    ----------
+    path : str or Path
+        A table written by :func:`write_table`.
+
+    Returns
+    -------
+    list of dict
+        One dict of strings per row.
+    """
     with open(path, newline="", encoding="utf-8") as f:
         return list(csv.DictReader(f))
 
 
 @dataclass
 class SweepResult:
-    """What :func:`run_sweep` did: the table (``columns``, ``rows``), its path and counts."""
+    """What :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    out_dir, table_path : Path
+        The sweep's folder and its CSV table.
+    columns, rows : list
+        The table.
+    records : list of dict
+        Every cell's record.
+    n_cells, n_run, n_skipped, n_failed : int
+        Cells in all, run now, reused, failed.
+    """
     out_dir: Path
     table_path: Path
     columns: list
@@ -806,9 +1009,34 @@ class SweepResult:
 
 def run_sweep(config, out_dir, jobs=1, scheduler=None, retry_failed=False, progress=False, argv=None,
               isolate=False):
-    """Run a sweep (a config dict or a TOML path) into ``out_dir``: cell files under ``out_dir/cells``,
-    ``out_dir/table.csv`` and ``out_dir/results.json`` (the config, counts, provenance).  Resumable: cells
-    with a result file are skipped.  Cost: the sum of the cells' costs divided by the workers."""
+    """Run a sweep into ``out_dir``.
+
+    Parameters
+    ----------
+    config : dict or str or Path
+        A config dict or a TOML file (format: the module docstring).
+    out_dir : str or Path
+        Cell files go to ``out_dir/cells``, the table to ``out_dir/table.csv``, the config, counts and
+        provenance to ``out_dir/results.json``.
+    jobs, scheduler, retry_failed, progress, isolate
+        As in :func:`run_cells` (give jobs or scheduler, not both).
+    argv : list, optional
+        The command line, recorded in the provenance.
+
+    Returns
+    -------
+    SweepResult
+
+    Raises
+    ------
+    ValueError
+        For an invalid config, or both jobs > 1 and a scheduler.
+
+    Notes
+    -----
+    Resumable: cells with a result file are skipped.  A cell that raises, or kills its worker, is recorded
+    as failed and the others still run.  Cost: the sum of the cells' costs divided by the workers.
+    """
     cfg = load_config(config) if isinstance(config, (str, os.PathLike)) else parse_config(config)
     if scheduler is not None and jobs not in (None, 1):
         raise ValueError("give either jobs (local process pool) or scheduler (Dask), not both")
