@@ -150,3 +150,17 @@ def test_train_elman(tmp_path, init):
     assert isinstance(net, wd.Elman)
     res = json.loads((out / "results.json").read_text())
     assert res["config"]["init"] == init and np.isfinite(res["metrics"]["test_mse"])
+
+
+def test_train_reports_throughput(tmp_path):
+    """results.json and the summary line carry steps/s and the share of time outside loss_and_grad."""
+    import json
+    import subprocess
+    import sys
+    out = tmp_path / "t"
+    r = subprocess.run([sys.executable, "-m", "wcrnn_dyn", "train", "--task", "adding", "--seq-len", "10",
+                        "--steps", "20", "--hidden", "4", "--no-figure", "--out", str(out)],
+                       check=True, capture_output=True, text=True)
+    m = json.loads((out / "results.json").read_text())["metrics"]
+    assert m["steps_per_s"] > 0 and 0.0 <= m["share_outside_loss_and_grad"] <= 1.0
+    assert "steps/s" in r.stdout and "outside loss_and_grad" in r.stdout

@@ -316,6 +316,11 @@ def run(args):
                "divergence_reason": reason,
                "stopped_early": hist.meta["stopped_early"],
                "final_train_loss": hist["train_loss"][-1] if hist["train_loss"] else float("nan")}
+    timing = hist.meta.get("timing") or {}
+    if timing:  # throughput: steps per second and the share of time outside loss_and_grad (batching, validation,
+        # checkpoints, optimizer)
+        metrics["steps_per_s"] = timing.get("steps_per_s")
+        metrics["share_outside_loss_and_grad"] = timing.get("share_outside_loss_and_grad")
     if loss == "mse":
         metrics["test_mse"] = te.metric
         metrics["val_mse"] = va.metric
@@ -346,8 +351,11 @@ def run(args):
         print(f"wcrnn-dyn train: error: training diverged: {' '.join(str(reason).split())}; results in {out} "
               "(\"diverged\": true); lower --lr, use --mu < 1 or a smaller --eps", file=sys.stderr)
         return 1
+    rate = (f" ({timing['steps_per_s']:.3g} steps/s, {100 * timing['share_outside_loss_and_grad']:.0f} % outside "
+            "loss_and_grad)") if timing.get("steps_per_s") and timing.get("share_outside_loss_and_grad") is not None \
+        else ""
     print(f"{cfg['task']}: {name} = {metrics[name]:.6g} after {metrics['epochs_done']} epochs / "
-          f"{metrics['steps_done']} steps, train time {metrics['train_time_s']:.1f} s -> {out}")
+          f"{metrics['steps_done']} steps, train time {metrics['train_time_s']:.1f} s{rate} -> {out}")
     return 0
 
 
