@@ -334,3 +334,12 @@ def test_run_cells_validates_jobs(tmp_path):
         sweep.run_cells([{"kind": "theory"}], tmp_path, jobs=0)
     with pytest.raises(ValueError, match="either jobs"):
         sweep.run_sweep({"grid": [{"kind": "theory"}]}, tmp_path, jobs=2, scheduler="tcp://127.0.0.1:1")
+
+
+def test_every_record_names_the_code_that_computed_it(tmp_path):
+    from wcrnn_dyn import store
+    rec = sweep.run_cell({"kind": "theory", "N": 4})
+    assert rec["version"] and rec["commit"] == store.code_commit()
+    res = sweep.run_sweep({"grid": [{"kind": "theory", "N": [4]}]}, tmp_path)
+    (f,) = (tmp_path / "cells").glob("*.json")
+    assert json.loads(f.read_text())["commit"] == store.code_commit()

@@ -21,6 +21,7 @@ they are.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import json
 import os
 import platform
@@ -33,7 +34,7 @@ import numpy as np
 
 from ._version import __version__
 
-__all__ = ["provenance", "atomic_write_bytes", "atomic_write_text", "write_json", "read_json",
+__all__ = ["provenance", "code_commit", "atomic_write_bytes", "atomic_write_text", "write_json", "read_json",
            "save_npz", "load_npz", "write_results", "read_results", "to_jsonable", "from_jsonable", "NONFINITE"]
 
 NONFINITE = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
@@ -51,6 +52,20 @@ def _git_commit():
     except (OSError, subprocess.SubprocessError):
         pass
     return None
+
+
+@functools.lru_cache(maxsize=1)
+def code_commit():
+    """The git commit of the package's source (with "-dirty" when tracked files differ), or None outside a
+    checkout.
+
+    Returns
+    -------
+    str or None
+        Looked up once per process (two ``git`` calls), then cached: what a long-running process records
+        is the code it imported.
+    """
+    return _git_commit()
 
 
 def provenance(argv=None):

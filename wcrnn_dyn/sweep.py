@@ -732,7 +732,7 @@ def run_cell(cell, workdir=None):
         log.debug("%s", traceback.format_exc())
         metrics, extra = {}, {}
     return {"key": key, "cell": dict(cell), "metrics": metrics, "extra": extra, "error": error,
-            "seconds": time.perf_counter() - t0, "version": __version__}
+            "seconds": time.perf_counter() - t0, "version": __version__, "commit": _store.code_commit()}
 
 
 # ============================================================================================ running
@@ -894,7 +894,8 @@ def _run_pool(todo, workers, cache_dir, finish, done):
             except _cf.process.BrokenProcessPool:
                 finish({"key": k, "cell": dict(c), "metrics": {}, "extra": {}, "seconds": 0.0,
                         "error": "WorkerCrashed: the worker process running this cell died (crash in native "
-                                 "code, abort or out of memory)", "version": __version__})
+                                 "code, abort or out of memory)", "version": __version__,
+                        "commit": _store.code_commit()})
 
 
 # ============================================================================================ table
