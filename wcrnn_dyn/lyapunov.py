@@ -654,7 +654,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         same test passes (every finite exponent's batch-means stderr <= tol, first minus second half <= 2
         tol, >= 4 batches), but never before 20 blocks (blocks are sized from the maximum number of
         accumulated steps M: ceil(M / history_points) steps, with ``qr_every="auto"`` at least
-        min(64, M / 40)).  A stopped run therefore always has ``converged`` True; ``n_steps`` and
+        min(64, M / 40); with history_points < 20 the run never stops early).  A stopped run therefore always has ``converged`` True; ``n_steps`` and
         ``settings["accumulated_steps"]`` are the steps actually run (``settings["max_accumulated_steps"]``
         the maximum, ``settings["stopped_early"]`` whether it stopped).  Checking costs O(blocks B k) per
         kernel call (~1 GFLOP of work).  The stderr is a statistical one-sigma error; the
