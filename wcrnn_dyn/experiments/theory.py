@@ -269,75 +269,104 @@ def _trained_figure(exp_dir, recs):
     return C.savefig(fig, exp_dir / "trained_spectra.png")
 
 
-def run(ctx, p):
-    exp_dir = ctx.out_dir / NAME
-    with C.Timer() as tm:
-        cells = _cells(p)
-        recs = C.run_cells(ctx, exp_dir, cells)
-        ok = [r for r in recs if not r["error"]]
-        figs = _figures(ctx, exp_dir, p, recs) if ok else []
-    # ---- criteria
+def _parts_a_b(ok, p):
+    """(a) eps = 0 exact (mu x orthogonal) or within the alignment term (other normal residuals); (b) the
+    scaled-orthogonal bound for every eps > 0, init and trained."""
     eps0 = [r for r in ok if r["cell"]["eps"] == 0.0 and r["cell"]["family"] in NORMAL]
     eps0_so = [r for r in eps0 if r["cell"]["family"] in SCALED_ORTHOGONAL]
-    eps0_other = [r for r in eps0 if r["cell"]["family"] not in SCALED_ORTHOGONAL]
-    dev0 = max((r["metrics"]["max_abs_dev"] for r in eps0_so), default=float("nan"))
-    dev0_other = max((r["metrics"]["max_abs_dev"] for r in eps0_other), default=float("nan"))
     tol_other = _ALIGN_C / p["T"]
-    a_ok = bool(eps0) and all(r["metrics"]["max_abs_dev"] <= (1e-8 if r in eps0_so else tol_other) for r in eps0)
     so = [r for r in ok if r["cell"]["family"] in SCALED_ORTHOGONAL and r["cell"]["eps"] > 0]
     viol = [r for r in so if r["metrics"]["max_abs_dev"] > r["metrics"]["bound"] + _TOL]
-    worst_ratio = max((r["metrics"]["max_abs_dev"] / r["metrics"]["bound"] for r in so if r["metrics"]["bound"] > 0),
-                      default=float("nan"))
-    b_ok = bool(so) and not viol
+    return {"eps0_max_dev": max((r["metrics"]["max_abs_dev"] for r in eps0_so), default=float("nan")),
+            "eps0_max_dev_other_normal": max((r["metrics"]["max_abs_dev"] for r in eps0 if r not in eps0_so),
+                                             default=float("nan")),
+            "a_exact_eps0": bool(eps0) and all(r["metrics"]["max_abs_dev"] <= (1e-8 if r in eps0_so else tol_other)
+                                               for r in eps0),
+            "bound_violations": len(viol), "bound_checked": len(so), "b_bound": bool(so) and not viol,
+            "worst_dev_over_bound": max((r["metrics"]["max_abs_dev"] / r["metrics"]["bound"] for r in so
+                                         if r["metrics"]["bound"] > 0), default=float("nan"))}
+
+
+def _family_rows(ok, p):
+    """Table rows per family (deviation per eps, trained) and part (c): the kappa-scaled bound of the other
+    families.  Returns (rows, c_ok, c_checked, n_vacuous)."""
     rows, c_ok, c_checked, n_vacuous = [], True, False, 0
     for fam in p["families"]:
         row = [fam]
         for e in sorted(p["eps"]):
-            m, s, n = C.stats([r["metrics"]["max_abs_dev"] for r in ok if r["cell"]["family"] == fam
+            m, s, _ = C.stats([r["metrics"]["max_abs_dev"] for r in ok if r["cell"]["family"] == fam
                                and r["cell"]["eps"] == e and r["cell"]["stage"] == "init"])
             row.append(C.fmt_ms(m, s, digits=3))
         mt, st, _ = C.stats([r["metrics"]["max_abs_dev"] for r in ok if r["cell"]["family"] == fam
                              and r["cell"]["stage"] == "trained"])
         row.append(C.fmt_ms(mt, st, digits=3))
-        if fam not in SCALED_ORTHOGONAL:
-            fr = [r for r in ok if r["cell"]["family"] == fam and r["cell"]["eps"] > 0]
-            fin = [r for r in fr if math.isfinite(r["metrics"]["general_bound"])]
-            n_vac = len(fr) - len(fin)
-            n_vacuous += n_vac
-            if fin:
-                c_checked = True
-                bad = [r for r in fin if not r["metrics"]["max_abs_dev"] <= r["metrics"]["general_bound"]]
-                worst = max(r["metrics"]["max_abs_dev"] / r["metrics"]["general_bound"] for r in fin)
-                kap = max(r["metrics"]["kappa"] for r in fr)
-                c_ok = c_ok and not bad
-                row.append(f"{'yes' if not bad else 'no'} in {len(fin)} runs (kappa {C.fmt(kap, 3)}, dev/bound <= "
-                           f"{C.fmt(worst, 2)}){f'; bound vacuous in {n_vac}' if n_vac else ''}")
-            else:
-                row.append(f"not tested (bound vacuous in all {n_vac} runs)" if n_vac else "-")
+        if fam in SCALED_ORTHOGONAL:
+            rows.append(row + ["bound (b)"])
+            continue
+        fr = [r for r in ok if r["cell"]["family"] == fam and r["cell"]["eps"] > 0]
+        fin = [r for r in fr if math.isfinite(r["metrics"]["general_bound"])]
+        n_vac = len(fr) - len(fin)
+        n_vacuous += n_vac
+        if fin:
+            c_checked = True
+            bad = [r for r in fin if not r["metrics"]["max_abs_dev"] <= r["metrics"]["general_bound"]]
+            worst = max(r["metrics"]["max_abs_dev"] / r["metrics"]["general_bound"] for r in fin)
+            kap = max(r["metrics"]["kappa"] for r in fr)
+            c_ok = c_ok and not bad
+            row.append(f"{'yes' if not bad else 'no'} in {len(fin)} runs (kappa {C.fmt(kap, 3)}, dev/bound <= "
+                       f"{C.fmt(worst, 2)}){f'; bound vacuous in {n_vac}' if n_vac else ''}")
         else:
-            row.append("bound (b)")
+            row.append(f"not tested (bound vacuous in all {n_vac} runs)" if n_vac else "-")
         rows.append(row)
-    trecs, tnotes = _trained_part(ctx, p)
-    tok = [r for r in trecs if not r.get("error")]
-    d_ok = all(r["metrics"]["max_abs_dev"] <= r["metrics"]["bound"] + _TOL for r in tok)
-    if tok:
-        figs.append(_trained_figure(exp_dir, tok))
-    held = bool(a_ok and b_ok and (c_ok or not c_checked) and d_ok)
+    return rows, c_ok, c_checked, n_vacuous
+
+
+def _trained_table(tok, tnotes):
+    rows = [[r["cell"]["label"], C.fmt(r["metrics"]["eps"]), C.fmt(r["metrics"]["w_norm"]),
+             C.fmt(r["metrics"]["max_le"]), C.fmt(r["metrics"]["pred_max_le"]), C.fmt(r["metrics"]["max_abs_dev"]),
+             C.fmt(r["metrics"]["bound"]),
+             ", ".join(f"eps={e}: {C.fmt(v['max_abs_dev'], 3)}" for e, v in r["extra"]["by_eps"].items())]
+            for r in tok]
+    head = ["model", "eps", "trained ||W||_2", "top LE", "log mu", "max |LE - log|lambda||", "bound",
+            "deviation at other eps (trained W)"]
+    table = ("\n\n**(d) Trained models** (spectrum on the task's test sequences):\n\n" + C.md_table(head, rows)
+             if rows else "")
+    return table + ("\n\n" + "; ".join(tnotes) if tnotes else "")
+
+
+def _criterion(p):
+    return ("(a) eps = 0: mu x orthogonal residuals exact, max_i |LE_i - log|lambda_i|| <= 1e-8; other "
+            f"normal residuals (distinct |lambda_i|) within the finite-time frame-alignment term {_ALIGN_C:g}/M "
+            f"(M = {p['T']} accumulated steps: {C.fmt(_ALIGN_C / p['T'], 3)}); (b) mu x orthogonal "
+            "families (scaled identity, orthogonal, rotational), every eps > 0, at init and after training: "
+            "max_i |LE_i - log mu| <= -log(1 - eps ||W||_2 / mu) (+1e-9 rounding); (c) other families "
+            "(Lambda = P D P^-1), every eps > 0, at init and after training: max_i |LE_i - log|lambda_i|| <= "
+            f"-log(1 - kappa(P) eps ||W||_2 / min|lambda|) + {_ALIGN_C:g}/M (the O(kappa eps ||W||) perturbation "
+            "scale of docs/THEORY.md section 4.3 plus the finite-time alignment term); (d) trained sMNIST / psMNIST "
+            "models (N=128, rotational residual): every exponent within the bound with the trained ||W||.")
+
+
+def run(ctx, p):
+    exp_dir = ctx.out_dir / NAME
+    with C.Timer() as tm:
+        recs = C.run_cells(ctx, exp_dir, _cells(p))
+        ok = [r for r in recs if not r["error"]]
+        figs = _figures(ctx, exp_dir, p, recs) if ok else []
+        ab = _parts_a_b(ok, p)
+        rows, c_ok, c_checked, n_vacuous = _family_rows(ok, p)
+        trecs, tnotes = _trained_part(ctx, p)
+        tok = [r for r in trecs if not r.get("error")]
+        d_ok = all(r["metrics"]["max_abs_dev"] <= r["metrics"]["bound"] + _TOL for r in tok)
+        if tok:
+            figs.append(_trained_figure(exp_dir, tok))
+    held = bool(ab["a_exact_eps0"] and ab["b_bound"] and (c_ok or not c_checked) and d_ok)
     header = ["family"] + [f"eps={e:g} (init)" for e in sorted(p["eps"])] + ["trained (all eps)", "within (c)?"]
-    table = C.md_table(header, rows)
-    criterion = ("(a) eps = 0: mu x orthogonal residuals exact, max_i |LE_i - log|lambda_i|| <= 1e-8; other "
-                 f"normal residuals (distinct |lambda_i|) within the finite-time frame-alignment term {_ALIGN_C:g}/M "
-                 f"(M = {p['T']} accumulated steps: {C.fmt(tol_other, 3)}); (b) mu x orthogonal "
-                 "families (scaled identity, orthogonal, rotational), every eps > 0, at init and after training: "
-                 "max_i |LE_i - log mu| <= -log(1 - eps ||W||_2 / mu) (+1e-9 rounding); (c) other families (Lambda = P D P^-1), "
-                 "every eps > 0, at init and after training: max_i |LE_i - log|lambda_i|| <= -log(1 - kappa(P) eps "
-                 f"||W||_2 / min|lambda|) + {_ALIGN_C:g}/M (the O(kappa eps ||W||) perturbation scale of docs/THEORY.md "
-                 "section 4.3 plus the finite-time alignment term).")
+    yes = {True: "holds", False: "fails"}
     verdict = (f"(d) trained models {'within' if d_ok else 'NOT within'} the bound ({len(tok)} models); "
-               f"(a) {'holds' if a_ok else 'fails'}: largest eps=0 deviation {C.fmt(dev0)} (mu x orthogonal), "
-               f"{C.fmt(dev0_other)} (other normal families); "
-               f"(b) {'holds' if b_ok else 'fails'}: {len(viol)} of {len(so)} runs outside the bound, the largest "
-               f"deviation/bound ratio is {C.fmt(worst_ratio, 3)}; (c) {'holds' if c_ok else 'fails'}"
+               f"(a) {yes[ab['a_exact_eps0']]}: largest eps=0 deviation {C.fmt(ab['eps0_max_dev'])} (mu x "
+               f"orthogonal), {C.fmt(ab['eps0_max_dev_other_normal'])} (other normal families); "
+               f"(b) {yes[ab['b_bound']]}: {ab['bound_violations']} of {ab['bound_checked']} runs outside the bound, "
+               f"the largest deviation/bound ratio is {C.fmt(ab['worst_dev_over_bound'], 3)}; (c) {yes[c_ok]}"
                f"{'' if c_checked else ' (not checked: no such family or only vacuous bounds)'} (see the last "
                f"column; in {n_vacuous} runs kappa eps ||W|| >= min|lambda|, where (c) is vacuous and not counted).")
     setup = (f"preset `{ctx.preset}`: N={p['N']}, mu={p['mu']} (heterogeneous families: mu_i in "
@@ -346,19 +375,11 @@ def run(ctx, p):
              f"'trained' = {p['train_epochs']} epochs of Adam (lr {p['lr']}) on the adding problem (T="
              f"{p['train_T']}, {p['train_n']} sequences) at eps in {p['train_eps']}. Table: max_i |LE_i - "
              "log|lambda_i||, mean ± std over seeds.")
-    trows = [[r["cell"]["label"], C.fmt(r["metrics"]["eps"]), C.fmt(r["metrics"]["w_norm"]),
-              C.fmt(r["metrics"]["max_le"]), C.fmt(r["metrics"]["pred_max_le"]), C.fmt(r["metrics"]["max_abs_dev"]),
-              C.fmt(r["metrics"]["bound"]),
-              ", ".join(f"eps={e}: {C.fmt(v['max_abs_dev'], 3)}" for e, v in r["extra"]["by_eps"].items())]
-             for r in tok]
-    ttable = ("\n\n**(d) Trained models** (spectrum on the task's test sequences):\n\n" + C.md_table(
-        ["model", "eps", "trained ||W||_2", "top LE", "log mu", "max |LE - log|lambda||", "bound", "deviation at other eps (trained W)"],
-        trows) if trows else "") + ("\n\n" + "; ".join(tnotes) if tnotes else "")
-    body = table + ttable + C.failure_note(recs)
-    numbers = {"eps0_max_dev": dev0, "eps0_max_dev_other_normal": dev0_other, "bound_violations": len(viol), "bound_checked": len(so),
-               "worst_dev_over_bound": worst_ratio, "a_exact_eps0": a_ok, "b_bound": b_ok, "c_order_eps": c_ok, "c_vacuous_runs": n_vacuous,
-               "table_header": header, "table_rows": rows}
-    res = C.ExperimentResult(NAME, TITLE, CLAIM, criterion, held, verdict,
-                             C.section(1, TITLE, CLAIM, setup, body, criterion, held, verdict, figs, NAME),
-                             figs, numbers, tm.seconds, len(recs), len(C.failures(recs)))
+    body = C.md_table(header, rows) + _trained_table(tok, tnotes) + C.failure_note(recs)
+    numbers = dict(ab, c_order_eps=c_ok, c_vacuous_runs=n_vacuous, d_trained_models=d_ok,
+                   trained_models=[{"label": r["cell"]["label"], **r["metrics"]} for r in tok],
+                   table_header=header, table_rows=rows)
+    res = C.ExperimentResult(NAME, TITLE, CLAIM, _criterion(p), held, verdict,
+                             C.section(1, TITLE, CLAIM, setup, body, _criterion(p), held, verdict, figs, NAME),
+                             figs, numbers, tm.seconds, len(recs) + len(trecs), len(C.failures(recs + trecs)))
     return C.finish(ctx, exp_dir, NAME, p, res)
