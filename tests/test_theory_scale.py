@@ -43,3 +43,20 @@ def test_max_deviation_known_example():
     with pytest.raises(ValueError, match="exponents"):
         theory.max_deviation(np.zeros(4), R)
     assert np.isnan(theory.max_deviation([0.0], residuals.zero(1)))
+
+
+def test_within_bound_known_cases():
+    net = wd.WCRNN(1, 8, 1, residual=residuals.rotational(8, 0.9), eps=0.05, seed=2)
+    lo, hi = theory.exponent_interval(net)
+    assert theory.within_bound([lo, np.log(0.9), hi], net)
+    assert not theory.within_bound([hi + 1e-6], net)
+    assert not theory.within_bound([np.nan], net)
+    with pytest.raises(ValueError):
+        theory.within_bound([0.0], wd.WCRNN(1, 4, 1, residual=residuals.heterogeneous([0.9, 0.8, 0.7, 0.6])))
+
+
+def test_timescales_agree_everywhere():
+    from wcrnn_dyn import memory
+    R = residuals.heterogeneous([0.99, 0.9, 1.0, 0.0])
+    np.testing.assert_array_equal(theory.predicted_timescales(R),
+                                  np.sort(memory.timescales(theory.predicted_exponents(R)))[::-1])

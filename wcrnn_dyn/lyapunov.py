@@ -153,9 +153,8 @@ class LyapunovResult:
 
     def timescales(self):
         """Memory timescales tau_i = -1 / LE_i in steps (inf where LE_i >= 0)."""
-        lam = self.exponents
-        with np.errstate(divide="ignore"):
-            return np.where(lam < 0, -1.0 / np.where(lam < 0, lam, -1.0), np.inf)
+        from .memory import timescales
+        return timescales(self.exponents)
 
     def to_dict(self):
         """JSON-friendly summary (no history arrays)."""

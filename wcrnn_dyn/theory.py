@@ -17,7 +17,7 @@ from . import residuals as _res
 from ._validate import check_float, to_numpy
 
 __all__ = ["predicted_exponents", "predicted_timescales", "exponent_bound", "exponent_interval", "regime",
-           "is_scaled_orthogonal", "perturbation_scale", "max_deviation", "REGIMES"]
+           "is_scaled_orthogonal", "perturbation_scale", "max_deviation", "within_bound", "REGIMES"]
 
 REGIMES = ("subcritical", "critical", "supercritical")
 ORTHO_RTOL = 1e-8  # relative tolerance of the test Lambda^T Lambda = mu^2 I
@@ -118,10 +118,8 @@ def predicted_timescales(residual):
     >>> theory.predicted_timescales(residuals.scaled_identity(2, 0.99)).round(1)
     array([99.5, 99.5])
     """
-    lam = predicted_exponents(residual)
-    with np.errstate(divide="ignore"):
-        tau = np.where(lam < 0, -1.0 / np.where(lam < 0, lam, -1.0), np.inf)
-    return np.sort(tau)[::-1]
+    from .memory import timescales
+    return np.sort(timescales(predicted_exponents(residual)))[::-1]
 
 
 def is_scaled_orthogonal(residual, rtol=ORTHO_RTOL):
@@ -313,6 +311,38 @@ def perturbation_scale(net):
     if not r < 1:
         raise ValueError(f"perturbation_scale is vacuous: kappa eps ||W||_2 / min|lambda| = {r:.4g} >= 1")
     return {"kappa": kappa, "scale": float(-np.log1p(-r))}
+
+
+def within_bound(exponents, net, atol=1e-12):
+    """Whether measured exponents lie in :func:`exponent_interval` of the network.
+
+    Parameters
+    ----------
+    exponents : array_like
+        Measured exponents (any k).
+    net : WCRNN
+        As in :func:`exponent_bound`.
+    atol : float, default 1e-12
+        Rounding allowance at both ends.
+
+    Returns
+    -------
+    bool
+        True when every exponent is in [log(mu - eps||W||), log(mu + eps||W||)] (within ``atol``); False for
+        any non-finite exponent.
+
+    Raises
+    ------
+    TypeError, ValueError
+        Where :func:`exponent_bound` does (the bound does not apply).
+
+    Notes
+    -----
+    docs/THEORY.md section 4.2.  Cost O(N^3) (the 2-norm of W).
+    """
+    lo, hi = exponent_interval(net)
+    le = np.asarray(exponents, dtype=float)
+    return bool(np.all(np.isfinite(le)) and np.all((le >= lo - atol) & (le <= hi + atol)))
 
 
 def max_deviation(exponents, residual):

@@ -50,23 +50,10 @@ def add_arguments(p):
 
 
 def _predicted_exponents(net):
-    """(exponents, source): theory.predicted_exponents if available, else sorted log|eigenvalues|."""
-    from .. import spectral
-    if getattr(net, "kind", "") == "elman":
-        ev = spectral.eigenvalues(np.asarray(net.W, dtype=float))
-        src = "log|eig(W)| (Elman)"
-    else:
-        try:
-            from ..theory import predicted_exponents
-            exps = np.asarray(predicted_exponents(net.residual), dtype=float)
-            return np.sort(exps)[::-1], "theory.predicted_exponents(residual)"
-        except (ImportError, AttributeError) as e:
-            log.info("wcrnn_dyn.theory not available (%s); using log|eigenvalues| of the residual", e)
-        ev = net.residual.eigenvalues()
-        src = "log|eig(residual)|"
-    with np.errstate(divide="ignore"):
-        exps = np.sort(np.log(np.abs(ev)))[::-1]
-    return exps, src
+    """(exponents, source): :func:`wcrnn_dyn.theory.predicted_exponents` (log|eig(W)| for an Elman net)."""
+    from .. import theory
+    src = "log|eig(W)| (Elman)" if getattr(net, "kind", "") == "elman" else "theory.predicted_exponents(residual)"
+    return theory.predicted_exponents(net), src
 
 
 def _decay_rate(curve):
