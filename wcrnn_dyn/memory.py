@@ -650,6 +650,10 @@ def _zero_capacity_hint(net, cfg):
             f"{rho:.4g}): the input may be too weak for the state (input_scale, U) or n_steps too small")
 
 
+#: Readout fits below this many multiply-adds (n_steps x N^2) use one BLAS thread by default (measured).
+_MT_FIT_FLOPS = 2e9
+
+
 def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_fraction=0.5, threshold=True,
                     input_dist="uniform", input_scale=1.0, input_channel=0, ridge=0.0, scoring="heldout",
                     threshold_p=1e-4, n_threads=None):
@@ -710,8 +714,9 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     threshold_p : float, default 1e-4
         Level of the bias threshold.
     n_threads : int, optional
-        BLAS threads for the readout fit (default None: :func:`wcrnn_dyn.threads.default_threads`, fewer
-        when other programs hold CPUs).
+        BLAS threads for the readout fit.  Default None: one thread for fits under ~2 GFLOP (n_steps x N^2;
+        measured on the idle 2-core machine: two threads made the default N = 64 fit 2.2x slower), else
+        :func:`wcrnn_dyn.threads.default_threads` (fewer when other programs hold CPUs).
 
     Returns
     -------
@@ -751,7 +756,9 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
     L = cfg["max_lag"]
     idx = np.arange(w, w + n)[:, None] - np.arange(L + 1)[None, :]
     Y = u[idx]
-    with _threads.blas_threads(_threads.default_threads() if n_threads is None else n_threads):
+    if n_threads is None:  # small fits: thread start-up and synchronisation cost more than they save
+        n_threads = 1 if F.shape[0] * F.shape[1] ** 2 < _MT_FIT_FLOPS else _threads.default_threads()
+    with _threads.blas_threads(n_threads):
         raw = _fit_score(F, Y, cfg["n_train"], cfg["ridge"], cfg["scoring"])
     per = np.where(raw >= cfg["threshold"], raw, 0.0)
     settings = dict(cfg, input_dist=input_dist, seed=seed if not isinstance(seed, np.random.Generator)
