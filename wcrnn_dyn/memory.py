@@ -715,7 +715,7 @@ def memory_capacity(net, max_lag, n_steps=5000, seed=0, washout=None, train_frac
         Level of the bias threshold.
     n_threads : int, optional
         BLAS threads for the readout fit.  Default None: one thread for fits under ~2 GFLOP (n_steps x N^2;
-        measured on the idle 2-core machine: two threads made the default N = 64 fit 2.2x slower), else
+        measured on the idle 2-core machine: two threads made an N = 200, 8,000-step fit 2.2x slower), else
         :func:`wcrnn_dyn.threads.default_threads` (fewer when other programs hold CPUs).
 
     Returns
