@@ -120,3 +120,15 @@ def test_cli_train_and_sweep_cell_give_identical_metrics(tmp_path):
     assert rec["error"] is None
     assert rec["metrics"]["test_mse"] == cli["test_mse"]
     assert rec["metrics"]["test_loss"] == cli["test_loss"]
+
+
+def test_one_family_registry_and_task_facts_from_the_data_module():
+    import warnings
+    from wcrnn_dyn import residuals, tasks
+    with warnings.catch_warnings(record=True) as w:
+        warnings.simplefilter("always")
+        assert residuals.FAMILIES is residuals.CONSTRUCTORS
+    assert any(issubclass(x.category, DeprecationWarning) for x in w)
+    for name, t in build.TASKS.items():
+        facts = tasks.info("digits" if name == "pdigits" else name)
+        assert (t.metric, t.n_out) == (facts["metric"], facts["n_outputs"])

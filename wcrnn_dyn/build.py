@@ -538,18 +538,25 @@ class Task:
         return value >= self.competence if self.higher_is_better else value <= self.competence
 
 
+def _task(name, loss, baseline, baseline_label, competence, label, data=None):
+    """A :class:`Task` whose metric and number of outputs come from :func:`wcrnn_dyn.tasks.info` (one source
+    for the data facts; ``data``: the task whose data it uses)."""
+    from .tasks import info
+    facts = info(data or name)
+    return Task(name, loss, facts["metric"], facts["metric"] == "accuracy", baseline, baseline_label, competence,
+                int(facts["n_outputs"]), label)
+
+
 #: The tasks: name -> :class:`Task`.  Competence levels: psMNIST 0.90, sMNIST 0.95, sCIFAR10 0.40 (JPEG copy),
 #: adding MSE 0.01; the 8x8 stand-ins have smoke-test levels.
 TASKS = {
-    "adding": Task("adding", "mse", "mse", False, 1.0 / 6.0, "predict 1 (MSE 1/6)", 0.01, 1, "adding"),
-    "smnist": Task("smnist", "cross_entropy", "accuracy", True, 0.1, "chance", 0.95, 10, "sMNIST"),
-    "psmnist": Task("psmnist", "cross_entropy", "accuracy", True, 0.1, "chance", 0.90, 10, "psMNIST"),
-    "scifar10": Task("scifar10", "cross_entropy", "accuracy", True, 0.1, "chance", 0.40, 10,
-                     "sCIFAR10 (JPEG q75 copy)"),
-    "digits": Task("digits", "cross_entropy", "accuracy", True, 0.1, "chance", 0.80, 10,
-                   "digits (8x8, T=64; sMNIST stand-in)"),
-    "pdigits": Task("pdigits", "cross_entropy", "accuracy", True, 0.1, "chance", 0.70, 10,
-                    "permuted digits (psMNIST stand-in)"),
+    "adding": _task("adding", "mse", 1.0 / 6.0, "predict 1 (MSE 1/6)", 0.01, "adding"),
+    "smnist": _task("smnist", "cross_entropy", 0.1, "chance", 0.95, "sMNIST"),
+    "psmnist": _task("psmnist", "cross_entropy", 0.1, "chance", 0.90, "psMNIST"),
+    "scifar10": _task("scifar10", "cross_entropy", 0.1, "chance", 0.40, "sCIFAR10 (JPEG q75 copy)"),
+    "digits": _task("digits", "cross_entropy", 0.1, "chance", 0.80, "digits (8x8, T=64; sMNIST stand-in)"),
+    "pdigits": _task("pdigits", "cross_entropy", 0.1, "chance", 0.70, "permuted digits (psMNIST stand-in)",
+                     data="digits"),
 }
 
 

@@ -27,7 +27,7 @@ from ._validate import as_array, check_float, check_int, check_memory, rng_from,
 __all__ = ["Residual", "DiagonalResidual", "BlockResidual", "DenseResidual", "NonlinearResidual",
            "scaled_identity", "orthogonal", "rotational", "heterogeneous", "heterogeneous_uniform",
            "heterogeneous_timescales", "heterogeneous_rotational", "heterogeneous_rotational_uniform", "random", "dense", "nonlinear", "zero",
-           "rotation_blocks", "from_config", "as_residual", "haar_orthogonal", "FAMILIES"]
+           "rotation_blocks", "from_config", "as_residual", "haar_orthogonal", "CONSTRUCTORS"]
 
 
 class Residual:
@@ -1163,7 +1163,9 @@ def nonlinear(base, g="tanh", scale=1.0, trainable=False, n=None):
     return NonlinearResidual(base, g=g, scale=scale, trainable=trainable)
 
 
-FAMILIES = {
+#: The constructor behind each ``Residual.family`` name (the registry of residual *families* with their
+#: parameters and seeding is :data:`wcrnn_dyn.build.FAMILIES`).
+CONSTRUCTORS = {
     "scaled_identity": scaled_identity,
     "identity": scaled_identity,
     "orthogonal": orthogonal,
@@ -1260,3 +1262,13 @@ def as_residual(R, n=None, name="residual"):
     if n is not None and res.n != n:
         raise ValueError(f"{name} has size {res.n}, expected n_hidden = {n}")
     return res
+
+
+def __getattr__(name):
+    if name == "FAMILIES":  # renamed: it maps family names to constructors; the registry is build.FAMILIES
+        import warnings
+        warnings.warn("wcrnn_dyn.residuals.FAMILIES is renamed CONSTRUCTORS (the family registry is "
+                      "wcrnn_dyn.build.FAMILIES); the old name goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return CONSTRUCTORS
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
