@@ -341,6 +341,13 @@ def test_sigint_lyap_exits_130_one_line(tmp_path):
     lines = _errors(stderr)
     assert len(lines) == 1 and "interrupted" in lines[0] and "Traceback" not in stderr, stderr
     assert not (out / "results.json").exists()
+    # Ctrl-C pauses the spectrum at the end of a kernel call and checkpoints it (issue 12: nothing is lost)
+    ck = out / "checkpoint" / "checkpoint.npz"
+    assert ck.exists() and "resume with: wcrnn-dyn lyap" in lines[0] and lines[0].endswith("--resume"), lines[0]
+    from wcrnn_dyn.lyapunov import LyapunovState
+    with np.load(ck) as z:
+        st = LyapunovState.from_arrays({k: z[k] for k in z.files if k != "cli"})
+    assert 0 < st.steps_done < 5000000 and not st.finished
 
 
 # ------------------------------------------------------------------------------------ vocabulary

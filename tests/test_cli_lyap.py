@@ -129,3 +129,94 @@ def test_spectrum_plot_keeps_the_data_on_scale():
     lo, hi = ax.get_ylim()
     assert lo > -0.1 and hi < 0.1  # the (-0.5, 0.4) bound does not stretch the axis
     assert any("off scale" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+# ------------------------------------------------------------------------------ checkpoint and resume
+LONG = ["lyap", "--hidden", "8", "--residual", "rotational", "--seq-len", "3000", "--burn-in", "50", "-k", "5",
+        "--no-plots"]
+
+
+class _CtrlCAfter:
+    """Stands in for the CLI's SIGINT guard: reports a Ctrl-C at the n-th look (the n-th kernel call)."""
+
+    def __init__(self, n):
+        self.n, self.seen = n, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    @property
+    def requested(self):
+        self.seen += 1
+        return self.seen >= self.n
+
+
+def test_ctrl_c_checkpoints_and_resume_gives_the_uninterrupted_exponents(tmp_path, capsys, monkeypatch):
+    import wcrnn_dyn.lyapunov as L
+    from wcrnn_dyn._cli import lyap as cli_lyap
+    monkeypatch.setattr(L, "FLOPS_PER_CHUNK", 1e5)     # many kernel calls, so Ctrl-C lands mid-run
+    ref = tmp_path / "ref"
+    assert main(LONG + ["--out", str(ref)]) == 0
+    capsys.readouterr()
+    out = tmp_path / "run"
+    argv = LONG + ["--out", str(out)]
+    monkeypatch.setattr(cli_lyap, "_Interrupt", lambda: _CtrlCAfter(4))
+    assert main(argv) == 130
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.strip()]
+    assert len(err) == 1 and "interrupted" in err[0] and "Traceback" not in err[0], err
+    assert "resume with: wcrnn-dyn lyap" in err[0] and err[0].endswith("--resume")
+    ck = out / "checkpoint" / "checkpoint.npz"
+    assert ck.exists() and not (out / "results.json").exists()
+    st = L.LyapunovState.from_arrays({k: v for k, v in np.load(ck).items() if k != "cli"})
+    assert 50 < st.steps_done < 3000 and not st.finished
+    # the folder now holds a run: without --resume it is refused, with other options too (naming the option)
+    assert main(argv) == 2
+    assert "--resume" in capsys.readouterr().err
+    assert main(argv[:-2] + ["--burn-in", "60", "--out", str(out), "--resume"]) == 2
+    line = capsys.readouterr().err.strip()
+    assert "--burn-in 50" in line and "--burn-in 60" in line and "\n" not in line
+    assert main(LONG[:5] + ["--seq-len", "4000"] + LONG[7:] + ["--out", str(out), "--resume"]) == 2
+    assert "--seq-len" in capsys.readouterr().err
+    monkeypatch.setattr(cli_lyap, "_Interrupt", lambda: _CtrlCAfter(10 ** 9))
+    assert main(argv + ["--resume"]) == 0
+    doc, arrays = _read(out)
+    _, ref_arrays = _read(ref)
+    for name in ("exponents", "stderr", "history", "block_log_r"):
+        np.testing.assert_allclose(arrays[name], ref_arrays[name], rtol=0, atol=1e-12, err_msg=name)
+    assert doc["config"]["settings"]["resumed_at_step"] == st.steps_done
+    assert not (out / "checkpoint").exists()          # removed once results.json is written
+    assert main(argv + ["--resume"]) == 2              # a finished run: nothing to resume
+    assert "nothing to resume" in capsys.readouterr().err
+
+
+def test_checkpoint_written_periodically(tmp_path, monkeypatch):
+    import wcrnn_dyn.lyapunov as L
+    from wcrnn_dyn._cli import lyap as cli_lyap
+    monkeypatch.setattr(L, "FLOPS_PER_CHUNK", 1e5)
+    saved = []
+    real = cli_lyap._save_checkpoint
+    monkeypatch.setattr(cli_lyap, "_save_checkpoint", lambda p, s, fp, el: saved.append(s.steps_done) or
+                        real(p, s, fp, el))
+    assert main(LONG + ["--checkpoint-every", "1e-9", "--out", str(tmp_path / "o")]) == 0
+    assert len(saved) >= 4 and saved == sorted(saved) and saved[-1] == 3000   # the last: the finished state
+
+
+def test_corrupt_checkpoint_is_one_line(tmp_path, capsys):
+    out = tmp_path / "o"
+    (out / "checkpoint").mkdir(parents=True)
+    (out / "checkpoint" / "checkpoint.npz").write_bytes(b"PK\x03\x04garbage")
+    assert main(LONG + ["--out", str(out), "--resume"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "unreadable or incomplete" in err and "--overwrite" in err and "\n" not in err
+    assert main(LONG + ["--out", str(out), "--overwrite"]) == 0
+
+
+def test_help_documents_resume(capsys):
+    with pytest.raises(SystemExit):
+        main(["lyap", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for needle in ("--resume", "--checkpoint-every", "Ctrl-C"):
+        assert needle in text, needle

@@ -91,3 +91,12 @@ def test_memory_command_default_model_has_memory(tmp_path):
     doc = json.loads((out / "results.json").read_text())
     assert doc["config"]["model"]["residual"] == "rotational"
     assert doc["metrics"]["memory_capacity_total"] > 20
+
+
+def test_memory_refuses_resume_with_the_reason(tmp_path, capsys):
+    rc = cli.main(["memory", "--hidden", "4", "--max-lag", "5", "--seq-len", "300", "--no-plots",
+                   "--out", str(tmp_path / "m"), "--resume"])
+    assert rc == 2
+    err = capsys.readouterr().err.strip()
+    assert "does not checkpoint" in err and "without --resume" in err and "\n" not in err
+    assert not (tmp_path / "m").exists()

@@ -38,7 +38,7 @@ from . import _kernels_lyap as KL
 from . import threads as _threads
 from ._validate import as_array, check_float, check_int, rng_from
 
-__all__ = ["LyapunovResult", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_map",
+__all__ = ["LyapunovResult", "LyapunovState", "TwoTrajectoryResult", "lyapunov_spectrum", "lyapunov_spectrum_map",
            "top_exponent_two_trajectories", "kaplan_yorke_dimension", "entropy_rate", "initial_frame",
            "constant_input", "QR_METHODS"]
 
@@ -188,6 +188,223 @@ class LyapunovResult:
         Returns the matplotlib Axes."""
         from .plotting import plot_lyapunov_spectrum
         return plot_lyapunov_spectrum(self, predicted=predicted, ax=ax, **kw)[1]
+
+
+#: entries of :attr:`LyapunovState.settings` that a resumed call must repeat (see :func:`lyapunov_spectrum`)
+RESUME_KEYS = ("n_hidden", "k", "n_sequences", "T", "washout", "burn_in", "qr_every", "qr", "history_points",
+               "rcond_min", "until_tol", "tol", "net_sha256", "input_sha256")
+_STATE_VERSION = 1
+_STATE_ARRAYS = ("h", "Q", "block_log_r", "block_steps", "counters", "interval", "astats")
+
+
+@dataclass
+class LyapunovState:
+    """Where a :func:`lyapunov_spectrum` run stands: everything needed to continue it exactly.
+
+    Returned by ``lyapunov_spectrum(..., return_state=True)`` (at the end of the run, or where a
+    ``checkpoint`` callback paused it) and accepted back by ``lyapunov_spectrum(..., resume=state)``, which
+    continues the run where it stopped.  The whole state of the computation is kept (nothing is recomputed or
+    re-orthonormalised), so a run paused and resumed any number of times gives the numbers of an
+    uninterrupted run (tested to 1e-12; bit for bit in our tests).
+
+    Attributes
+    ----------
+    h : ndarray, shape (B, N)
+        Network state of each sequence after ``steps_done`` post-washout steps (float64).
+    Q : ndarray, shape (B, N, k)
+        Tangent frame of each sequence (float64).  Orthonormal right after a re-orthonormalisation (always at
+        the end of the run); between two of them (``qr_every > 1`` or "auto") the frame as advanced since
+        the last one.
+    block_log_r : ndarray, shape (n_blocks, B, k)
+        Per sequence, the sum of log|r_ii| over each accumulation block so far, in frame-column order (not
+        sorted; zero for blocks not reached).  ``block_log_r.sum(axis=0) / n_steps`` are the unsorted
+        exponents of each sequence so far.
+    block_steps : ndarray, shape (n_blocks,)
+        Steps in each block of the full run.
+    steps_done : int
+        Post-washout steps done (the burn-in first, then accumulated steps).
+    finished : bool
+        True when the run is complete (all steps, or the stopping rule of ``until_tol`` ended it).
+    counters, interval, astats : ndarray of int64
+        Kernel bookkeeping: QR counts per thread group (n_groups, 4), the adaptive interval of each sequence
+        (B, 2), auto-interval statistics per group (n_groups, 3).  The thread-group layout of the first call
+        is kept by every resumed call.
+    settings : dict
+        The arguments the run was started with (``RESUME_KEYS`` are checked against a resumed call; digests
+        of the network and of the input stand for ``net`` and ``X``) and ``seed``.
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 8, 1, residual=wd.residuals.rotational(8, 0.95), eps=0.05, seed=0)
+    >>> stop = lambda get_state: True                    # pause at the first chance
+    >>> res, st = wd.lyapunov_spectrum(net, None, T=3000, checkpoint=stop, return_state=True)
+    >>> res is None, st.finished
+    (True, False)
+    >>> res, st = wd.lyapunov_spectrum(net, None, T=3000, resume=st, return_state=True)
+    >>> st.finished, res.n_steps
+    (True, 2900)
+    """
+
+    h: np.ndarray
+    Q: np.ndarray
+    block_log_r: np.ndarray
+    block_steps: np.ndarray
+    steps_done: int
+    finished: bool
+    counters: np.ndarray
+    interval: np.ndarray
+    astats: np.ndarray
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def n_steps(self):
+        """Accumulated steps done so far (``steps_done`` minus the burn-in, at least 0)."""
+        return max(0, int(self.steps_done) - int(self.settings.get("burn_in", 0)))
+
+    @property
+    def total_steps(self):
+        """Post-washout steps of the full run (burn-in plus the maximum number of accumulated steps)."""
+        return int(self.settings["T"]) - int(self.settings["washout"])
+
+    def __repr__(self):
+        B, N, k = self.Q.shape
+        return (f"LyapunovState(B={B}, N={N}, k={k}, steps_done={self.steps_done} of {self.total_steps}, "
+                f"finished={self.finished})")
+
+    def to_arrays(self):
+        """The state as a dict of arrays (for an ``.npz`` file; ``settings`` and the counters as JSON).
+
+        Returns
+        -------
+        dict
+            name -> ndarray; :meth:`from_arrays` turns it back into a LyapunovState.
+        """
+        import json
+        from . import store
+        meta = {"version": _STATE_VERSION, "steps_done": int(self.steps_done), "finished": bool(self.finished),
+                "settings": self.settings}
+        out = {name: np.asarray(getattr(self, name)) for name in _STATE_ARRAYS}
+        out["meta"] = np.array(json.dumps(store.to_jsonable(meta), allow_nan=False))
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays):
+        """Rebuild a state from :meth:`to_arrays`' dict, checking it whole.
+
+        Parameters
+        ----------
+        arrays : dict
+            name -> ndarray, e.g. from :func:`wcrnn_dyn.store.load_npz`.
+
+        Returns
+        -------
+        LyapunovState
+
+        Raises
+        ------
+        ValueError
+            Naming what is missing or inconsistent (entries, version, shapes, non-finite state, counters out
+            of range).
+        """
+        import json
+        from . import store
+        missing = [n for n in (*_STATE_ARRAYS, "meta") if n not in arrays]
+        if missing:
+            raise ValueError(f"not a Lyapunov state: it lacks {', '.join(missing)}")
+        try:
+            meta = store.from_jsonable(json.loads(str(arrays["meta"])))
+        except ValueError as e:
+            raise ValueError(f"the Lyapunov state's meta entry is not valid JSON ({e})") from e
+        if not isinstance(meta, dict) or meta.get("version") != _STATE_VERSION:
+            raise ValueError(f"Lyapunov state version {meta.get('version') if isinstance(meta, dict) else '?'} "
+                             f"is not supported (expected {_STATE_VERSION})")
+        st = meta.get("settings")
+        if not isinstance(st, dict) or any(key not in st for key in RESUME_KEYS):
+            raise ValueError("the Lyapunov state's settings are incomplete")
+        a = {n: np.asarray(arrays[n]) for n in _STATE_ARRAYS}
+        B, N, k, T = st["n_sequences"], st["n_hidden"], st["k"], st["T"]
+        S = T - st["washout"]
+        steps_done = meta.get("steps_done")
+        bad = []
+        if a["h"].shape != (B, N) or a["Q"].shape != (B, N, k):
+            bad.append(f"h / Q have shapes {a['h'].shape} / {a['Q'].shape}, expected {(B, N)} / {(B, N, k)}")
+        elif not (np.all(np.isfinite(a["h"])) and np.all(np.isfinite(a["Q"]))):
+            bad.append("h or Q is not finite")
+        nb = a["block_steps"].shape[0] if a["block_steps"].ndim == 1 else -1
+        if a["block_log_r"].shape != (nb, B, k):
+            bad.append(f"block_log_r has shape {a['block_log_r'].shape}, expected {(nb, B, k)}")
+        ng = a["counters"].shape[0] if a["counters"].ndim == 2 else -1
+        if not (1 <= ng <= B) or a["counters"].shape != (ng, 4) or a["astats"].shape != (ng, 3) \
+                or a["interval"].shape != (B, 2):
+            bad.append("the counters have inconsistent shapes")
+        if isinstance(steps_done, bool) or not isinstance(steps_done, int) or not 0 <= steps_done <= S:
+            bad.append(f"steps_done = {steps_done!r} (expected an int in 0..{S})")
+        if not bad and (np.any(a["interval"][:, 1] < 1) or np.any(a["interval"] < 0)):
+            bad.append("the adaptive interval state is out of range")
+        if bad:
+            raise ValueError("inconsistent Lyapunov state: " + "; ".join(bad))
+        return cls(h=a["h"].astype(np.float64), Q=a["Q"].astype(np.float64),
+                   block_log_r=a["block_log_r"].astype(np.float64), block_steps=a["block_steps"].astype(np.int64),
+                   steps_done=int(steps_done), finished=bool(meta.get("finished")),
+                   counters=a["counters"].astype(np.int64), interval=a["interval"].astype(np.int64),
+                   astats=a["astats"].astype(np.int64), settings=st)
+
+    def save(self, path):
+        """Write the state to ``path`` (an ``.npz`` file), atomically (:func:`wcrnn_dyn.store.save_npz`).
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        Path
+        """
+        from . import store
+        return store.save_npz(path, **self.to_arrays())
+
+    @classmethod
+    def load(cls, path):
+        """Read a state written by :meth:`save`.
+
+        Parameters
+        ----------
+        path : str or Path
+
+        Returns
+        -------
+        LyapunovState
+
+        Raises
+        ------
+        ValueError
+            When the file is not a readable, complete, consistent Lyapunov state (naming the problem).
+        """
+        from . import store
+        try:
+            arrays = store.load_npz(path)
+        except Exception as e:  # zipfile.BadZipFile, OSError, EOFError, ValueError ...
+            raise ValueError(f"{path}: not a readable Lyapunov state ({type(e).__name__}: {e})") from e
+        try:
+            return cls.from_arrays(arrays)
+        except ValueError as e:
+            raise ValueError(f"{path}: {e}") from e
+
+
+def _digest(*arrays):
+    """sha256 of the arrays' dtypes, shapes and bytes (identifies a network or an input for resume)."""
+    import hashlib
+    h = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(np.asarray(a))
+        h.update(f"{a.dtype.str}{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def _net_digest(a):
+    return _digest(*(np.asarray(a[key]) for key in sorted(a)))
 
 
 def _block_steps(M, qr_every, qr_per_block, n_blocks):
@@ -357,6 +574,40 @@ def _check_qr(qr):
     return qr
 
 
+def _check_frame(Q0, B, N, k):
+    """Q0 as a float64 (N, k) or (B, N, k) array with orthonormal columns (ValueError naming Q0 otherwise)."""
+    Q = as_array(Q0, "Q0", dtype=np.float64)
+    if Q.shape not in ((N, k), (B, N, k)):
+        raise ValueError(f"Q0 must have shape ({N}, {k}) or ({B}, {N}, {k}) (N x k frame, one per sequence), "
+                         f"got {Q.shape}")
+    Q3 = Q.reshape(-1, N, k)
+    err = np.abs(np.einsum("bni,bnj->bij", Q3, Q3) - np.eye(k)).max()
+    if not err <= 1e-8:
+        raise ValueError(f"Q0 must have orthonormal columns (max |Q0^T Q0 - I| = {err:.3g} > 1e-8); "
+                         "orthonormalise it first, e.g. with numpy.linalg.qr")
+    return np.ascontiguousarray(Q)
+
+
+def _check_resume(state, run_id):
+    """ValueError naming the first argument in which ``state`` was started differently from this call."""
+    names = {"n_hidden": "net (number of hidden units)", "n_sequences": "X (number of sequences)",
+             "T": "X / T (number of steps)", "net_sha256": "net (its weights or residual)",
+             "input_sha256": "X (the input values)"}
+    for key in RESUME_KEYS:
+        old, new = state.settings.get(key), run_id[key]
+        if old != new:
+            what = names.get(key, key)
+            shown = "" if key.endswith("sha256") else f": the state has {old!r}, this call {new!r}"
+            raise ValueError(f"resume: the state was started with other {what}{shown}; resume a run with the "
+                             "arguments that started it")
+    B, N, k = run_id["n_sequences"], run_id["n_hidden"], run_id["k"]
+    if state.h.shape != (B, N) or state.Q.shape != (B, N, k):
+        raise ValueError(f"resume: the state holds h {state.h.shape} / Q {state.Q.shape}, expected {(B, N)} / "
+                         f"{(B, N, k)}")
+    if not 0 <= int(state.steps_done) <= run_id["T"] - run_id["washout"]:
+        raise ValueError(f"resume: steps_done = {state.steps_done} is outside 0..{run_id['T'] - run_id['washout']}")
+
+
 def _net_args(net):
     ka = net.kernel_args(np.float64)
     f64 = lambda a: np.ascontiguousarray(a, dtype=np.float64)  # noqa: E731
@@ -465,7 +716,7 @@ _ADAPT_EVERY = 0.5  # s between re-reads of the default thread count during a si
 
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
                 progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum", adaptive=False, auto=False,
-                stop=None, info=None):
+                stop=None, info=None, resume=None, checkpoint=None):
     """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
     inputs Xp (B, S, d).  Sequences are split into min(n_threads, B) groups run by worker threads (the Numba
     kernel releases the GIL; BLAS is made single-threaded meanwhile); a single group runs in the calling
@@ -478,20 +729,36 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
     in steps).  ``stop``: None or (block_len, min_blocks, fn): kernel calls then end at block boundaries
     (block_len steps of accumulation; QRs happen there in every mode) and after each call with at least
     ``min_blocks`` complete blocks ``fn(blk[:n_done])`` may end the run early.  ``info`` (a dict) receives
-    "steps_done" (accumulated steps run) and "astats" (auto-interval counters summed over groups)."""
+    "steps_done" (accumulated steps run) and "astats" (auto-interval counters summed over groups).
+
+    ``resume``: None or a :class:`LyapunovState` to continue (its states, frames, block sums and counters
+    replace ``Zh`` / ``Q0``; its thread-group layout is kept).  ``checkpoint``: None or a callable called after
+    each kernel call that leaves the run unfinished, as ``checkpoint(get)`` with ``get()`` returning the raw
+    state (a dict of copies); when it returns True the run pauses there (``info["paused"]`` True).
+    ``info["snapshot"]`` is a function (finished) -> raw state of the groups at the end."""
     B = Xp.shape[0]
     N = net.n_hidden
     a = _net_args(net)
-    n_groups = max(1, min(int(n_threads), B))
+    n_groups = max(1, min(int(n_threads), B)) if resume is None else int(resume.counters.shape[0])
     groups = []
-    for idx in np.array_split(np.arange(B), n_groups):
+    for gi, idx in enumerate(np.array_split(np.arange(B), n_groups)):
         Bg = len(idx)
         Z = np.empty((Bg * (k + 1), N))
         Z3 = Z.reshape(Bg, k + 1, N)
-        Z3[:, 0] = Zh[idx]
-        if k:
-            Z3[:, 1:] = Q0.T[None]
-        groups.append(_Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min, auto=auto))
+        if resume is not None:
+            Z3[:, 0] = resume.h[idx]
+            Z3[:, 1:] = resume.Q[idx].transpose(0, 2, 1)
+        else:
+            Z3[:, 0] = Zh[idx]
+            if k:
+                Z3[:, 1:] = Q0.T[None] if Q0.ndim == 2 else Q0[idx].transpose(0, 2, 1)
+        g = _Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min, auto=auto)
+        if resume is not None:
+            g.blk[...] = resume.block_log_r[:, idx]
+            g.counters[:] = resume.counters[gi]
+            g.ivl[:] = resume.interval[idx]
+            g.astats[:] = resume.astats[gi]
+        groups.append(g)
     S = n_burn + M
     Bg = groups[0].B
     rows = Bg * (k + 1)
@@ -523,7 +790,28 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
             return False
         return bool(fn(np.concatenate([g.blk[:n_done] for g in groups], axis=1)))
 
+    def snapshot(s_now, finished):
+        Z3s = [g.Z.reshape(g.B, k + 1, N) for g in groups]
+        return {"h": np.concatenate([z[:, 0] for z in Z3s], axis=0),
+                "Q": np.concatenate([z[:, 1:].transpose(0, 2, 1) for z in Z3s], axis=0),
+                "block_log_r": np.concatenate([g.blk for g in groups], axis=1),
+                "counters": np.stack([g.counters for g in groups]).astype(np.int64),
+                "interval": np.concatenate([g.ivl for g in groups], axis=0).astype(np.int64),
+                "astats": np.stack([g.astats for g in groups]).astype(np.int64),
+                "steps_done": int(s_now), "finished": bool(finished)}
+
+    def pause_now(s_now):
+        # after the stopping rule (a run it ends is finished, not paused), never at the end
+        return checkpoint is not None and s_now < S and bool(checkpoint(lambda: snapshot(s_now, False)))
+
     s = 0
+    paused = False
+    if resume is not None:
+        s = int(resume.steps_done)
+        if resume.finished:
+            S = s   # the stopping rule ended it: nothing left to run
+        if progress is not None and s:
+            progress.update(min(s, n_burn + M))
     if n_groups == 1:
         g = groups[0]
         n_parts = _split_parts(N, g.Z.shape[0], n_threads)
@@ -540,6 +828,9 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
                     progress.update(s1 - s)
                 s = s1
                 if stop_now(s):
+                    break
+                if pause_now(s):
+                    paused = True
                     break
                 if adaptive and time.monotonic() - t_check > _ADAPT_EVERY:
                     t_check = time.monotonic()
@@ -559,11 +850,16 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
                 s = s1
                 if stop_now(s):
                     break
+                if pause_now(s):
+                    paused = True
+                    break
     blk = np.concatenate([g.blk for g in groups], axis=1)
     counters = np.sum([g.counters for g in groups], axis=0)
     if info is not None:
         info["steps_done"] = max(0, s - n_burn)
         info["astats"] = np.array([g.astats[0] for g in groups]).sum(), max(int(g.astats[1]) for g in groups)
+        info["paused"] = paused
+        info["snapshot"] = lambda: snapshot(s, not paused)
     states = np.concatenate([g.states() for g in groups], axis=0)
     return blk, counters, states
 
@@ -590,7 +886,8 @@ def _progress_bar(enabled, total, desc):
 
 def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *, T=None, h0=None,
                       qr="auto", history_points=1000, tol=1e-3, rcond_min=1e-3, n_threads=None,
-                      progress=False, until_tol=False):
+                      progress=False, until_tol=False, Q0=None, resume=None, checkpoint=None,
+                      return_state=False):
     """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, docs/THEORY.md section 5).
 
     Algorithm: the state h_t and an orthonormal frame Q (N x k) from ``seed`` evolve together,
@@ -667,25 +964,68 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         restored afterwards); one sequence runs in the calling thread with OpenBLAS set to n_threads
         threads.  Results do not depend on it.
     progress : show a tqdm progress bar (default False; the CLI enables it on terminals only).
+    Q0 : initial frame, (N, k) for every sequence or (B, N, k) one per sequence, with orthonormal columns
+        (checked to 1e-8; ValueError naming Q0 otherwise).  Default None: :func:`initial_frame` from ``seed``.
+    return_state : False (default): return the LyapunovResult.  True: return ``(result, state)``, ``state``
+        a :class:`LyapunovState` holding the final state h (B, N), the final frame Q (B, N, k) (orthonormal:
+        the last step is re-orthonormalised), the per-sequence block sums of log|r_ii| and the kernel's
+        bookkeeping; ``result`` is None when ``checkpoint`` paused the run.  Costs one sha256 pass over the
+        input and the weights (to recognise them on resume).
+    checkpoint : None (default) or a callable, with ``return_state=True``: called after each kernel call that
+        leaves the run unfinished (about 1 GFLOP of work, ~0.1-1 s) as ``checkpoint(get_state)``;
+        ``get_state()`` returns the :class:`LyapunovState` at that point (copies; call it only when you save
+        it, e.g. every 30 s with :meth:`LyapunovState.save`).  If it returns True the run pauses there and the
+        call returns ``(None, state)``.  The points where it is called do not depend on it, so pausing never
+        changes the numbers (the ``until_tol`` checks happen at the same steps).
+    resume : None (default) or a :class:`LyapunovState` from an earlier call with ``return_state=True``:
+        continue that run where it stopped (a finished state is only summarised).  The call must repeat the
+        arguments that fix the numbers (``net``, ``X`` or ``T``, ``k``, ``washout``, ``burn_in``,
+        ``qr_every``, ``qr``, ``history_points``, ``rcond_min``, ``until_tol`` and, with it, ``tol``): each is
+        compared with the state (the network and the input through sha256 digests) and a difference is a
+        ValueError naming the argument.  ``h0``, ``Q0`` and ``seed`` are not used (the state holds the
+        state and the frame); the thread-group layout of the first call is kept, ``n_threads`` may differ.
+        The result equals that of an uninterrupted run (tests/test_lyapunov_resume.py: 1e-12; bit for bit
+        there); ``settings["resumed_at_step"]`` records where it resumed.
 
     Returns
     -------
-    LyapunovResult.  ``converged`` is False (and a warning is logged) when some standard error exceeds
-    ``tol``, the two halves of the run differ by more than 2 tol, or there are fewer than 4 batches.  An
-    exponent is -inf when J_t is exactly singular on the frame (e.g. eps = 0 with a zero eigenvalue of the
-    residual); ``stderr`` is NaN for such exponents and when there are fewer than 2 history blocks;
-    ``kaplan_yorke`` is NaN when a partial spectrum never crosses zero, ``entropy_rate`` when a partial
-    spectrum is all positive (see :func:`kaplan_yorke_dimension`, :func:`entropy_rate`).
+    LyapunovResult, or (LyapunovResult or None, LyapunovState) with ``return_state=True``
+        ``converged`` is False (and a warning is logged) when some standard error exceeds ``tol``, the two
+        halves of the run differ by more than 2 tol, or there are fewer than 4 batches.  An exponent is -inf
+        when J_t is exactly singular on the frame (e.g. eps = 0 with a zero eigenvalue of the residual);
+        ``stderr`` is NaN for such exponents and when there are fewer than 2 history blocks;
+        ``kaplan_yorke`` is NaN when a partial spectrum never crosses zero, ``entropy_rate`` when a partial
+        spectrum is all positive (see :func:`kaplan_yorke_dimension`, :func:`entropy_rate`).
 
     Raises
     ------
-    ValueError for bad arguments (k outside 1..N, qr_every < 1, burn_in + washout >= T, non-finite X,
-    unknown qr); TypeError for a non-network; models.DivergenceError when the state overflows (e.g. a
-    supercritical linear residual run for many steps) or the frame becomes non-finite.
+    ValueError
+        For bad arguments (k outside 1..N, qr_every < 1, burn_in + washout >= T, non-finite X, unknown qr, a Q0
+        that is not orthonormal, a ``resume`` state started with other arguments, ``checkpoint`` without
+        ``return_state``).
+    TypeError
+        For a non-network, a ``resume`` that is not a LyapunovState or a ``checkpoint`` that is not callable.
+    wcrnn_dyn.models.DivergenceError
+        When the state overflows (e.g. a supercritical linear residual run for many steps) or the frame
+        becomes non-finite.
 
+    Notes
+    -----
     Cost: per step one GEMM of (B + B k) x N x N, O(B N k) residual and element-wise work, and per
     re-orthonormalisation about B (2 N k^2 + k^3 / 3) flops (Cholesky-QR) or 4 B N k^2 (Householder).
-    Memory O((B + B k) N) plus history_points x B x k; the trajectory is not stored.
+    Memory O((B + B k) N) plus history_points x B x k; the trajectory is not stored.  See docs/LYAPUNOV.md
+    for the algorithm, the adaptive interval, the stopping rule, checkpoints and measurements.
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 16, 1, residual=wd.residuals.rotational(16, 0.95), eps=0.0, seed=0)
+    >>> res = wd.lyapunov_spectrum(net, None, T=500)           # eps = 0: every exponent is log 0.95
+    >>> bool(np.allclose(res.exponents, np.log(0.95)))
+    True
+    >>> res2 = wd.lyapunov_spectrum(net, None, T=500, qr_every="auto")
+    >>> bool(np.allclose(res2.exponents, res.exponents, atol=1e-12))
+    True
     """
     _check_net(net)
     Xf, single = _prepare_input(net, X, T)
@@ -700,18 +1040,43 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
     if not isinstance(until_tol, (bool, np.bool_)):
         raise TypeError(f"until_tol must be a bool, got {type(until_tol).__name__}")
+    if not isinstance(return_state, (bool, np.bool_)):
+        raise TypeError(f"return_state must be a bool, got {type(return_state).__name__}")
+    if checkpoint is not None and not callable(checkpoint):
+        raise TypeError(f"checkpoint must be None or a callable checkpoint(get_state) -> bool, got "
+                        f"{type(checkpoint).__name__}")
+    if checkpoint is not None and not return_state:
+        raise ValueError("checkpoint needs return_state=True (a paused run returns (None, state))")
+    if resume is not None and not isinstance(resume, LyapunovState):
+        raise TypeError(f"resume must be None or a LyapunovState (from return_state=True), got "
+                        f"{type(resume).__name__}")
     h0 = net.check_h0(h0, B).astype(np.float64)
-    with KL.single_threaded_blas():
-        # a small QR: waking NumPy's OpenBLAS threads here would leave them spinning into the kernel's
-        # first steps (measured: the first ~50 steps of a top-16 run at N = 1024 ran 2-4x slower)
-        Q0 = initial_frame(N, k, seed)
+    if Q0 is not None:
+        Q0 = _check_frame(Q0, B, N, k)
+    else:
+        with KL.single_threaded_blas():
+            # a small QR: waking NumPy's OpenBLAS threads here would leave them spinning into the kernel's
+            # first steps (measured: the first ~50 steps of a top-16 run at N = 1024 ran 2-4x slower)
+            Q0 = initial_frame(N, k, seed)
 
     what = "lyapunov_spectrum"
     adaptive = n_threads is None
     n_threads = _default_threads() if n_threads is None else check_int(n_threads, "n_threads", minimum=1)
     if B > 1 and n_threads > 1 and not KL.single_threaded_blas().available:
         n_threads = 1
-    Zh = _washout(net, Xf, h0, washout, Tn, what)
+    run_id = None
+    if resume is not None or return_state:
+        # what a resumed call must repeat: the settings that fix the numbers, digests for net and X
+        run_id = {"n_hidden": N, "k": k, "n_sequences": B, "T": Tn, "washout": washout, "burn_in": burn_in,
+                  "qr_every": "auto" if auto else qr_every, "qr": qr, "history_points": history_points,
+                  "rcond_min": rcond_min, "until_tol": bool(until_tol), "tol": tol if until_tol else None,
+                  "net_sha256": _net_digest(_net_args(net)), "input_sha256": _digest(Xf)}
+    if resume is not None:
+        _check_resume(resume, run_id)
+        seed = resume.settings.get("seed", seed)
+        Zh = None
+    else:
+        Zh = _washout(net, Xf, h0, washout, Tn, what)
     M = Tn - washout - burn_in
     if auto:
         # qpb is the block length in steps (qr_every = 1 in the block arithmetic)
@@ -728,14 +1093,30 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
                 lambda b: _converged_now(b, steps[:b.shape[0]], tol))
     info = {}
     Xp = np.ascontiguousarray(Xf[:, washout:])
+    state_settings = None if run_id is None else dict(
+        run_id, seed=seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator")
+
+    def make_state(raw):
+        return LyapunovState(block_steps=steps.copy(), settings=dict(state_settings), **raw)
+
+    kernel_cb = None
+    if checkpoint is not None:
+        def kernel_cb(get_raw):
+            return checkpoint(lambda: make_state(get_raw()))
     bar = _progress_bar(progress, burn_in + M, "Lyapunov")
     try:
         blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
                                 rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what,
-                                adaptive=adaptive, auto=auto, stop=stop, info=info)
+                                adaptive=adaptive, auto=auto, stop=stop, info=info, resume=resume,
+                                checkpoint=kernel_cb)
     finally:
         if bar is not None:
             bar.close()
+    state = None
+    if return_state:
+        state = make_state(info["snapshot"]())
+        if info["paused"]:
+            return None, state
     M_max = M
     if info["steps_done"] < M:
         # until_tol stopped at a block end
@@ -762,12 +1143,15 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         "n_threads": int(n_threads),
         "eps": float(net.coupling), "residual": getattr(net.residual, "family", "?"),
     }
+    if resume is not None:
+        settings["resumed_at_step"] = int(resume.steps_done)
     if auto:
         n_all = int(c[0] + c[1] + c[2])
         settings.update({"auto_block_steps": int(qpb), "auto_rejected": int(info["astats"][0]),
                          "auto_max_interval": int(info["astats"][1]),
                          "mean_qr_interval": float(B * (burn_in + M) / n_all) if n_all else float("nan")})
-    return _summarise(blk, steps, N, tol, settings, batched=not single)
+    res = _summarise(blk, steps, N, tol, settings, batched=not single)
+    return (res, state) if return_state else res
 
 
 # ---------------------------------------------------------------------------------------------------

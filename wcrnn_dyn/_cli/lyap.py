@@ -1,13 +1,18 @@
 """``wcrnn-dyn lyap``: Lyapunov spectrum of a network, compared with theory."""
 from __future__ import annotations
 
+import json
 import logging
+import shutil
+import signal
+import threading
 import time
+from pathlib import Path
 
 import numpy as np
 
 from .common import (UsageError, add_deprecated, add_model_arguments, add_out_arguments, add_threads_argument,
-                     apply_threads, build_or_load, load_model_file, nonneg_float, nonneg_int, pos_int,
+                     apply_threads, build_or_load, load_model_file, nonneg_float, nonneg_int, pos_float, pos_int,
                      prepare_out, progress_enabled, resolve_model_args, Silence)
 
 HELP = "Lyapunov spectrum of a WCRNN / Elman network vs theory (writes results.json, .npz, PNGs)"
@@ -16,7 +21,17 @@ DESCRIPTION = (
     "arguments (or loaded with --model), driven by random input, no input, the adding problem or a dataset, and compare it "
     "with the eps -> 0 prediction log|eig(residual)| and, for scaled-orthogonal residuals, with the bound "
     "|LE - log mu| <= -log(1 - eps ||W|| / mu).  Convergence is reported in results.json and the summary "
-    "line (a warning only when --tol is given).")
+    "line (a warning only when --tol is given).  Long runs write OUT/checkpoint/ "
+    "every --checkpoint-every seconds; Ctrl-C saves it and prints the command that resumes (--resume), which "
+    "gives the exponents of an uninterrupted run.")
+
+#: the checkpoint of a run under way, relative to --out
+CHECKPOINT = Path("checkpoint") / "checkpoint.npz"
+#: options that fix the numbers of a run: a checkpoint is resumed only with the same values
+FINGERPRINT_OPTIONS = ("model", "arch", "init", "hidden", "residual", "mu", "mu_min", "eps", "gain_scale", "w_scale",
+                       "activation", "seed", "input", "n_in", "input_scale", "seq_len", "batch_size", "k",
+                       "washout", "burn_in", "qr_every", "qr", "tol")
+
 
 INPUTS = ("random", "none", "adding", "digits", "smnist", "psmnist", "scifar10")
 
@@ -50,7 +65,10 @@ def add_arguments(p):
     add_threads_argument(g)
     g.add_argument("--two-trajectory", action="store_true",
                    help="also estimate the top exponent from two nearby trajectories (independent check)")
-    add_out_arguments(p)
+    add_out_arguments(p, resume=True)
+    p.add_argument("--checkpoint-every", type=pos_float, default=30.0, metavar="SECONDS",
+                   help="write OUT/checkpoint/checkpoint.npz (atomically) about every this many seconds of the "
+                        "spectrum computation (default: 30); Ctrl-C also writes it")
     p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
 
 
@@ -100,33 +118,157 @@ def _measured_regime(res):
     return "neutral"
 
 
+class _Interrupt:
+    """While active (main thread only), the first Ctrl-C only sets ``requested``: the spectrum then pauses at
+    the end of its current kernel call (~1 GFLOP), a consistent point, and is checkpointed.  A second Ctrl-C
+    raises KeyboardInterrupt at once."""
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+        return False
+
+
+def _fingerprint(args):
+    return {key: getattr(args, key, None) for key in FINGERPRINT_OPTIONS}
+
+
+def _option_name(key):
+    return "-k" if key == "k" else "--" + key.replace("_", "-")
+
+
+def _save_checkpoint(path, state, fingerprint, elapsed):
+    """The Lyapunov state and the run's options, written atomically (temporary file + rename)."""
+    from .. import store
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cli = {"fingerprint": fingerprint, "elapsed_s": float(elapsed)}
+    store.save_npz(path, **state.to_arrays(), cli=np.array(json.dumps(store.to_jsonable(cli), allow_nan=False)))
+
+
+def _load_checkpoint(path, fingerprint):
+    """(LyapunovState, elapsed seconds) from the checkpoint, or UsageError naming the differing option."""
+    from .. import store
+    from ..lyapunov import LyapunovState
+    try:
+        arrays = store.load_npz(path)
+        cli = json.loads(str(arrays.pop("cli")))
+        state = LyapunovState.from_arrays(arrays)
+        old = cli["fingerprint"]
+        if not isinstance(old, dict):
+            raise ValueError("its option record is not a JSON object")
+        elapsed = float(cli.get("elapsed_s", 0.0))
+    except Exception as e:  # zipfile.BadZipFile, KeyError, ValueError, OSError ...
+        raise UsageError(f"--resume: the checkpoint {path} is unreadable or incomplete "
+                         f"({type(e).__name__}: {' '.join(str(e).split())}); add --overwrite (instead of --resume) "
+                         "to start again") from e
+    for key in FINGERPRINT_OPTIONS:
+        if old.get(key) != fingerprint[key]:
+            show = lambda v: "(not given)" if v is None or v is False else ("(given)" if v is True else v)  # noqa: E731
+            raise UsageError(f"--resume: the checkpoint {path} was written with {_option_name(key)} "
+                             f"{show(old.get(key))}, this run has {_option_name(key)} {show(fingerprint[key])}; "
+                             "resume with the options of the interrupted run, or add --overwrite (instead of "
+                             "--resume) to start again")
+    return state, elapsed
+
+
+def interrupted(args, argv):
+    """The line printed on Ctrl-C: where the checkpoint is and the command that resumes the run."""
+    from .common import rerun_command
+    cmd = rerun_command(argv, add=("--resume",), drop=("--overwrite",))
+    ck = Path(args.out) / CHECKPOINT
+    if ck.exists():
+        return f"the checkpoint {ck} is saved; resume with: {cmd}"
+    return f"no checkpoint was written yet; start again (or resume) with: {cmd}"
+
+
+def _spectrum(args, out, net, X, T, tol, intr):
+    """The spectrum, checkpointed to OUT/checkpoint every --checkpoint-every seconds and on Ctrl-C (then
+    KeyboardInterrupt); resumed from it with --resume.  Returns (result, elapsed seconds of earlier sessions)."""
+    from ..lyapunov import lyapunov_spectrum
+    ck = out / CHECKPOINT
+    fp = _fingerprint(args)
+    state, elapsed_before = None, 0.0
+    if args.resume and ck.exists():
+        state, elapsed_before = _load_checkpoint(ck, fp)
+    elif args.resume:
+        log.info("--resume: no checkpoint in %s, starting the run", out)
+    t0 = time.perf_counter()
+    last = [time.monotonic()]
+
+    def on_chunk(get_state):
+        if intr.requested:
+            _save_checkpoint(ck, get_state(), fp, elapsed_before + time.perf_counter() - t0)
+            return True
+        if time.monotonic() - last[0] >= args.checkpoint_every:
+            _save_checkpoint(ck, get_state(), fp, elapsed_before + time.perf_counter() - t0)
+            last[0] = time.monotonic()
+        return False
+
+    kw = dict(k=args.k, washout=args.washout, burn_in=args.burn_in, qr_every=args.qr_every, seed=args.seed,
+              qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled(),
+              resume=state, checkpoint=on_chunk, return_state=True)
+    # convergence is reported in results.json and the summary line; the library's warning only on request
+    with Silence("wcrnn_dyn.lyapunov", () if args.tol is not None else ("Lyapunov spectrum not converged",)):
+        try:
+            if X is None:
+                res, state = lyapunov_spectrum(net, None, T=T, **kw)
+            else:
+                res, state = lyapunov_spectrum(net, X[0] if X.shape[0] == 1 else X, **kw)
+        except ValueError as e:
+            if state is not None and str(e).startswith("resume:"):
+                raise UsageError(f"--resume: the checkpoint {ck} does not fit this run ("
+                                 f"{' '.join(str(e).split())[8:]}); add --overwrite (instead of --resume) to "
+                                 "start again") from e
+            raise
+    if res is None:      # paused by Ctrl-C: the checkpoint is written
+        raise KeyboardInterrupt
+    # finished: kept until results.json is written, so that an interrupt from here on loses nothing
+    _save_checkpoint(ck, state, fp, elapsed_before + time.perf_counter() - t0)
+    return res, elapsed_before
+
+
 def run(args):
     from .. import store, theory
-    from ..lyapunov import lyapunov_spectrum, top_exponent_two_trajectories
+    from ..lyapunov import top_exponent_two_trajectories
 
     resolve_model_args(args)
     _check_model_input(args)
-    out = prepare_out(args.out, overwrite=args.overwrite)
+    out = Path(args.out)
+    if args.resume and (out / "results.json").exists() and not (out / CHECKPOINT).exists():
+        raise UsageError(f"--out {out} holds a finished run (results.json, no checkpoint): nothing to resume; "
+                         "add --overwrite to run again, or choose another --out")
+    out = prepare_out(args.out, markers=("results.json", str(CHECKPOINT)), overwrite=args.overwrite,
+                      resume=args.resume, remove=("checkpoint",))
     apply_threads(args.threads)
     t0 = time.perf_counter()
-    X, T, d, input_desc = _make_input(args)
-    net, model_cfg = build_or_load(args, d, 1, n_in_option="--n-in" if args.input in ("random", "none") else None)
     tol = 1e-3 if args.tol is None else args.tol
-    kw = dict(k=args.k, washout=args.washout, burn_in=args.burn_in, qr_every=args.qr_every, seed=args.seed,
-              qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled())
-    # convergence is reported in results.json and the summary line; the library's warning only on request
-    with Silence("wcrnn_dyn.lyapunov", () if args.tol is not None else ("Lyapunov spectrum not converged",)):
-        if X is None:
-            res = lyapunov_spectrum(net, None, T=T, **kw)
-        else:
-            Xi = X[0] if X.shape[0] == 1 else X
-            res = lyapunov_spectrum(net, Xi, **kw)
+    with _Interrupt() as intr:
+        X, T, d, input_desc = _make_input(args)
+        net, model_cfg = build_or_load(args, d, 1,
+                                       n_in_option="--n-in" if args.input in ("random", "none") else None)
+        res, elapsed_before = _spectrum(args, out, net, X, T, tol, intr)
+    if intr.requested:    # Ctrl-C after the last kernel call: the finished spectrum is checkpointed
+        raise KeyboardInterrupt
     two = None
     if args.two_trajectory:
         two = top_exponent_two_trajectories(net, None if X is None else (X[0] if X.shape[0] == 1 else X),
                                             T=T if X is None else None, washout=args.washout,
                                             burn_in=args.burn_in, seed=args.seed)
-    elapsed = time.perf_counter() - t0
+    elapsed = time.perf_counter() - t0 + elapsed_before
 
     pred = theory.predicted_exponents(net)
     k = res.k
@@ -168,6 +310,7 @@ def run(args):
         arrays["two_trajectory_history"] = two.history
         arrays["two_trajectory_history_steps"] = two.history_steps
     store.write_results(out, config, metrics, arrays=arrays)
+    shutil.rmtree(out / "checkpoint", ignore_errors=True)
 
     if not args.no_plots:
         from ..plotting import _base

@@ -19,6 +19,12 @@ DESCRIPTION = (
 
 log = logging.getLogger(__name__)
 
+#: why ``memory`` does not checkpoint (measured: see docs/LYAPUNOV.md, "Checkpoints and resume")
+NO_RESUME = ("--resume: wcrnn-dyn memory does not checkpoint (its default run computes for about 2 s, N = 256 with "
+             "--seq-len 20000 --max-lag 200 for about 12 s: a rerun costs less than checkpoints would save), so "
+             "there is nothing to resume; run the command again without --resume (with --overwrite to replace the "
+             "run in --out)")
+
 
 def add_arguments(p):
     # rotational by default: a scaled identity gives every unit the same filter, so its memory capacity
@@ -45,7 +51,7 @@ def add_arguments(p):
     g.add_argument("--ipc-degree", type=nonneg_int, default=0,
                    help="also compute the information processing capacity up to this Legendre degree (0 = skip)")
     add_threads_argument(g)
-    add_out_arguments(p)
+    add_out_arguments(p, resume=True)
     p.add_argument("--no-plots", action="store_true", help="do not write PNG figures")
 
 
@@ -70,6 +76,8 @@ def run(args):
     from .. import memory, spectral, store
     from .. import build
 
+    if args.resume:
+        raise UsageError(NO_RESUME)
     resolve_model_args(args)
     if args.max_lag >= args.seq_len:
         raise UsageError(f"--max-lag ({args.max_lag}) must be < --seq-len ({args.seq_len}) "
