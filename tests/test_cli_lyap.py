@@ -131,7 +131,7 @@ def test_spectrum_plot_keeps_the_data_on_scale():
     assert any("off scale" in t.get_text() for t in ax.get_legend().get_texts())
 
 
-# ------------------------------------------------------------------------------ checkpoint and resume
+# ------------------------------------------------------------------------------ checkpoint, resume, auto, until-tol
 LONG = ["lyap", "--hidden", "8", "--residual", "rotational", "--seq-len", "3000", "--burn-in", "50", "-k", "5",
         "--no-plots"]
 
@@ -214,9 +214,29 @@ def test_corrupt_checkpoint_is_one_line(tmp_path, capsys):
     assert main(LONG + ["--out", str(out), "--overwrite"]) == 0
 
 
-def test_help_documents_resume(capsys):
+def test_qr_every_auto_and_until_tol(tmp_path, capsys):
+    base = ["lyap", "--hidden", "8", "--residual", "rotational", "--mu", "0.9", "--no-plots"]
+    assert main(base + ["--seq-len", "3000", "--out", str(tmp_path / "one")]) == 0
+    assert main(base + ["--seq-len", "3000", "--qr-every", "auto", "--out", str(tmp_path / "auto")]) == 0
+    d1, _ = _read(tmp_path / "one")
+    da, _ = _read(tmp_path / "auto")
+    assert da["config"]["settings"]["qr_every"] == "auto" and da["config"]["settings"]["auto_max_interval"] > 1
+    np.testing.assert_allclose(da["metrics"]["exponents"], d1["metrics"]["exponents"], rtol=0, atol=1e-9)
+    assert main(base + ["--seq-len", "40000", "--qr-every", "auto", "--until-tol", "--tol", "2e-3",
+                        "--out", str(tmp_path / "tol")]) == 0
+    dt, _ = _read(tmp_path / "tol")
+    s = dt["config"]["settings"]
+    assert s["until_tol"] and s["stopped_early"] and s["accumulated_steps"] < s["max_accumulated_steps"]
+    assert dt["metrics"]["converged"] and max(dt["metrics"]["stderr"]) <= 2e-3
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as e:
+        main(base + ["--qr-every", "sometimes", "--out", str(tmp_path / "bad")])
+    assert e.value.code == 2 and "--qr-every" in capsys.readouterr().err
+
+
+def test_help_documents_auto_until_tol_and_resume(capsys):
     with pytest.raises(SystemExit):
         main(["lyap", "--help"])
     text = " ".join(capsys.readouterr().out.split())
-    for needle in ("--resume", "--checkpoint-every", "Ctrl-C"):
+    for needle in ("{N,auto}", "--until-tol", "--resume", "--checkpoint-every", "Ctrl-C"):
         assert needle in text, needle

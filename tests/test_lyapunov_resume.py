@@ -1,5 +1,6 @@
 """Resumable Lyapunov spectra: ``lyapunov_spectrum(..., Q0=, return_state=, checkpoint=, resume=)`` and
-:class:`LyapunovState`, against uninterrupted runs."""
+:class:`LyapunovState`, against uninterrupted runs; ``lyapunov_spectrum_map(qr_every="auto")`` against
+``qr_every=1``."""
 import numpy as np
 import pytest
 
@@ -185,3 +186,42 @@ def test_chaining_by_hand_with_h0_q0_and_the_block_sums():
     total = s1.block_log_r.sum(axis=0)[0] + s2.block_log_r.sum(axis=0)[0]
     np.testing.assert_allclose(np.sort(total / 900)[::-1], ref.exponents, rtol=0, atol=1e-12)
     assert r1.n_steps == 300 and r2.n_steps == 600
+
+
+# ------------------------------------------------------------------------------------------ maps
+
+
+def _henon():
+    a, b = 1.4, 0.3
+    step = lambda x: np.array([1 - a * x[0] ** 2 + x[1], b * x[0]])  # noqa: E731
+    tangent = lambda x, Q: np.array([[-2 * a * x[0], 1.0], [b, 0.0]]) @ Q  # noqa: E731
+    return step, tangent
+
+
+def test_map_auto_interval_equals_qr_every_1_on_the_henon_map():
+    step, tangent = _henon()
+    ref = wd.lyapunov_spectrum_map(step, tangent, [0.1, 0.1], 20000, burn_in=200)
+    auto = wd.lyapunov_spectrum_map(step, tangent, [0.1, 0.1], 20000, burn_in=200, qr_every="auto")
+    np.testing.assert_allclose(auto.exponents, ref.exponents, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(auto.exponents.sum(), np.log(0.3), atol=1e-12)   # |det J| = b
+    assert abs(ref.exponents[0] - 0.419) < 0.01
+    assert auto.settings["qr_every"] == "auto" and auto.settings["n_qr"] >= 1
+
+
+def test_map_auto_interval_grows_on_a_well_conditioned_linear_map():
+    # x -> A x with A = S diag(0.9, 0.85, 0.8) S^-1: exponents log 0.9, log 0.85, log 0.8 (exact oracle)
+    S = np.array([[1.0, 0.3, 0.0], [0.0, 1.0, 0.2], [0.1, 0.0, 1.0]])
+    A = S @ np.diag([0.9, 0.85, 0.8]) @ np.linalg.inv(S)
+    step = lambda x: A @ x  # noqa: E731
+    tangent = lambda x, Q: A @ Q  # noqa: E731
+    ref = wd.lyapunov_spectrum_map(step, tangent, np.ones(3), 6000, burn_in=500)
+    auto = wd.lyapunov_spectrum_map(step, tangent, np.ones(3), 6000, burn_in=500, qr_every="auto", qr="cholesky")
+    assert auto.settings["auto_max_interval"] > 8 and auto.settings["n_qr"] < 6000 / 4
+    np.testing.assert_allclose(auto.exponents, ref.exponents, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(auto.exponents, np.log([0.9, 0.85, 0.8]), atol=2e-3)
+
+
+def test_map_bad_interval_names_qr_every():
+    step, tangent = _henon()
+    with pytest.raises(ValueError, match="qr_every"):
+        wd.lyapunov_spectrum_map(step, tangent, [0.1, 0.1], 100, qr_every="sometimes")

@@ -1270,16 +1270,54 @@ def lyapunov_spectrum_map(step, tangent, x0, T, k=None, washout=0, burn_in=100, 
 
     Parameters
     ----------
-    step : callable x (n,) -> x_next (n,).
-    tangent : callable (x (n,), Q (n, k)) -> J(x) Q (n, k), J the Jacobian of ``step`` at x.
-    x0 : initial state (n,).
-    T : total number of steps; k : number of exponents (default n); washout, burn_in, qr_every, seed,
-        history_points, tol : as in :func:`lyapunov_spectrum` (defaults 0, 100, 1, 0, 1000, 1e-3).
-    qr : "householder" (default), "cholesky" or "auto" (see :func:`lyapunov_spectrum`).
+    step : callable
+        ``step(x)`` maps the state x (n,) to the next state (n,).
+    tangent : callable
+        ``tangent(x, Q)`` returns J(x) Q (n, k) for a frame Q (n, k), J the Jacobian of ``step`` at x.
+    x0 : array_like, shape (n,)
+        Initial state.
+    T : int
+        Total number of steps (washout + burn-in + accumulated).
+    k : int, optional
+        Number of exponents, 1..n (default n).
+    washout, burn_in, seed, history_points, tol
+        As in :func:`lyapunov_spectrum` (defaults 0, 100, 0, 1000, 1e-3).
+    qr_every : int or "auto", default 1
+        Re-orthonormalisation interval in steps, or ``"auto"``: the adaptive interval of
+        :func:`lyapunov_spectrum` (the same rule and condition check, rcond_min = 1e-3, blocks of at least
+        min(64, M / 40) steps); the exponents equal those of ``qr_every=1`` up to rounding
+        (tests/test_lyapunov_resume.py: Henon map to 1e-12).
+    qr : {"householder", "cholesky", "auto"}, default "householder"
+        QR method (see :func:`lyapunov_spectrum`).
 
-    Returns LyapunovResult (NaN rules as there).  Raises ValueError for bad arguments or when ``step`` /
-    ``tangent`` return arrays of the wrong shape, and models.DivergenceError when the state or the frame
-    becomes non-finite.  Cost: T calls of each callable plus a QR of n x k every ``qr_every`` steps.
+    Returns
+    -------
+    LyapunovResult
+        NaN rules as in :func:`lyapunov_spectrum`; with ``qr_every="auto"`` ``settings`` also holds
+        ``auto_block_steps``, ``auto_rejected``, ``auto_max_interval``, ``n_qr`` and ``mean_qr_interval``.
+
+    Raises
+    ------
+    TypeError
+        When ``step`` or ``tangent`` is not callable.
+    ValueError
+        For bad arguments (naming them) or when ``step`` / ``tangent`` return arrays of the wrong shape.
+    wcrnn_dyn.models.DivergenceError
+        When the state or the frame becomes non-finite.
+
+    Notes
+    -----
+    Cost: T calls of ``step`` and of ``tangent`` (Python) plus a QR of n x k every ``qr_every`` steps (with
+    "auto", when the frame's conditioning requires it).
+
+    Examples
+    --------
+    >>> import numpy as np, wcrnn_dyn as wd
+    >>> step = lambda x: np.array([1 - 1.4 * x[0] ** 2 + x[1], 0.3 * x[0]])
+    >>> tangent = lambda x, Q: np.array([[-2.8 * x[0], 1.0], [0.3, 0.0]]) @ Q
+    >>> res = wd.lyapunov_spectrum_map(step, tangent, [0.1, 0.1], 20000)
+    >>> print(np.round(res.exponents, 1))
+    [ 0.4 -1.6]
     """
     from .models import DivergenceError
     if not callable(step) or not callable(tangent):
@@ -1288,15 +1326,23 @@ def lyapunov_spectrum_map(step, tangent, x0, T, k=None, washout=0, burn_in=100, 
     n = x.shape[0]
     T = check_int(T, "T", minimum=1)
     k = n if k is None else check_int(k, "k", minimum=1, maximum=n)
-    washout, burn_in, qr_every = _check_phases(T, washout, burn_in, qr_every)
+    auto = _is_auto_interval(qr_every)
+    washout, burn_in, qr_every = _check_phases(T, washout, burn_in, 1 if auto else qr_every)
     qr = _check_qr(qr)
     history_points = check_int(history_points, "history_points", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     Q = initial_frame(n, k, seed)
     M = T - washout - burn_in
-    n_qr = -(-M // qr_every)
-    qpb = -(-n_qr // history_points)
-    n_blocks = -(-n_qr // qpb)
+    if auto:
+        # as in lyapunov_spectrum: qpb is the block length in steps, the QR is forced at block ends
+        qpb = _auto_block_len(M, history_points)
+        n_qr = n_blocks = -(-M // qpb)
+        max_ivl = min(AUTO_MAX_INTERVAL, qpb)
+        since, interval, n_rejected, max_used = 0, 1, 0, 0
+    else:
+        n_qr = -(-M // qr_every)
+        qpb = -(-n_qr // history_points)
+        n_blocks = -(-n_qr // qpb)
     blk = np.zeros((n_blocks, 1, k))
     ws = KL.Workspace(n, k)
     wargs = ws.args()
@@ -1323,27 +1369,44 @@ def lyapunov_spectrum_map(step, tangent, x0, T, k=None, washout=0, burn_in=100, 
         F = np.ascontiguousarray(Y.T)
         acc = s >= burn_in
         a_idx = s - burn_in
-        if acc:
-            do_qr = (a_idx + 1) % qr_every == 0 or a_idx == M - 1
+        if auto:
+            # the rule of _kernels_lyap.frame_loop_auto: forced at the end of the burn-in and of every block
+            since += 1
+            forced = ((a_idx + 1) % qpb == 0 or a_idx == M - 1) if acc else s == burn_in - 1
+            if not (forced or since >= interval):
+                continue
+            cap = min(2 * since, max_ivl) if since >= interval else interval
+            used, ok, interval = KL.qr_rows_checked(F, 0, k, mode, 1e-3, since, cap, *wargs)
+            n_rejected += 0 if ok else 1
+            max_used = max(max_used, since)
+            since = 0
         else:
-            do_qr = (s + 1) % qr_every == 0 or s == burn_in - 1
-        if not do_qr:
-            continue
-        used = KL.qr_rows(F, 0, k, mode, 1e-3, *wargs)
+            if acc:
+                do_qr = (a_idx + 1) % qr_every == 0 or a_idx == M - 1
+            else:
+                do_qr = (s + 1) % qr_every == 0 or s == burn_in - 1
+            if not do_qr:
+                continue
+            used = KL.qr_rows(F, 0, k, mode, 1e-3, *wargs)
         counts[0 if used == 1 else (1 if used == -1 else 2)] += 1
         lsum = float(logr.sum())
         if lsum != lsum or lsum == math.inf:
             raise DivergenceError(f"lyapunov_spectrum_map: the tangent frame became non-finite at step "
                                   f"{washout + s + 1}; use a smaller qr_every")
         if acc:
-            row = blk[(a_idx // qr_every) // qpb, 0]
+            row = blk[a_idx // qpb if auto else (a_idx // qr_every) // qpb, 0]
             row += logr
     counters = counts
     settings = {"method": "qr", "model": "map", "n": n, "k": k, "T": T, "n_sequences": 1, "washout": washout,
-                "burn_in": burn_in, "qr_every": qr_every, "accumulated_steps": M,
+                "burn_in": burn_in, "qr_every": "auto" if auto else qr_every, "accumulated_steps": M,
                 "seed": seed if (seed is None or isinstance(seed, (int, np.integer))) else "generator",
                 "qr": qr, "n_cholesky": int(counters[0]), "n_fallback": int(counters[1]),
                 "n_householder": int(counters[2]), "history_points": history_points, "tol": tol,
                 "units": "nats per step"}
+    if auto:
+        n_all = int(sum(counters))
+        settings.update({"auto_block_steps": int(qpb), "auto_rejected": int(n_rejected),
+                         "auto_max_interval": int(max_used), "n_qr": n_all,
+                         "mean_qr_interval": float((burn_in + M) / n_all) if n_all else float("nan")})
     steps = _block_steps(M, qr_every, qpb, n_blocks)
     return _summarise(blk, steps, n, tol, settings, batched=False)

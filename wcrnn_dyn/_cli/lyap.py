@@ -21,7 +21,8 @@ DESCRIPTION = (
     "arguments (or loaded with --model), driven by random input, no input, the adding problem or a dataset, and compare it "
     "with the eps -> 0 prediction log|eig(residual)| and, for scaled-orthogonal residuals, with the bound "
     "|LE - log mu| <= -log(1 - eps ||W|| / mu).  Convergence is reported in results.json and the summary "
-    "line (a warning only when --tol is given).  Long runs write OUT/checkpoint/ "
+    "line (a warning only when --tol is given).  --qr-every auto re-orthonormalises only when the frame needs "
+    "it; --until-tol stops as soon as the standard errors are below --tol.  Long runs write OUT/checkpoint/ "
     "every --checkpoint-every seconds; Ctrl-C saves it and prints the command that resumes (--resume), which "
     "gives the exponents of an uninterrupted run.")
 
@@ -30,8 +31,16 @@ CHECKPOINT = Path("checkpoint") / "checkpoint.npz"
 #: options that fix the numbers of a run: a checkpoint is resumed only with the same values
 FINGERPRINT_OPTIONS = ("model", "arch", "init", "hidden", "residual", "mu", "mu_min", "eps", "gain_scale", "w_scale",
                        "activation", "seed", "input", "n_in", "input_scale", "seq_len", "batch_size", "k",
-                       "washout", "burn_in", "qr_every", "qr", "tol")
+                       "washout", "burn_in", "qr_every", "qr", "tol", "until_tol")
 
+
+def qr_interval(text):
+    """argparse type of --qr-every: a positive int or 'auto'."""
+    return "auto" if text == "auto" else pos_int(text)
+
+
+qr_interval.check = lambda v: None if v == "auto" else pos_int.check(v)
+qr_interval.__name__ = "positive int or 'auto'"
 
 INPUTS = ("random", "none", "adding", "digits", "smnist", "psmnist", "scifar10")
 
@@ -57,11 +66,17 @@ def add_arguments(p):
     g.add_argument("-k", type=pos_int, default=None, help="number of exponents (default: N, the full spectrum)")
     g.add_argument("--washout", type=nonneg_int, default=0, help="state-only steps first")
     g.add_argument("--burn-in", type=nonneg_int, default=100, help="frame alignment steps (nothing accumulated)")
-    g.add_argument("--qr-every", type=pos_int, default=1, help="re-orthonormalisation interval (steps)")
+    g.add_argument("--qr-every", type=qr_interval, default=1, metavar="{N,auto}",
+                   help="re-orthonormalisation interval in steps (default: 1), or 'auto': only when the frame's "
+                        "conditioning requires it (same exponents up to rounding; docs/LYAPUNOV.md)")
     g.add_argument("--qr", default="auto", choices=("auto", "cholesky", "householder"), help="QR method")
     g.add_argument("--tol", type=nonneg_float, default=None,
                    help="convergence tolerance on the standard error (default: 1e-3); convergence is reported in "
                         "results.json and the summary line, and a warning is printed only when --tol is given")
+    g.add_argument("--until-tol", action="store_true",
+                   help="stop as soon as every exponent's standard error is <= --tol and the two halves of the "
+                        "run agree to 2 tol (--seq-len is then the maximum; checked at block ends, after at "
+                        "least 20 blocks)")
     add_threads_argument(g)
     g.add_argument("--two-trajectory", action="store_true",
                    help="also estimate the top exponent from two nearby trajectories (independent check)")
@@ -219,7 +234,7 @@ def _spectrum(args, out, net, X, T, tol, intr):
         return False
 
     kw = dict(k=args.k, washout=args.washout, burn_in=args.burn_in, qr_every=args.qr_every, seed=args.seed,
-              qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled(),
+              qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled(), until_tol=args.until_tol,
               resume=state, checkpoint=on_chunk, return_state=True)
     # convergence is reported in results.json and the summary line; the library's warning only on request
     with Silence("wcrnn_dyn.lyapunov", () if args.tol is not None else ("Lyapunov spectrum not converged",)):
