@@ -27,7 +27,6 @@ import wcrnn_dyn
 # every other public module must comply.  Remove a module from this list once its check passes (an XPASS in
 # the summary says so); never add one.
 PENDING = {name: "numpydoc sections owed: " + why for names, why in [
-    (("lyapunov",), "module extended by the Lyapunov-accuracy work at the same time; documented when that lands"),
 ] for name in (f"wcrnn_dyn.{n}" for n in names)}
 
 

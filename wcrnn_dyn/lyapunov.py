@@ -63,11 +63,32 @@ MIN_STOP_BLOCKS = 20    # until_tol: never stop before this many accumulation bl
 def kaplan_yorke_dimension(exponents, n=None):
     """Kaplan-Yorke (Lyapunov) dimension  D = j + (l_1 + ... + l_j) / |l_{j+1}|.
 
-    ``exponents`` are sorted descending first; j is the largest index with a non-negative partial sum.
-    Returns 0.0 when l_1 < 0.  When the sum of *all* given exponents is still >= 0 the dimension is not
-    determined by a partial spectrum: returns ``n`` if ``n`` equals the number of exponents (the full
-    spectrum of an n-dimensional system; volumes do not contract), otherwise NaN.  ``n`` defaults to the
-    number of exponents.  Cost O(k log k).
+    Parameters
+    ----------
+    exponents : array_like, shape (k,)
+        Lyapunov exponents (any order; sorted descending first).
+    n : int, optional
+        Dimension of the system (default: the number of exponents, i.e. a full spectrum).
+
+    Returns
+    -------
+    float
+        D, with j the largest index with a non-negative partial sum; 0.0 when l_1 < 0.  When the sum of
+        *all* given exponents is still >= 0 the dimension is not determined by a partial spectrum: ``n`` if
+        ``n`` equals the number of exponents (the full spectrum of an n-dimensional system; volumes do not
+        contract), otherwise NaN.  NaN also for no exponents or a NaN exponent.
+
+    Notes
+    -----
+    Cost O(k log k).  Kaplan & Yorke, Lecture Notes in Math. 730 (1979).
+
+    Examples
+    --------
+    >>> from wcrnn_dyn.lyapunov import kaplan_yorke_dimension
+    >>> kaplan_yorke_dimension([0.42, -1.62])      # Henon map: 1 + 0.42 / 1.62
+    1.2592592592592593
+    >>> kaplan_yorke_dimension([-0.1, -0.2])
+    0.0
     """
     lam = np.sort(np.asarray(exponents, dtype=float))[::-1]
     k = lam.shape[0]
@@ -87,8 +108,27 @@ def kaplan_yorke_dimension(exponents, n=None):
 def entropy_rate(exponents, n=None):
     """Sum of the positive exponents (Pesin's upper bound on the Kolmogorov-Sinai entropy), nats/step.
 
-    Returns NaN when a partial spectrum (fewer exponents than ``n``) has only positive exponents, since
-    the sum may then be incomplete; ``n`` defaults to the number of exponents (treated as complete).
+    Parameters
+    ----------
+    exponents : array_like, shape (k,)
+        Lyapunov exponents.
+    n : int, optional
+        Dimension of the system (default: the number of exponents, treated as a complete spectrum).
+
+    Returns
+    -------
+    float
+        The sum of the positive exponents (0.0 when none is positive).  NaN when a partial spectrum (fewer
+        exponents than ``n``) has only positive exponents, since the sum may then be incomplete, and when an
+        exponent is NaN.
+
+    Examples
+    --------
+    >>> from wcrnn_dyn.lyapunov import entropy_rate
+    >>> entropy_rate([0.5, 0.1, -1.0])
+    0.6
+    >>> entropy_rate([0.5, 0.1], n=3)
+    nan
     """
     lam = np.asarray(exponents, dtype=float)
     n = lam.shape[0] if n is None else int(n)
@@ -144,6 +184,7 @@ class LyapunovResult:
 
     @property
     def k(self):
+        """Number of exponents."""
         return int(self.exponents.shape[0])
 
     @property
@@ -152,12 +193,26 @@ class LyapunovResult:
         return float(self.exponents[0])
 
     def timescales(self):
-        """Memory timescales tau_i = -1 / LE_i in steps (inf where LE_i >= 0)."""
+        """Memory timescales of the measured exponents (:func:`wcrnn_dyn.memory.timescales`).
+
+        Returns
+        -------
+        ndarray, shape (k,)
+            tau_i = -1 / LE_i in steps (inf where LE_i >= 0).
+        """
         from .memory import timescales
         return timescales(self.exponents)
 
     def to_dict(self):
-        """JSON-friendly summary (no history arrays)."""
+        """JSON-friendly summary (no history arrays).
+
+        Returns
+        -------
+        dict
+            exponents, stderr, spread, split_half_diff, kaplan_yorke, entropy_rate, converged, n_steps,
+            settings (and per_sequence for a batch); arrays as ndarrays (:func:`wcrnn_dyn.store.to_jsonable`
+            converts them).
+        """
         d = {"exponents": self.exponents, "stderr": self.stderr, "spread": self.spread,
              "split_half_diff": self.split_half_diff, "kaplan_yorke": self.kaplan_yorke,
              "entropy_rate": self.entropy_rate, "converged": bool(self.converged), "n_steps": int(self.n_steps),
@@ -167,7 +222,14 @@ class LyapunovResult:
         return d
 
     def arrays(self):
-        """Dict of arrays for an ``.npz`` file."""
+        """The arrays of the result, for an ``.npz`` file.
+
+        Returns
+        -------
+        dict
+            name -> ndarray: exponents, stderr, history, history_steps, block_log_r, block_steps, spread,
+            split_half_diff (and per_sequence for a batch).
+        """
         out = {"exponents": self.exponents, "stderr": self.stderr, "history": self.history,
                "history_steps": self.history_steps, "block_log_r": self.block_log_r,
                "block_steps": self.block_steps, "spread": self.spread, "split_half_diff": self.split_half_diff}
@@ -183,9 +245,21 @@ class LyapunovResult:
 
     def plot(self, ax=None, predicted=None, **kw):
         """The spectrum against the exponent index with standard-error bars (and the spread over sequences
-        for a batch); ``predicted`` (e.g. ``theory.predicted_exponents(net)``) is drawn as a dashed line.
-        Keywords go to :func:`wcrnn_dyn.plotting.plot_lyapunov_spectrum` (``interval``, ``title``).
-        Returns the matplotlib Axes."""
+        for a batch).
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, optional
+            Where to draw (default: a new figure).
+        predicted : array_like, optional
+            A prediction drawn as a dashed line, e.g. ``theory.predicted_exponents(net)``.
+        **kw
+            Passed to :func:`wcrnn_dyn.plotting.plot_lyapunov_spectrum` (``interval``, ``title``).
+
+        Returns
+        -------
+        matplotlib.axes.Axes
+        """
         from .plotting import plot_lyapunov_spectrum
         return plot_lyapunov_spectrum(self, predicted=predicted, ax=ax, **kw)[1]
 
@@ -519,8 +593,33 @@ def _auto_block_len(M, history_points):
 def initial_frame(n, k, seed=0):
     """Random orthonormal frame (n, k) from ``seed``: QR of a Gaussian matrix with sign-fixed columns.
 
-    The Gaussian draws are taken row by row from a (k, n) array, so the frame for k columns is exactly
-    the leading k columns of the frame for n columns (top-k runs are the leading part of full runs).
+    Parameters
+    ----------
+    n : int
+        Dimension (rows).
+    k : int
+        Number of columns, 1..n.
+    seed : None, int or numpy.random.Generator, default 0
+
+    Returns
+    -------
+    ndarray, shape (n, k)
+        Orthonormal columns (C order).  The Gaussian draws are taken row by row from a (k, n) array, so the
+        frame for k columns is exactly the leading k columns of the frame for n columns (top-k runs are the
+        leading part of full runs).
+
+    Raises
+    ------
+    ValueError
+        For n < 1 or k outside 1..n.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from wcrnn_dyn.lyapunov import initial_frame
+    >>> Q = initial_frame(5, 2)
+    >>> Q.shape, bool(np.allclose(Q.T @ Q, np.eye(2))), bool(np.allclose(initial_frame(5, 5)[:, :2], Q))
+    ((5, 2), True, True)
     """
     n = check_int(n, "n", minimum=1)
     k = check_int(k, "k", minimum=1, maximum=n)
@@ -532,7 +631,25 @@ def initial_frame(n, k, seed=0):
 
 
 def constant_input(net, T, value=0.0):
-    """An autonomous drive: (T, d) array filled with ``value`` (scalar or (d,)) for ``net``."""
+    """A constant drive for ``net``: the input ``value`` at every step.
+
+    Parameters
+    ----------
+    net : WCRNN or Elman
+        Fixes the input width d (``net.n_in``).
+    T : int
+        Number of steps.
+    value : float or array_like, shape (d,), default 0.0
+
+    Returns
+    -------
+    ndarray, shape (T, d)
+
+    Raises
+    ------
+    ValueError
+        For T < 1 or a value of another shape or not finite.
+    """
     T = check_int(T, "T", minimum=1)
     v = np.broadcast_to(np.asarray(value, dtype=float), (net.n_in,))
     v = as_array(v, "value", shape=(net.n_in,))
@@ -1160,11 +1277,20 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
 
 @dataclass
 class TwoTrajectoryResult:
-    """Top exponent from two nearby trajectories (nats per step).
+    """Top exponent from two nearby trajectories (nats per step), from :func:`top_exponent_two_trajectories`.
 
-    exponent : mean over sequences; per_sequence (B,) (None for one sequence); stderr : batch-means
-    standard error (NaN with < 2 renormalisations); history / history_steps : running estimate;
-    settings : the settings used.
+    Attributes
+    ----------
+    exponent : float
+        Mean over sequences.
+    per_sequence : ndarray, shape (B,), or None
+        Per sequence (None for one sequence).
+    stderr : float
+        Batch-means standard error (NaN with fewer than 2 renormalisations after the burn-in).
+    history, history_steps : ndarray
+        Running estimate after each renormalisation and the accumulated steps there.
+    settings : dict
+        The settings used.
     """
 
     exponent: float
@@ -1185,13 +1311,44 @@ def top_exponent_two_trajectories(net, X=None, washout=0, burn_in=100, renorm_ev
     Phys. Rev. A 14 (1976).  Agrees with the QR estimate up to O(delta) non-linear effects and a rounding
     error of about 1e-16 |h| / delta per step.
 
-    Parameters: ``X``, ``T``, ``h0``, ``washout``, ``burn_in`` as in :func:`lyapunov_spectrum`;
-    ``renorm_every`` (default 1) steps between renormalisations; ``delta`` (default 1e-7) the separation
-    in state units; ``seed`` (default 0) for the initial direction (the same for every sequence).
+    Parameters
+    ----------
+    net : WCRNN or Elman
+    X, T, h0, washout, burn_in
+        As in :func:`lyapunov_spectrum` (defaults None, None, None, 0, 100).
+    renorm_every : int, default 1
+        Steps between renormalisations.
+    delta : float, default 1e-7
+        The separation, in state units.
+    seed : None, int or Generator, default 0
+        For the initial direction (the same for every sequence).
 
-    Returns TwoTrajectoryResult.  Raises ValueError for bad arguments, DivergenceError when a state
-    overflows, ValueError when the separation collapses to exactly 0 (e.g. eps = 0 and a zero residual).
+    Returns
+    -------
+    TwoTrajectoryResult
+
+    Raises
+    ------
+    TypeError
+        For a non-network.
+    ValueError
+        For bad arguments, and when the separation collapses to exactly 0 (e.g. eps = 0 and a zero residual:
+        the top exponent is -inf).
+    wcrnn_dyn.models.DivergenceError
+        When a state overflows or grows beyond the resolution of ``delta``.
+
+    Notes
+    -----
     Cost: 2 B network steps per step (one GEMM of 2B rows) plus O(B N) per renormalisation.
+
+    Examples
+    --------
+    >>> import wcrnn_dyn as wd
+    >>> net = wd.WCRNN(1, 8, 1, residual=wd.residuals.rotational(8, 0.95), eps=0.05, seed=0)
+    >>> two = wd.top_exponent_two_trajectories(net, None, T=3000)
+    >>> qr = wd.lyapunov_spectrum(net, None, T=3000, k=1)
+    >>> bool(abs(two.exponent - qr.top) < 1e-5)
+    True
     """
     _check_net(net)
     Xf, single = _prepare_input(net, X, T)
