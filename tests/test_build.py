@@ -132,3 +132,13 @@ def test_one_family_registry_and_task_facts_from_the_data_module():
     for name, t in build.TASKS.items():
         facts = tasks.info("digits" if name == "pdigits" else name)
         assert (t.metric, t.n_out) == (facts["metric"], facts["n_outputs"])
+
+
+def test_typical_values_mean_for_accuracy_geometric_mean_for_mse():
+    acc, mse = build.task("psmnist"), build.task("adding")
+    assert acc.typical([0.9, 0.8, float("nan")]) == pytest.approx(0.85)
+    assert acc.spread([0.9, 0.8]) == pytest.approx(np.std([0.9, 0.8], ddof=1))
+    # one exploded run does not outweigh the others
+    assert mse.typical([1e-3, 1e-3, 1e15]) == pytest.approx(1e3, rel=1e-9)
+    assert mse.spread([1e-3, 1e-1]) == pytest.approx(np.std([-3.0, -1.0], ddof=1))
+    assert np.isnan(mse.typical([float("nan")])) and np.isnan(acc.spread([0.5]))

@@ -518,6 +518,29 @@ class Task:
                 return i + 1
         return -1  # pragma: no cover - the best value itself qualifies
 
+    def typical(self, values):
+        """The typical value of per-seed results: the mean of the finite values for accuracy, their geometric
+        mean for MSE (MSEs span orders of magnitude, and one exploded run must not outweigh the others;
+        comparisons use log MSE ratios for the same reason).  NaN when there is no finite value."""
+        v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+        if self.higher_is_better:
+            return float(v.mean()) if v.size else float("nan")
+        v = v[v > 0]
+        return float(np.exp(np.mean(np.log(v)))) if v.size else float("nan")
+
+    def spread(self, values):
+        """The spread that goes with :meth:`typical`: the standard deviation (ddof 1) for accuracy, the
+        standard deviation of log10 MSE for MSE; NaN with fewer than two finite values."""
+        v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+        if not self.higher_is_better:
+            v = np.log10(v[v > 0])
+        return float(v.std(ddof=1)) if v.size > 1 else float("nan")
+
+    @property
+    def typical_label(self):
+        """How :meth:`typical` and :meth:`spread` are shown: "mean ± std" or "geometric mean (log10 sd)"."""
+        return "mean ± std" if self.higher_is_better else "geometric mean (log10 sd)"
+
     def competent(self, value):
         """Whether ``value`` reaches the competence level.
 

@@ -111,6 +111,21 @@ def cells_for(preset, task, arms, seeds):
     return cells, label_of
 
 
+def typical_of(task, runs):
+    """The task's typical value (:meth:`wcrnn_dyn.build.Task.typical`) of the finished runs of one arm
+    (``runs``: {seed: record}); NaN when none finished."""
+    t = _build.task(task)
+    return t.typical([r["metrics"].get(t.metric_key, np.nan) for r in runs.values() if not r.get("error")])
+
+
+def best_label(task, runs, labels):
+    """The label among ``labels`` with the best typical value (None when none has a finished run)."""
+    t = _build.task(task)
+    vals = {lab: typical_of(task, runs.get(lab, {})) for lab in labels}
+    vals = {k: v for k, v in vals.items() if np.isfinite(v)}
+    return (max if t.higher_is_better else min)(vals, key=vals.get) if vals else None
+
+
 def paired_interval(gains):
     """(mean, lo, hi, n) of the 95 % t-interval of paired per-seed gains (NaN bounds with fewer than 2)."""
     g = np.asarray([x for x in gains if np.isfinite(x)], dtype=float)
@@ -141,8 +156,7 @@ def evaluate_task(task, runs, comparisons, role="test"):
         s90 = [r["metrics"].get("steps_to_90", -1) for r in by_seed.values() if not r.get("error")]
         fin = [v for v in vals.values() if np.isfinite(v)]
         arms[label] = {"per_seed": {str(s): v for s, v in sorted(vals.items())},
-                       "mean": float(np.mean(fin)) if fin else float("nan"),
-                       "std": float(np.std(fin, ddof=1)) if len(fin) > 1 else float("nan"),
+                       "mean": t.typical(fin), "std": t.spread(fin),
                        "n": len(fin), "still_improving": int(sum(imp)), "n_runs": len(by_seed),
                        "steps_to_90": float(np.mean([x for x in s90 if x >= 0])) if any(x >= 0 for x in s90) else -1,
                        "failed": sum(1 for r in by_seed.values() if r.get("error"))}
@@ -223,7 +237,8 @@ def task_table(tr):
                     + [C.fmt(a["per_seed"].get(s, float("nan"))) for s in seeds]
                     + [C.fmt_ms(a["mean"], a["std"]), f"{a['still_improving']}/{a['n_runs']}",
                        C.fmt(a["steps_to_90"]) if a["steps_to_90"] >= 0 else "n/a"])
-    head = ["arm"] + [f"seed {s}" for s in seeds] + [f"{tr['metric']} mean ± std", "still improving",
+    typ = "mean ± std" if tr["higher_is_better"] else "geometric mean (log10 sd)"
+    head = ["arm"] + [f"seed {s}" for s in seeds] + [f"{tr['metric']} {typ}", "still improving",
                                                        "steps to 90 %"]
     out = C.md_table(head, rows)
     if tr["comparisons"]:

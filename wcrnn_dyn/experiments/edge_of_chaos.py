@@ -49,20 +49,10 @@ def arms_for(task, p):
 
 def _comparisons(task, arms, p, recs_by_label):
     """Best-in-window arm (by mean, from the finished runs) against both ends of the sweep."""
-    from .. import build
-    t = build.task(task)
     lo, hi = p["window"]
-    win = [a for a in arms if lo <= a.keys["mu"] <= hi]
-    means = {}
-    for a in win:
-        v = [r["metrics"].get(t.metric_key, np.nan) for r in recs_by_label.get(a.label, {}).values()
-             if not r.get("error")]
-        v = [x for x in v if np.isfinite(x)]
-        if v:
-            means[a.label] = float(np.mean(v))
-    if not means:
+    best = A.best_label(task, recs_by_label, [a.label for a in arms if lo <= a.keys["mu"] <= hi])
+    if best is None:
         return []
-    best = (max if t.higher_is_better else min)(means, key=means.get)
     return [A.Comparison(best, arms[0].label), A.Comparison(best, arms[-1].label)]
 
 

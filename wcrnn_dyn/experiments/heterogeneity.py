@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from . import _arms as A
 from . import _common as C
 from . import edge_of_chaos as E2
@@ -58,13 +56,8 @@ def run(ctx, p):
     recs = C.run_cells(ctx, ctx.out_dir / NAME, [c for e in pre for c in e[5]])
     plan, best_mu = [], {}
     for (t, var, hom, het, grid, _), lm in zip(pre, maps):
-        from .. import build
-        tk = build.task(t)
-        runs = A.group_runs(recs, lm)
-        means = {a.keys["mu"]: np.nanmean([r["metrics"].get(tk.metric_key, np.nan) for r in runs.get(a.label, {}).values()
-                                           if not r.get("error")] or [np.nan]) for a in grid}
-        fin = {k: v for k, v in means.items() if np.isfinite(v)}
-        mb = (max if tk.higher_is_better else min)(fin, key=fin.get) if fin else float(p["grid"][0])
+        best = A.best_label(t, A.group_runs(recs, lm), [a.label for a in grid])
+        mb = next(a.keys["mu"] for a in grid if a.label == best) if best else float(p["grid"][0])
         best_mu[f"{t}/{var}"] = mb
         arms = [A.Arm("heterogeneous", dict(het, **taus)),
                 A.Arm(f"hom best mu={mb:g}", dict(hom, mu=float(mb))),

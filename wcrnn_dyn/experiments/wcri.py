@@ -8,8 +8,6 @@ standard initialisations, paired over seeds.
 """
 from __future__ import annotations
 
-import numpy as np
-
 from . import _arms as A
 from . import _common as C
 
@@ -46,17 +44,8 @@ def run(ctx, p):
         maps.append(lm)
     recs = C.run_cells(ctx, ctx.out_dir / NAME, cells)
     plan = []
-    from .. import build
     for t, lm in zip(tasks, maps):
-        tk = build.task(t)
-        runs = A.group_runs(recs, lm)
-        means = {}
-        for lab in ("wcri rot", "wcri id"):
-            v = [r["metrics"].get(tk.metric_key, np.nan) for r in runs.get(lab, {}).values() if not r.get("error")]
-            v = [x for x in v if np.isfinite(x)]
-            if v:
-                means[lab] = float(np.mean(v))
-        best = (max if tk.higher_is_better else min)(means, key=means.get) if means else "wcri rot"
+        best = A.best_label(t, A.group_runs(recs, lm), ["wcri rot", "wcri id"]) or "wcri rot"
         plan.append((t, "test", arm_list, [A.Comparison(best, b) for b in BASELINES]))
     extra = (f"WCRI with mu = {p['mu']} and eps = the recipe's eps; the better WCRI arm per task is compared."
              + (" Data notes: " + "; ".join(notes) + "." if notes else ""))
