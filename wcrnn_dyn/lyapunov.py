@@ -1216,16 +1216,14 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     def make_state(raw):
         return LyapunovState(block_steps=steps.copy(), settings=dict(state_settings), **raw)
 
-    kernel_cb = None
-    if checkpoint is not None:
-        def kernel_cb(get_raw):
-            return checkpoint(lambda: make_state(get_raw()))
+    def kernel_cb(get_raw):
+        return checkpoint(lambda: make_state(get_raw()))
     bar = _progress_bar(progress, burn_in + M, "Lyapunov")
     try:
         blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
                                 rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what,
                                 adaptive=adaptive, auto=auto, stop=stop, info=info, resume=resume,
-                                checkpoint=kernel_cb)
+                                checkpoint=None if checkpoint is None else kernel_cb)
     finally:
         if bar is not None:
             bar.close()
