@@ -16,12 +16,13 @@ from .models import WCRNN, Elman, load_model
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 _LAZY_MODULES = {"theory", "memory", "spectral", "tasks", "plotting", "store", "lyapunov", "training", "interop",
-                 "sweep", "experiments", "clv", "flossing"}
+                 "sweep", "experiments", "clv", "flossing", "build", "threads", "engine", "losses", "serialization"}
 _DEPRECATED_MODULES = {"io"}  # wcrnn_dyn.io: deprecated alias of wcrnn_dyn.store (warns on import)
 _LAZY_ATTRS = {
     "lyapunov_spectrum": ("lyapunov", "lyapunov_spectrum"),
     "lyapunov_spectrum_map": ("lyapunov", "lyapunov_spectrum_map"),
     "top_exponent_two_trajectories": ("lyapunov", "top_exponent_two_trajectories"),
+    "LyapunovState": ("lyapunov", "LyapunovState"),
     "train": ("training", "train"),
     "covariant_lyapunov_vectors": ("clv", "covariant_lyapunov_vectors"),
     "covariant_lyapunov_vectors_map": ("clv", "covariant_lyapunov_vectors_map"),

@@ -519,9 +519,20 @@ class Task:
         return -1  # pragma: no cover - the best value itself qualifies
 
     def typical(self, values):
-        """The typical value of per-seed results: the mean of the finite values for accuracy, their geometric
-        mean for MSE (MSEs span orders of magnitude, and one exploded run must not outweigh the others;
-        comparisons use log MSE ratios for the same reason).  NaN when there is no finite value."""
+        """The typical value of per-seed results.
+
+        Parameters
+        ----------
+        values : iterable of float
+            Test metrics of the runs (NaN and None ignored).
+
+        Returns
+        -------
+        float
+            The mean of the finite values for accuracy, their geometric mean for MSE (MSEs span orders of
+            magnitude, and one exploded run must not outweigh the others; comparisons use log MSE ratios for
+            the same reason).  NaN when there is no finite (for MSE: positive) value.
+        """
         v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
         if self.higher_is_better:
             return float(v.mean()) if v.size else float("nan")
@@ -529,8 +540,19 @@ class Task:
         return float(np.exp(np.mean(np.log(v)))) if v.size else float("nan")
 
     def spread(self, values):
-        """The spread that goes with :meth:`typical`: the standard deviation (ddof 1) for accuracy, the
-        standard deviation of log10 MSE for MSE; NaN with fewer than two finite values."""
+        """The spread that goes with :meth:`typical`.
+
+        Parameters
+        ----------
+        values : iterable of float
+            Test metrics of the runs (NaN and None ignored).
+
+        Returns
+        -------
+        float
+            The standard deviation (ddof 1) for accuracy, the standard deviation of log10 MSE for MSE; NaN
+            with fewer than two finite values.
+        """
         v = np.asarray([x for x in values if x is not None and np.isfinite(x)], dtype=float)
         if not self.higher_is_better:
             v = np.log10(v[v > 0])
