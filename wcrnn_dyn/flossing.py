@@ -75,6 +75,12 @@ def _check(net, X, k, washout, burn_in, h0):
     return X, k, washout, burn_in, h0
 
 
+#: Ranges outside which the flossing arguments make no sense (and overflow or run for days): exponents are nats
+#: per step, so |target| > 10 means a factor e^10 per step; beta scales a squared exponent difference; Adam's
+#: learning rate above 10 leaves every weight scale; 10^6 steps of a BPTT each is weeks on a CPU.
+_MAX_TARGET, _MAX_BETA, _MAX_LR, _MAX_STEPS = 10.0, 1e6, 10.0, 10 ** 6
+
+
 def flossing_loss_and_grad(net, X, k, *, beta=1.0, target=0.0, washout=0, burn_in=0, seed=0, h0=None):
     """Flossing regulariser beta / B sum_b sum_{i<=k} (lambda_{b,i} - target)^2 and its exact gradient.
 
@@ -88,7 +94,7 @@ def flossing_loss_and_grad(net, X, k, *, beta=1.0, target=0.0, washout=0, burn_i
     net : WCRNN (linear residual) or Elman.
     X : (B, T, d) batch or (T, d) one sequence.
     k : number of leading exponents penalised, 1..N.
-    beta : weight (default 1.0, >= 0).  target : the exponents' target in nats per step (default 0.0).
+    beta : weight (default 1.0, 0 .. 1e6).  target : the exponents' target in nats per step (default 0.0, |target| <= 10).
     washout, burn_in : as above (defaults 0, 0).  seed : initial frame (default 0).  h0 : (N,) or (B, N).
 
     Returns
@@ -123,8 +129,8 @@ def flossing_loss_and_grad(net, X, k, *, beta=1.0, target=0.0, washout=0, burn_i
     """
     from .threads import single_threaded_blas
     X, k, washout, burn_in, h0 = _check(net, X, k, washout, burn_in, h0)
-    beta = check_float(beta, "beta", minimum=0.0)
-    target = check_float(target, "target")
+    beta = check_float(beta, "beta", minimum=0.0, maximum=_MAX_BETA)
+    target = check_float(target, "target", minimum=-_MAX_TARGET, maximum=_MAX_TARGET)
     with single_threaded_blas():     # many small products: waking BLAS threads costs more than the work
         return _loss_and_grad(net, X, k, beta, target, washout, burn_in, seed, h0)
 
@@ -255,8 +261,8 @@ def flossing_regularizer(k, *, beta=1.0, target=0.0, washout=0, burn_in=0, seed=
     NeurIPS 2023 (arXiv 2312.17306).
     """
     k = check_int(k, "k", minimum=1)
-    beta = check_float(beta, "beta", minimum=0.0)
-    target = check_float(target, "target")
+    beta = check_float(beta, "beta", minimum=0.0, maximum=_MAX_BETA)
+    target = check_float(target, "target", minimum=-_MAX_TARGET, maximum=_MAX_TARGET)
     acc = {"lam": [], "val": []}
 
     def reg(net, Xbatch):
@@ -327,7 +333,7 @@ def floss(net, X, steps, k, *, beta=1.0, target=0.0, lr=1e-3, batch_size=None, w
     Parameters
     ----------
     net : WCRNN (linear residual) or Elman.  X : (B, T, d) sequences (e.g. the training inputs, or noise).
-    steps : number of optimisation steps (>= 1).  k : number of exponents pushed towards ``target``.
+    steps : number of optimisation steps (1 .. 10^6).  k : number of exponents pushed towards ``target``.
     beta, target, washout, burn_in : as in :func:`flossing_loss_and_grad` (defaults 1, 0, 0, 0).
     lr : Adam learning rate (default 1e-3).  batch_size : sequences per step (default None = all).
     seed : frame and batch sampling (default 0).  clip_norm : default 1.0.
@@ -342,8 +348,8 @@ def floss(net, X, steps, k, *, beta=1.0, target=0.0, lr=1e-3, batch_size=None, w
     -----
     Cost: ``steps`` calls of :func:`flossing_loss_and_grad` on ``batch_size`` sequences.
     """
-    steps = check_int(steps, "steps", minimum=1)
-    lr = check_float(lr, "lr", minimum=0.0, strict_min=True)
+    steps = check_int(steps, "steps", minimum=1, maximum=_MAX_STEPS)
+    lr = check_float(lr, "lr", minimum=0.0, maximum=_MAX_LR, strict_min=True)
     record_every = check_int(record_every, "record_every", minimum=1)
     if clip_norm is not None:
         clip_norm = check_float(clip_norm, "clip_norm", minimum=0.0)
