@@ -254,8 +254,9 @@ def task_status_line(tr):
     comp = (f"competent (best arm {tr['best_arm']}: {C.fmt(tr['arms'][tr['best_arm']]['mean'])} vs level "
             f"{tr['competence']:g})" if tr["competent"] else "not competent")
     role = " [control: not counted]" if tr["role"] == "control" else ""
-    return (f"**{tr['label']}{role}: {word}** — {comp}; {tr['n_improving']} of {tr['n_runs']} runs still "
-            f"improving at the end; {tr['why']}.")
+    conv = "" if "still improving" in tr["why"] else (f"{tr['n_improving']} of {tr['n_runs']} runs still "
+                                                      "improving at the end; ")
+    return f"**{tr['label']}{role}: {word}** — {comp}; {conv}{tr['why']}."
 
 
 def metric_axis(ax, t):
