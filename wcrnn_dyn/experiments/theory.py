@@ -366,7 +366,9 @@ def run(ctx, p):
     held = bool(ab["a_exact_eps0"] and ab["b_bound"] and (c_ok or not c_checked) and d_ok)
     header = ["family"] + [f"eps={e:g} (init)" for e in sorted(p["eps"])] + ["trained (all eps)", "within (c)?"]
     yes = {True: "holds", False: "fails"}
-    verdict = (f"(d) trained models {'within' if d_ok else 'NOT within'} the bound ({len(tok)} models); "
+    dtxt = (f"(d) trained models {'within' if d_ok else 'NOT within'} the bound ({len(tok)} models); " if tok
+            else "(d) not checked here (no trained model or its data available); ")
+    verdict = (dtxt +
                f"(a) {yes[ab['a_exact_eps0']]}: largest eps=0 deviation {C.fmt(ab['eps0_max_dev'])} (mu x "
                f"orthogonal), {C.fmt(ab['eps0_max_dev_other_normal'])} (other normal families); "
                f"(b) {yes[ab['b_bound']]}: {ab['bound_violations']} of {ab['bound_checked']} runs outside the bound, "
