@@ -21,13 +21,7 @@ import pytest
 
 import wcrnn_dyn
 
-# Modules whose docstrings are still owed: issue 11's refactor is rewriting them (models, training, io -> store,
-# lyapunov, sweep and the new engine / losses / serialization modules), or they are outside the first pass of
-# numpydoc sections (theory, cli, experiments).  Their check runs and is reported as xfail with this reason;
-# every other public module must comply.  Remove a module from this list once its check passes (an XPASS in
-# the summary says so); never add one.
-PENDING = {name: "numpydoc sections owed: " + why for names, why in [
-] for name in (f"wcrnn_dyn.{n}" for n in names)}
+# Every public module must comply (no module is exempt).
 
 
 def section(name):
@@ -269,8 +263,7 @@ def test_the_check_catches_missing_sections():
     assert class_problems(Undocumented, "U") == ["U: no Parameters (or Attributes) section for the constructor"]
 
 
-@pytest.mark.parametrize("modname", [pytest.param(m, marks=pytest.mark.xfail(reason=PENDING[m], strict=False))
-                                     if m in PENDING else m for m in MODULES])
+@pytest.mark.parametrize("modname", list(MODULES))
 def test_public_callables_have_numpydoc_sections(modname):
     problems = module_problems(MODULES[modname])
     assert not problems, f"{len(problems)} docstring problem(s) in {modname}:\n" + "\n".join(problems)
