@@ -93,6 +93,46 @@ def test_evaluate_task_verdicts():
     assert A.evaluate_task("smnist", ni, [A.Comparison("a", "b", "noninferior", 0.01)])["status"] == "held"
 
 
+def test_comparison_outcomes_three_values():
+    better, ni = A.Comparison("a", "b"), A.Comparison("a", "b", "noninferior", 0.01)
+    assert A.comparison_outcome(better, 0.001, 0.05, 0.01, 3) == "yes"
+    # below the smallest effect worth claiming (even if it straddles 0): no
+    assert A.comparison_outcome(better, -0.004, 0.008, 0.01, 3) == "no"
+    assert A.comparison_outcome(better, -0.05, -0.01, 0.01, 3) == "no"
+    # contains 0 and effects worth claiming: inconclusive, never "no"
+    assert A.comparison_outcome(better, -0.0015, 0.079, 0.01, 3) == "inconclusive"
+    assert A.comparison_outcome(better, float("nan"), float("nan"), 0.01, 1) == "inconclusive"
+    assert A.comparison_outcome(ni, -0.009, 0.02, 0.01, 3) == "yes"
+    assert A.comparison_outcome(ni, -0.3, -0.02, 0.01, 3) == "no"
+    assert A.comparison_outcome(ni, -0.05, 0.01, 0.01, 3) == "inconclusive"
+
+
+def test_inconclusive_task_is_undecided_and_gets_extra_seeds():
+    # a wide interval straddling 0 with large effects: undecided (inconclusive), not "not held"
+    runs = _runs("test_accuracy", {"a": [(0.96, False), (0.97, False), (0.95, False)],
+                                   "b": [(0.90, False), (0.97, False), (0.91, False)],
+                                   "c": [(0.80, False), (0.81, False), (0.79, False)]})
+    cmps = [A.Comparison("a", "b"), A.Comparison("a", "c")]
+    tr = A.evaluate_task("psmnist", runs, cmps)
+    assert tr["status"] == "undecided" and tr["inconclusive"] and "inconclusive" in tr["why"]
+    assert [c["outcome"] for c in tr["comparisons"]] == ["inconclusive", "yes"]
+    arms = [A.Arm("a", {"family": "rotational"}), A.Arm("b", {"family": "orthogonal"}),
+            A.Arm("c", {"family": "scaled_identity"})]
+    plan = [("psmnist", "test", arms, cmps, ""), ("psmnist", "control", arms, cmps, "")]
+    more = A.extra_seed_cells("full", plan, [tr, dict(tr, role="control")], [3, 4])
+    assert list(more) == [0]                                  # controls never get more seeds
+    cells, label_of = more[0]
+    assert sorted(label_of.values()) == [("a", 3), ("a", 4), ("b", 3), ("b", 4)]   # only the inconclusive pair
+    assert {c["seed"] for c in cells} == {3, 4}
+    assert A.extra_seed_cells("full", plan, [tr, tr], []) == {}
+    # decided tasks get nothing
+    done = A.evaluate_task("psmnist", runs, [A.Comparison("a", "c")])
+    assert done["status"] == "held" and A.extra_seed_cells("full", plan[:1], [done], [3, 4]) == {}
+    # a "no" decides the task even when another comparison is inconclusive
+    tr2 = A.evaluate_task("psmnist", runs, [A.Comparison("a", "b"), A.Comparison("c", "a")])
+    assert tr2["status"] == "not held" and not tr2["inconclusive"]
+
+
 def test_combine_rules():
     def t(status, role="test"):
         return {"status": status, "role": role, "label": status}
@@ -185,3 +225,29 @@ def test_report_from_results(tmp_path):
     assert text.index("body A") < text.index("body B")
     assert "| 2 (1) |" in text
     assert "wcrnn-dyn reproduce" in text
+
+
+def test_run_claim_second_stage_adds_seeds_to_inconclusive_arms(tmp_path, monkeypatch):
+    # force the first evaluation (2 seeds) to be inconclusive; the second stage must train seed 2 for the two
+    # compared arms only, and the task must then be evaluated on 3 seeds
+    orig = A.evaluate_task
+
+    def first_inconclusive(task, runs, comps, role="test"):
+        tr = orig(task, runs, comps, role)
+        if max(len(v) for v in runs.values()) < 3:
+            tr = dict(tr, status="undecided", inconclusive=True,
+                      comparisons=[dict(c, outcome="inconclusive") for c in tr["comparisons"]])
+        return tr
+
+    monkeypatch.setattr(A, "evaluate_task", first_inconclusive)
+    res = E.run("edge_of_chaos", tmp_path, preset="tiny", isolate=False,
+                overrides={"mus": [0.9, 0.97, 0.99, 1.02], "extra_seeds": [2]})
+    (tr,) = res.numbers["tasks"]
+    assert tr["extra_seeds"] == [2]
+    compared = {n for c in tr["comparisons"] for n in (c["a"], c["b"])}
+    assert compared and all(c["n"] == 3 for c in tr["comparisons"])
+    for label, arm in tr["arms"].items():
+        assert ("2" in arm["per_seed"]) == (label in compared), label
+    seeds = sorted(json.loads(f.read_text())["cell"]["seed"] for f in (tmp_path / "cells").glob("*.json"))
+    assert len(compared) == 3 and seeds.count(2) == 3 and seeds.count(0) == 4   # one window arm not compared
+    assert "—" in (tmp_path / "edge_of_chaos" / "section.md").read_text()   # seeds not run are marked

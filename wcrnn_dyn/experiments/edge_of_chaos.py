@@ -22,11 +22,13 @@ CLAIM = ("Residual connections that put the network near the edge of chaos (max 
 
 MUS = [0.9, 0.97, 0.99, 0.995, 1.0, 1.005, 1.02]
 PRESETS = {
-    "tiny": dict(tasks=["digits"], mus=[0.9, 0.99, 1.02], seeds=[0, 1], window=[0.97, 1.0],
+    "tiny": dict(extra_seeds=[], tasks=["digits"], mus=[0.9, 0.99, 1.02], seeds=[0, 1], window=[0.97, 1.0],
                  residuals=["rotational"]),
-    "quick": dict(tasks=["psmnist", "smnist", "adding"], mus=[0.9, 0.97, 0.99, 1.0, 1.02], seeds=[0, 1, 2],
+    "quick": dict(extra_seeds=[],
+                  tasks=["psmnist", "smnist", "adding"], mus=[0.9, 0.97, 0.99, 1.0, 1.02], seeds=[0, 1, 2],
                   window=[0.97, 1.0], residuals=["rotational", "centred_identity"]),
-    "full": dict(tasks=["psmnist", "smnist", "adding"], mus=MUS, seeds=[0, 1, 2], window=[0.97, 1.0],
+    "full": dict(extra_seeds=[3, 4],
+                 tasks=["psmnist", "smnist", "adding"], mus=MUS, seeds=[0, 1, 2], window=[0.97, 1.0],
                  residuals=["rotational", "centred_identity"]),
 }
 

@@ -23,9 +23,10 @@ CLAIM = ("Rotational residuals whose frequencies match characteristic spectral p
          "pixels) matching gives no advantage.")
 
 PRESETS = {
-    "tiny": dict(tasks=["smnist"], controls=[], seeds=[0, 1], mu=0.99, spectrum_samples=200),
-    "quick": dict(tasks=["smnist"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99, spectrum_samples=500),
-    "full": dict(tasks=["smnist", "scifar10"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99,
+    "tiny": dict(extra_seeds=[], tasks=["smnist"], controls=[], seeds=[0, 1], mu=0.99, spectrum_samples=200),
+    "quick": dict(extra_seeds=[],
+                  tasks=["smnist"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99, spectrum_samples=500),
+    "full": dict(extra_seeds=[3, 4], tasks=["smnist", "scifar10"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99,
                  spectrum_samples=5000),
 }
 
