@@ -335,6 +335,38 @@ def test_persistent_divergence_raises_with_clear_message():
     assert h2.meta["diverged"] and "initial parameters" in h2.meta["message"]
 
 
+def test_divergence_after_a_good_epoch_restores_the_best_validation_parameters():
+    # epoch 1 trains normally; a callback then makes the recurrence explode, so every later step overflows and
+    # the run stops: the network must hold epoch 1's parameters (the test metric of a diverged run is taken
+    # there, as for any run), flagged diverged and restored_best
+    X, y = full_batch(3, n=16, T=300)
+    net = wd.WCRNN(2, 6, 1, residual=R.scaled_identity(6, 0.9), eps=0.1, activation="relu", dtype=np.float32,
+                   seed=0)
+    kept = {}
+
+    def explode(net_, epoch, history):
+        if epoch == 1:
+            kept.update(net_.get_weights())
+            net_.set_weights({k: (v * 1e4 if k == "W" else v) for k, v in kept.items()})
+
+    for mode in ("stop", "raise"):
+        if mode == "stop":
+            h = wd.train(net, X.astype(np.float32), y.astype(np.float32), epochs=3, batch_size=8,
+                         X_val=X.astype(np.float32), y_val=y.astype(np.float32), callbacks=(explode,),
+                         max_lr_reductions=0, on_divergence="stop")
+        else:
+            net = wd.WCRNN(2, 6, 1, residual=R.scaled_identity(6, 0.9), eps=0.1, activation="relu",
+                           dtype=np.float32, seed=0)
+            with pytest.raises(tr.TrainingDiverged) as ei:
+                wd.train(net, X.astype(np.float32), y.astype(np.float32), epochs=3, batch_size=8,
+                         X_val=X.astype(np.float32), y_val=y.astype(np.float32), callbacks=(explode,),
+                         max_lr_reductions=0)
+            h = ei.value.history
+        assert h.meta["diverged"] and h.meta["restored_best"], mode
+        assert "best validation epoch (1)" in h.meta["message"]
+        assert params_equal(net.get_weights(), kept), mode
+
+
 def test_exploding_updates_are_caught():
     """A huge learning rate without clipping: non-finite values are caught, never silently kept."""
     X, y = full_batch(9, n=20)

@@ -64,7 +64,8 @@ _DECAYED = ("W", "U", "V")
 class TrainingDiverged(RuntimeError):
     """Training kept diverging (non-finite loss or gradients, or an overflowing state) after the allowed
     number of learning-rate reductions.  ``.history`` holds the history up to that point; the network holds
-    the last finite parameters (the state before the failing update).
+    the parameters of the best validation epoch when ``restore_best`` and a validation epoch finished
+    (``history.meta["restored_best"]``), else the last finite parameters (the state before the failing update).
 
     Parameters
     ----------
@@ -903,8 +904,6 @@ class _Trainer:
                 bar.set_postfix(loss=f"{st.ep_loss_sum / st.ep_count:.4g}", refresh=False)
         if st.pos >= self.spe or st.step >= self.total_steps or stop_reason is not None:
             stop_reason = self.end_epoch(t_start, stop_reason, bar)
-            if st.best_epoch == self.history["epoch"][-1] and self.has_val:
-                self.best_params = self.net.get_weights()
             st.pos = 0
             st.epoch += 1
             st.elapsed = time.perf_counter() - t_start
@@ -933,6 +932,8 @@ class _Trainer:
                      ("lr", st.last_lr), ("grad_norm", gn), ("time", time.perf_counter() - t_start)):
             history[k].append(v)
         self.track_best(vm, epoch)
+        if self.has_val and st.best_epoch == epoch:
+            self.best_params = self.net.get_weights()      # the parameters just validated, before any callback
         log.info("epoch %d (step %d): train_loss %.5g  val_loss %.5g  val_%s %.5g  lr %.3g  |g| %.3g", epoch,
                  st.step, tl, vl, metric_name, vm, st.last_lr, gn)
         if bar is not None:
@@ -998,8 +999,13 @@ class _Trainer:
                     f"exceeded max_lr_reductions={cfg.max_lr_reductions}")
         else:
             what = f"stopped at step {last['step']}"
-        msg = (f"training diverged: {what}; last: {last['reason']}. The network holds the last finite "
-               "parameters. Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
+        if cfg.restore_best and self.has_val and self.best_params is not None:
+            _finish(self.net, self.history, self.best_params, True)
+            held = f"the parameters of the best validation epoch ({st.best_epoch})"
+        else:
+            held = "the last finite parameters"
+        msg = (f"training diverged: {what}; last: {last['reason']}. The network holds {held}. "
+               "Lower lr, use a (more) subcritical residual (mu < 1) or a smaller eps.")
         meta["diverged"] = True
         meta["message"] = msg
         log.warning(msg)
@@ -1056,8 +1062,9 @@ def train(net, X_train, y_train, X_val=None, y_val=None, *, loss=None, epochs=10
         ``divergence_lr_factor`` (default 0.5) and training goes on with the next batch.  After more than
         ``max_lr_reductions`` (default 3) such events the run stops: ``on_divergence="raise"`` (default) raises
         :class:`TrainingDiverged` (with ``.history``), ``"stop"`` returns the history with
-        ``history.meta["diverged"] = True``; either way the network keeps the last finite parameters and a
-        warning is logged.  A non-finite loss, state (anywhere in the trajectory) or gradient at the very first
+        ``history.meta["diverged"] = True``; either way a warning is logged and the network keeps the parameters
+        of the best validation epoch (``restore_best`` and a finished validation epoch) or else the last finite
+        parameters.  A non-finite loss, state (anywhere in the trajectory) or gradient at the very first
         step, before any update, stops the run at once the same way (nothing can be rolled back and a smaller
         learning rate cannot change the initial parameters): a run never ends with ``diverged = False`` and
         no successful update.
