@@ -56,7 +56,7 @@ TRAIN = {
         "psmnist": dict(_IMG, N=64, epochs=4),
         "smnist": dict(_IMG, N=128, epochs=3),
         "scifar10": dict(_IMG, N=64, epochs=4),
-        "adding": dict(_ADD, N=32, T=400, n_train=10000, n_val=1000, n_test=2000, steps=1500),
+        "adding": dict(_ADD, N=32, T=400, n_train=10000, n_val=1000, n_test=2000, steps=6000),
     },
 }
 #: The smallest paired effect worth claiming, by metric direction (accuracy difference; log MSE ratio): an

@@ -19,7 +19,7 @@ _PRESET_NOTE = {
              "split, sCIFAR10 T = 1024 from the JPEG q75 copy, adding T = 400) with a recipe that learns: batch "
              "128, Adam with a cosine schedule, float32, 3 seeds per arm, paired over seeds.  Sizes and epochs "
              "fit 2 CPU cores (psMNIST N = 64, 4 epochs; sMNIST N = 128, 3 epochs; sCIFAR10 N = 64, 4 epochs; "
-             "adding N = 32, 1,500 steps): below the paper's budgets, so every task reports whether its networks "
+             "adding N = 32, 6,000 steps): below the paper's budgets, so every task reports whether its networks "
              "reached competence and settled before any comparison counts."),
     "tiny": "`tiny` runs only exercise the code paths; their verdicts carry no evidence.",
 }
