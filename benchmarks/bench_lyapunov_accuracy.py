@@ -252,6 +252,26 @@ def run(args):
     print(f"wcrnn auto {r_full.n_steps} steps: {wall_full:.1f} s ({ms_auto_long:.3f} ms/step), oracle steps to "
           f"{args.acc:g}: {m_oracle}, final error {np.max(np.abs(r_full.exponents - ref)):.2e}, mean QR interval "
           f"{r_full.settings['mean_qr_interval']:.1f}", flush=True)
+    # the float32 tangent product (tangent_dtype="float32"): its own history, oracle steps and stopping run
+    lyapunov_spectrum(net, X[:40], burn_in=10, qr_every="auto", tangent_dtype="float32")
+    with Load("wcrnn_auto32_full", load):
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        r32 = lyapunov_spectrum(net, X, burn_in=BURN_IN, qr_every="auto", tangent_dtype="float32")
+        wall32 = time.perf_counter() - t0
+    ms_auto32 = wall32 / (BURN_IN + r32.n_steps) * 1e3
+    m_oracle32 = oracle_steps(r32, ref, args.acc)
+    with Load("wcrnn_auto32_tol", load):
+        time.sleep(0.3)
+        t0 = time.perf_counter()
+        r32_tol = lyapunov_spectrum(net, X, burn_in=BURN_IN, qr_every="auto", tol=tol, until_tol=True,
+                                    tangent_dtype="float32")
+        wall32_tol = time.perf_counter() - t0
+    print(f"wcrnn auto float32: {ms_auto32:.3f} ms/step, oracle steps {m_oracle32}, final error "
+          f"{np.max(np.abs(r32.exponents - ref)):.2e}, float32 - float64 "
+          f"{np.max(np.abs(r32.exponents - r_full.exponents)):.1e}; "
+          f"+tol: {r32_tol.n_steps} steps, {wall32_tol:.2f} s, error {np.max(np.abs(r32_tol.exponents - ref)):.2e}",
+          flush=True)
     with Load("wcrnn_auto_tol", load):
         time.sleep(0.3)
         t0 = time.perf_counter()
@@ -295,6 +315,13 @@ def run(args):
         ratios[name + "_vs_auto_at_oracle_steps"] = None if (a_ is None or b_ is None) else a_ / b_
         c_ = times[name + "_tol_run_steps"]
         ratios[name + "_vs_auto_tol_run_same_steps"] = None if c_ is None else c_ / wall_tol
+    times["wcrnn_dyn_auto32_oracle_steps"] = t_fixed(ms_auto32, m_oracle32)
+    times["wcrnn_dyn_auto32_tol_run"] = wall32_tol
+    for name in ("straightforward", "torch_cpu_default_threads", "torch_cpu_1thread", "wcrnn_dyn_qr1"):
+        a_, b_ = times[name + "_oracle_steps"], times["wcrnn_dyn_auto32_oracle_steps"]
+        ratios[name + "_vs_auto32_at_oracle_steps"] = None if (a_ is None or b_ is None) else a_ / b_
+        c_ = t_fixed(ms[name], r32_tol.n_steps)
+        ratios[name + "_vs_auto32_tol_run_same_steps"] = None if c_ is None else c_ / wall32_tol
     out["wcrnn"] = {
         "reference": {k: refdoc["cases"]["wcrnn"][k] for k in ("accumulated_steps", "max_stderr", "wall_s")},
         "auto_tol": {"steps": m_rule, "stopped_early": r_tol.settings["stopped_early"], "wall_s": wall_tol,
@@ -306,6 +333,12 @@ def run(args):
                       "oracle_steps": m_oracle,
                       "final_max_abs_error_vs_reference": float(np.max(np.abs(r_full.exponents - ref))),
                       "mean_qr_interval": r_full.settings["mean_qr_interval"]},
+        "auto32_full": {"steps": r32.n_steps, "wall_s": wall32, "ms_per_step": ms_auto32, "oracle_steps": m_oracle32,
+                        "final_max_abs_error_vs_reference": float(np.max(np.abs(r32.exponents - ref))),
+                        "max_abs_diff_vs_float64": float(np.max(np.abs(r32.exponents - r_full.exponents)))},
+        "auto32_tol": {"steps": r32_tol.n_steps, "wall_s": wall32_tol,
+                       "max_abs_error_vs_reference": float(np.max(np.abs(r32_tol.exponents - ref))),
+                       "within_acc": bool(np.max(np.abs(r32_tol.exponents - ref)) <= args.acc)},
         "ms_per_step": ms, "torch_notes": [note_default, note_one], "short_steps": T_short,
         "straightforward_steps_timed": T_sf, "straightforward_vs_auto_max_abs_diff": diff_sf,
         "time_to_accuracy_s": times, "ratios": ratios}
@@ -363,6 +396,10 @@ def run(args):
           + ", ".join(f"{n} {ratios[n + '_vs_auto_tol_run_same_steps']:.1f}x" for n in
                       ("straightforward", "torch_cpu_default_threads", "torch_cpu_1thread", "wcrnn_dyn_qr1")
                       if ratios[n + "_vs_auto_tol_run_same_steps"]))
+    print(f"float32 tangent product: {times['wcrnn_dyn_auto32_oracle_steps']} s at its oracle steps; "
+          + ", ".join(f"{n} {ratios[n + '_vs_auto32_at_oracle_steps']:.1f}x" for n in
+                      ("straightforward", "torch_cpu_default_threads", "torch_cpu_1thread", "wcrnn_dyn_qr1")
+                      if ratios[n + "_vs_auto32_at_oracle_steps"]))
     print(f"load: {load}\nJSON written to {path}")
     return 0
 

@@ -36,6 +36,19 @@ def test_lyap_rotational_writes_results_and_figures(tmp_path, capsys):
     assert "lyap: top" in text and "bound" in text
 
 
+def test_lyap_tangent_dtype_float32(tmp_path):
+    runs = {}
+    for dt in ("float64", "float32"):
+        out = tmp_path / dt
+        assert main(["lyap", "--hidden", "12", "--residual", "rotational", "--mu", "0.99", "--eps", "0.05",
+                     "--seq-len", "400", "--burn-in", "50", "--qr-every", "auto", "--tangent-dtype", dt,
+                     "--out", str(out)]) == 0
+        runs[dt] = _read(out)[0]
+    assert runs["float32"]["config"]["settings"]["tangent_dtype"] == "float32"
+    e64, e32 = (np.asarray(runs[d]["metrics"]["exponents"]) for d in ("float64", "float32"))
+    assert 0 < np.abs(e64 - e32).max() < 1e-6
+
+
 def test_lyap_elman_autonomous_batch_and_adding(tmp_path):
     out = tmp_path / "elman"
     rc = main(["lyap", "--arch", "elman", "--hidden", "6", "--input", "none", "--seq-len", "300", "--eps", "0",

@@ -266,7 +266,9 @@ class LyapunovResult:
 
 #: entries of :attr:`LyapunovState.settings` that a resumed call must repeat (see :func:`lyapunov_spectrum`)
 RESUME_KEYS = ("n_hidden", "k", "n_sequences", "T", "washout", "burn_in", "qr_every", "qr", "history_points",
-               "rcond_min", "until_tol", "tol", "net_sha256", "input_sha256")
+               "rcond_min", "until_tol", "tol", "net_sha256", "input_sha256", "tangent_dtype")
+#: values of resume keys that states written before the key existed held implicitly
+_RESUME_DEFAULTS = {"tangent_dtype": "float64"}
 _STATE_VERSION = 1
 _STATE_ARRAYS = ("h", "Q", "block_log_r", "block_steps", "counters", "interval", "astats")
 
@@ -394,6 +396,9 @@ class LyapunovState:
             raise ValueError(f"Lyapunov state version {meta.get('version') if isinstance(meta, dict) else '?'} "
                              f"is not supported (expected {_STATE_VERSION})")
         st = meta.get("settings")
+        if isinstance(st, dict):
+            for key, v in _RESUME_DEFAULTS.items():
+                st.setdefault(key, v)
         if not isinstance(st, dict) or any(key not in st for key in RESUME_KEYS):
             raise ValueError("the Lyapunov state's settings are incomplete")
         a = {n: np.asarray(arrays[n]) for n in _STATE_ARRAYS}
@@ -570,6 +575,17 @@ def _converged_now(blk, steps, tol):
                 and np.all(np.where(np.isfinite(sh), sh, 0.0) <= SPLIT_HALF_FACTOR * tol))
 
 
+def _check_tangent_dtype(tangent_dtype):
+    """"float64" or "float32" (strings or NumPy dtypes); ValueError naming tangent_dtype otherwise."""
+    try:
+        name = np.dtype(tangent_dtype).name
+    except TypeError:
+        name = None
+    if name not in ("float64", "float32"):
+        raise ValueError(f"tangent_dtype must be 'float64' or 'float32', got {tangent_dtype!r}")
+    return name
+
+
 def _is_auto_interval(qr_every):
     """True for qr_every="auto"; ValueError naming qr_every for any other string (ints are checked later)."""
     if isinstance(qr_every, str):
@@ -711,7 +727,7 @@ def _check_resume(state, run_id):
              "T": "X / T (number of steps)", "net_sha256": "net (its weights or residual)",
              "input_sha256": "X (the input values)"}
     for key in RESUME_KEYS:
-        old, new = state.settings.get(key), run_id[key]
+        old, new = state.settings.get(key, _RESUME_DEFAULTS.get(key)), run_id[key]
         if old != new:
             what = names.get(key, key)
             shown = "" if key.endswith("sha256") else f": the state has {old!r}, this call {new!r}"
@@ -753,8 +769,14 @@ def _divergence(net, status, step, T, what):
 class _Group:
     """One group of sequences advanced by one frame_loop call per chunk of steps (own buffers)."""
 
-    def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min, auto=False):
+    def __init__(self, a, X, Z, B, k, n_blocks, qr_mode, rcond_min, auto=False, tangent32=False):
         N = Z.shape[1]
+        # the float32 tangent product (kernel _step): float32 copies of Z and W^T, the float32 product
+        e32 = np.zeros((0, 0), dtype=np.float32)
+        f32 = np.zeros((2, 2), dtype=np.float32, order="F")   # typed like the real (F-ordered) W^T
+        self.T32 = ((np.empty(Z.shape, dtype=np.float32), np.asfortranarray(a["WT"], dtype=np.float32),
+                     np.empty(Z.shape, dtype=np.float32), np.zeros((1, 1, 1), dtype=np.float32))
+                    if tangent32 and k > 0 else (e32, f32, e32, np.zeros((1, 1, 1), dtype=np.float32)))
         # qr_every="auto": per sequence [steps since the last QR, current interval]; [rejected frames, max interval]
         self.auto = auto
         self.ivl = np.zeros((B, 2), dtype=np.int64)
@@ -779,16 +801,18 @@ class _Group:
                                       min(AUTO_MAX_INTERVAL, qpb), a["WT"], a["UT"], a["bias"], a["eps"], a["act"],
                                       a["rk"], a["rdiag"], a["rblk"], a["rdenseT"], a["gcode"], a["gscale"], self.B,
                                       self.k, self.qr_mode, self.rcond_min, self.Ps, self.blk, self.counters,
-                                      self.ivl, self.astats, *self.ws.args())
+                                      self.ivl, self.astats, *self.ws.args(), self.T32)
         return KL.frame_loop(self.X, self.Z, self.P, self.LZ, self.DP, self.GPR, s, s1, n_burn, M, qr_every, qpb,
                              a["WT"], a["UT"], a["bias"], a["eps"], a["act"], a["rk"], a["rdiag"], a["rblk"],
                              a["rdenseT"], a["gcode"], a["gscale"], self.B, self.k, self.qr_mode, self.rcond_min,
-                             self.Ps, self.blk, self.counters, *self.ws.args())
+                             self.Ps, self.blk, self.counters, *self.ws.args(), self.T32)
 
     def split_gemm(self, n_parts):
         """Compute the step's GEMM in ``n_parts`` column parts on Numba's threads (skinny products)."""
         N = self.Z.shape[1]
         self.Ps = np.empty((n_parts, self.Z.shape[0], N // n_parts))
+        if self.T32[0].shape[0]:
+            self.T32 = self.T32[:3] + (np.empty((n_parts, self.Z.shape[0], N // n_parts), dtype=np.float32),)
 
     def states(self):
         return self.Z[::self.k + 1]
@@ -833,7 +857,7 @@ _ADAPT_EVERY = 0.5  # s between re-reads of the default thread count during a si
 
 def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode, rcond_min, n_threads,
                 progress=None, t_offset=0, T_total=None, what="lyapunov_spectrum", adaptive=False, auto=False,
-                stop=None, info=None, resume=None, checkpoint=None):
+                stop=None, info=None, resume=None, checkpoint=None, tangent32=False):
     """Advance states Zh (B, N) and frames (the same Q0 (N, k) for every sequence) over the post-washout
     inputs Xp (B, S, d).  Sequences are split into min(n_threads, B) groups run by worker threads (the Numba
     kernel releases the GIL; BLAS is made single-threaded meanwhile); a single group runs in the calling
@@ -869,7 +893,8 @@ def _run_frames(net, Xp, Zh, Q0, k, n_burn, M, qr_every, qpb, n_blocks, qr_mode,
             Z3[:, 0] = Zh[idx]
             if k:
                 Z3[:, 1:] = Q0.T[None] if Q0.ndim == 2 else Q0[idx].transpose(0, 2, 1)
-        g = _Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min, auto=auto)
+        g = _Group(a, np.ascontiguousarray(Xp[idx]), Z, Bg, k, n_blocks, qr_mode, rcond_min, auto=auto,
+                   tangent32=tangent32)
         if resume is not None:
             g.blk[...] = resume.block_log_r[:, idx]
             g.counters[:] = resume.counters[gi]
@@ -1004,7 +1029,7 @@ def _progress_bar(enabled, total, desc):
 def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, seed=0, *, T=None, h0=None,
                       qr="auto", history_points=1000, tol=1e-3, rcond_min=1e-3, n_threads=None,
                       progress=False, until_tol=False, Q0=None, resume=None, checkpoint=None,
-                      return_state=False):
+                      return_state=False, tangent_dtype="float64"):
     """Lyapunov spectrum of a WCRNN or Elman network driven by X (QR / Benettin method, docs/THEORY.md section 5).
 
     Algorithm: the state h_t and an orthonormal frame Q (N x k) from ``seed`` evolve together,
@@ -1094,10 +1119,22 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         it, e.g. every 30 s with :meth:`LyapunovState.save`).  If it returns True the run pauses there and the
         call returns ``(None, state)``.  The points where it is called do not depend on it, so pausing never
         changes the numbers (the ``until_tol`` checks happen at the same steps).
+    tangent_dtype : "float64" (default) or "float32": precision of the tangent product W Q, the step's GEMM.
+        float32 rounds the frame to float32 for that product only (about half the GEMM time: one float32
+        GEMM instead of a float64 one); the trajectory (the state rows' products, recomputed in float64),
+        the residual part L Q, the element-wise pass and the QR stay float64.  Error: the product's
+        rounding perturbs each step's J_t Q by at most about N u32 eps ||W||_2 relative to ||Q|| (u32 =
+        2^-24 = 6e-8; eps = 1 for Elman networks), so for WCRNNs every exponent moves by at most that much
+        (a worst-case bound, e.g. 2.5e-6 for N = 256, eps ||W|| = 0.16; measured 1e-10 .. 3e-9 in
+        tests/test_lyapunov_float32.py).  Exponents below about log(N u32 ||W||_2) (the bottom of the
+        spectrum of saturated Elman networks) are not resolved in float32; use float64 for those.  In chaotic
+        networks the float32 and float64 runs' trajectories separate like any two runs with different
+        rounding, and their exponents agree within their error bars.
     resume : None (default) or a :class:`LyapunovState` from an earlier call with ``return_state=True``:
         continue that run where it stopped (a finished state is only summarised).  The call must repeat the
         arguments that fix the numbers (``net``, ``X`` or ``T``, ``k``, ``washout``, ``burn_in``,
-        ``qr_every``, ``qr``, ``history_points``, ``rcond_min``, ``until_tol`` and, with it, ``tol``): each is
+        ``qr_every``, ``qr``, ``history_points``, ``rcond_min``, ``tangent_dtype``, ``until_tol`` and, with it,
+        ``tol``): each is
         compared with the state (the network and the input through sha256 digests) and a difference is a
         ValueError naming the argument.  ``h0``, ``Q0`` and ``seed`` are not used (the state holds the
         state and the frame); the thread-group layout of the first call is kept, ``n_threads`` may differ.
@@ -1155,6 +1192,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
     history_points = check_int(history_points, "history_points", minimum=1)
     tol = check_float(tol, "tol", minimum=0.0)
     rcond_min = check_float(rcond_min, "rcond_min", minimum=0.0, maximum=1.0)
+    tangent_dtype = _check_tangent_dtype(tangent_dtype)
     if not isinstance(until_tol, (bool, np.bool_)):
         raise TypeError(f"until_tol must be a bool, got {type(until_tol).__name__}")
     if not isinstance(return_state, (bool, np.bool_)):
@@ -1187,7 +1225,8 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         run_id = {"n_hidden": N, "k": k, "n_sequences": B, "T": Tn, "washout": washout, "burn_in": burn_in,
                   "qr_every": "auto" if auto else qr_every, "qr": qr, "history_points": history_points,
                   "rcond_min": rcond_min, "until_tol": bool(until_tol), "tol": tol if until_tol else None,
-                  "net_sha256": _net_digest(_net_args(net)), "input_sha256": _digest(Xf)}
+                  "net_sha256": _net_digest(_net_args(net)), "input_sha256": _digest(Xf),
+                  "tangent_dtype": tangent_dtype}
     if resume is not None:
         _check_resume(resume, run_id)
         seed = resume.settings.get("seed", seed)
@@ -1223,7 +1262,8 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         blk, c, _ = _run_frames(net, Xp, Zh, Q0, k, burn_in, M, qr_every, qpb, n_blocks, QR_METHODS[qr],
                                 rcond_min, n_threads, progress=bar, t_offset=washout, T_total=Tn, what=what,
                                 adaptive=adaptive, auto=auto, stop=stop, info=info, resume=resume,
-                                checkpoint=None if checkpoint is None else kernel_cb)
+                                checkpoint=None if checkpoint is None else kernel_cb,
+                                tangent32=tangent_dtype == "float32")
     finally:
         if bar is not None:
             bar.close()
@@ -1255,7 +1295,7 @@ def lyapunov_spectrum(net, X=None, k=None, washout=0, burn_in=100, qr_every=1, s
         "until_tol": bool(until_tol), "stopped_early": bool(M < M_max), "max_accumulated_steps": M_max,
         "n_cholesky": int(c[0]), "n_fallback": int(c[1]), "n_householder": int(c[2]),
         "history_points": history_points, "tol": tol, "rcond_min": rcond_min, "units": "nats per step",
-        "n_threads": int(n_threads),
+        "n_threads": int(n_threads), "tangent_dtype": tangent_dtype,
         "eps": float(net.coupling), "residual": getattr(net.residual, "family", "?"),
     }
     if resume is not None:

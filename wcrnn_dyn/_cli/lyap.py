@@ -31,7 +31,7 @@ CHECKPOINT = Path("checkpoint") / "checkpoint.npz"
 #: options that fix the numbers of a run: a checkpoint is resumed only with the same values
 FINGERPRINT_OPTIONS = ("model", "arch", "init", "hidden", "residual", "mu", "mu_min", "eps", "gain_scale", "w_scale",
                        "activation", "seed", "input", "n_in", "input_scale", "seq_len", "batch_size", "k",
-                       "washout", "burn_in", "qr_every", "qr", "tol", "until_tol")
+                       "washout", "burn_in", "qr_every", "qr", "tol", "until_tol", "tangent_dtype")
 
 
 def qr_interval(text):
@@ -77,6 +77,11 @@ def add_arguments(p):
                    help="stop as soon as every exponent's standard error is <= --tol and the two halves of the "
                         "run agree to 2 tol (--seq-len is then the maximum; checked at block ends, after at "
                         "least 20 blocks)")
+    g.add_argument("--tangent-dtype", default="float64", choices=("float64", "float32"),
+                   help="precision of the tangent product W Q (default float64).  float32: about half the GEMM "
+                        "time; the trajectory stays float64; for WCRNNs each exponent moves by at most "
+                        "N u32 eps ||W|| (u32 = 6e-8; measured 1e-10 .. 3e-9); exponents below about "
+                        "log(N u32 ||W||) (saturated Elman networks) are not resolved (docs/LYAPUNOV.md)")
     add_threads_argument(g)
     g.add_argument("--two-trajectory", action="store_true",
                    help="also estimate the top exponent from two nearby trajectories (independent check)")
@@ -235,7 +240,7 @@ def _spectrum(args, out, net, X, T, tol, intr):
 
     kw = dict(k=args.k, washout=args.washout, burn_in=args.burn_in, qr_every=args.qr_every, seed=args.seed,
               qr=args.qr, tol=tol, n_threads=args.threads, progress=progress_enabled(), until_tol=args.until_tol,
-              resume=state, checkpoint=on_chunk, return_state=True)
+              resume=state, checkpoint=on_chunk, return_state=True, tangent_dtype=args.tangent_dtype)
     # convergence is reported in results.json and the summary line; the library's warning only on request
     with Silence("wcrnn_dyn.lyapunov", () if args.tol is not None else ("Lyapunov spectrum not converged",)):
         try:
