@@ -3,6 +3,8 @@
 import json
 import math
 
+import numpy as np
+
 import pytest
 
 from wcrnn_dyn import cli, experiments as E
@@ -251,3 +253,26 @@ def test_run_claim_second_stage_adds_seeds_to_inconclusive_arms(tmp_path, monkey
     seeds = sorted(json.loads(f.read_text())["cell"]["seed"] for f in (tmp_path / "cells").glob("*.json"))
     assert len(compared) == 3 and seeds.count(2) == 3 and seeds.count(0) == 4   # one window arm not compared
     assert "—" in (tmp_path / "edge_of_chaos" / "section.md").read_text()   # seeds not run are marked
+
+
+def test_trained_dynamics_exact_oracle_eps0():
+    # eps = 0: the spectrum is log mu for every direction, so every timescale is -1 / log mu exactly
+    from wcrnn_dyn.experiments import heterogeneity as H
+    import wcrnn_dyn as wd
+    net = wd.WCRNN(2, 6, 1, residual=wd.residuals.scaled_identity(6, 0.9), eps=0.0, seed=0)
+    tau, curve = H.trained_dynamics(net, "adding", {"T": 60, "seed": 0}, n_lyap=2, n_mem=3, max_lag=20)
+    np.testing.assert_allclose(tau, -1.0 / math.log(0.9), rtol=1e-12)
+    assert curve.shape == (21,) and np.all(curve == 0)       # eps = 0: the input never reaches the state
+
+
+def test_heterogeneity_tiny_end_to_end_with_trained_dynamics(tmp_path, monkeypatch):
+    monkeypatch.setitem(A.TRAIN["tiny"], "digits", dict(A.TRAIN["tiny"]["digits"], save_model=True))
+    res = E.run("heterogeneity", tmp_path, preset="tiny", isolate=False, overrides={"grid": [0.9]})
+    doc = _check_experiment_dir(tmp_path / "heterogeneity", 3)
+    dyn = doc["metrics"]["numbers"]["trained_dynamics"]
+    assert set(dyn) == {tr["label"] for tr in res.numbers["tasks"]}
+    for arms in dyn.values():
+        assert len(arms) == 3
+        for v in arms.values():
+            assert v["tau_median"] > 0 and len(v["memory_curve"]) >= 1
+    assert (tmp_path / "heterogeneity" / "trained_dynamics.png").exists()

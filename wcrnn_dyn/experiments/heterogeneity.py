@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 from . import _arms as A
 from . import _common as C
 from . import edge_of_chaos as E2
@@ -70,5 +72,72 @@ def run(ctx, p):
              f"mu of the grid {list(p['grid'])} per task and variant: "
              + ", ".join(f"{k}: {v:g}" for k, v in best_mu.items()) + "."
              + (" Data notes: " + "; ".join(notes) + "." if notes else ""))
+    dyn = {}
+    extra += (" Trained networks' dynamics (seed 0 of every arm; trained_dynamics.png): memory timescales "
+              "tau_i = -1 / LE_i from the full Lyapunov spectrum on 4 test sequences, and the memory curve "
+              "E||dh_T / dx_{T-l}|| on 32 test sequences.")
     return A.run_claim(ctx, name=NAME, number=4, title=TITLE, claim=CLAIM, p=p, plan=plan, setup_extra=extra,
-                       numbers_extra={"best_homogeneous_mu": best_mu, "matched_mu": mu_m})
+                       extra_figs=[_dynamics_figure(ctx, plan, dyn)],
+                       numbers_extra={"best_homogeneous_mu": best_mu, "matched_mu": mu_m, "trained_dynamics": dyn})
+
+
+def trained_dynamics(net, task, cell, n_lyap=4, n_mem=32, max_lag=None):
+    """Timescales (sorted, from the full Lyapunov spectrum on ``n_lyap`` test sequences) and the memory curve
+    (input sensitivity for lags 0..max_lag, mean over ``n_mem`` test sequences) of a trained network.
+    Returns (tau (N,), curve (max_lag + 1,)).  Cost: one full spectrum and one adjoint sweep (about a second at
+    N = 64)."""
+    from .. import build, memory
+    from ..lyapunov import lyapunov_spectrum
+    t = build.task(task)
+    T = int(cell["T"]) if t.name == "adding" else None
+    n = max(n_lyap, n_mem)
+    X = build.task_data(t.name, "test", n=n, T=T, seed=int(cell["seed"]), center=bool(cell.get("center", False)))[0]
+    Tn = X.shape[1]
+    spec = lyapunov_spectrum(net, X[:n_lyap], burn_in=min(100, Tn // 4), qr_every="auto", n_threads=1)
+    tau = memory.timescales(np.where(np.isfinite(spec.exponents), spec.exponents, -np.inf))
+    lag = min(Tn - 1, 400) if max_lag is None else int(max_lag)
+    curve = memory.input_sensitivity(net, X[:n_mem], lag)
+    return np.sort(tau)[::-1], curve
+
+
+def _dynamics_figure(ctx, plan, numbers):
+    """extra_figs entry: per planned task (rows), the trained nets' timescale spectra (left) and memory
+    curves (right), seed 0 of every arm; the summary numbers go into ``numbers``."""
+    def make(exp_dir, task_results, recs):
+        from ..serialization import load_model
+        by_key = {r["key"]: r for r in recs}
+        cells_dir = ctx.out_dir / "cells"
+        p = C.plt()
+        fig, axes = p.subplots(len(plan), 2, figsize=(9.0, 2.9 * len(plan)), constrained_layout=True,
+                               squeeze=False)
+        for row, ((task, _, arms, _, var), tr) in enumerate(zip(plan, task_results)):
+            ax_t, ax_m = axes[row]
+            for j, arm in enumerate(arms):
+                cells, lm = A.cells_for(ctx.preset, task, [arm], [0])
+                rec = by_key.get(next(iter(lm)))
+                name = ((rec or {}).get("extra") or {}).get("model_file")
+                if rec is None or rec.get("error") or not name or not (cells_dir / name).exists():
+                    continue
+                tau, curve = trained_dynamics(load_model(cells_dir / name), task, cells[0])
+                fin = tau[np.isfinite(tau)]
+                numbers.setdefault(tr["label"], {})[arm.label] = {
+                    "tau_median": float(np.median(tau)), "tau_max_finite": float(fin.max()) if fin.size else None,
+                    "n_tau_inf": int(np.sum(~np.isfinite(tau))), "n_tau_over_100": int(np.sum(tau > 100)),
+                    "memory_curve": [float(v) for v in curve[::10]], "memory_curve_lag_step": 10}
+                ax_t.semilogy(np.arange(1, tau.size + 1), np.minimum(tau, 1e6), "-", color=f"C{j}",
+                              label=arm.label)
+                ax_m.semilogy(np.arange(curve.size), curve, "-", color=f"C{j}", label=arm.label)
+            ax_t.set_title(f"{tr['label']}: timescales of the trained nets (seed 0)", fontsize=8)
+            ax_t.set_xlabel("index i (sorted)")
+            ax_t.set_ylabel("tau_i = -1 / LE_i (steps; 1e6 = no decay)", fontsize=7)
+            ax_m.set_title(f"{tr['label']}: memory curve", fontsize=8)
+            ax_m.set_xlabel("lag l (steps)")
+            ax_m.set_ylabel("E ||dh_T / dx_(T-l)||", fontsize=7)
+            for ax in (ax_t, ax_m):
+                if ax.lines:
+                    ax.legend(fontsize=6)
+                else:
+                    ax.text(0.5, 0.5, "no saved models (the preset does not keep them)", ha="center",
+                            va="center", fontsize=7, transform=ax.transAxes)
+        return [C.savefig(fig, exp_dir / "trained_dynamics.png")]
+    return make
