@@ -109,6 +109,19 @@ def test_comparison_outcomes_three_values():
     assert A.comparison_outcome(ni, -0.05, 0.01, 0.01, 3) == "inconclusive"
 
 
+def test_seeds_to_decide_planning_figure():
+    from scipy import stats
+    better = A.Comparison("a", "b")
+    g = [0.05, 0.047, 0.02]          # mean 0.039, sd 0.0166: inconclusive with 3 seeds
+    n = A.seeds_to_decide(g, better, 0.01)
+    m, sd = float(np.mean(g)), float(np.std(g, ddof=1))
+    def half(k):
+        return stats.t.ppf(0.975, k - 1) * sd / math.sqrt(k)
+    assert n is not None and m - half(n) > 0 and not m - half(n - 1) > 0
+    assert A.seeds_to_decide([0.01, 0.01], better, 0.01) is None       # no spread
+    assert A.seeds_to_decide([0.3, -0.3, 0.31, -0.29], better, 0.01, n_max=5) is None
+
+
 def test_inconclusive_task_is_undecided_and_gets_extra_seeds():
     # a wide interval straddling 0 with large effects: undecided (inconclusive), not "not held"
     runs = _runs("test_accuracy", {"a": [(0.96, False), (0.97, False), (0.95, False)],

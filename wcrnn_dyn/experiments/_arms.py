@@ -189,7 +189,9 @@ def evaluate_task(task, runs, comparisons, role="test"):
         out = comparison_outcome(cmp_, lo, hi, MIN_EFFECT[t.higher_is_better], n)
         comps.append({"a": cmp_.a, "b": cmp_.b, "kind": cmp_.kind, "margin": cmp_.margin, "text": cmp_.text(),
                       "gains": gains, "mean_gain": m, "ci_lo": lo, "ci_hi": hi, "n": n,
-                      "outcome": out, "held": out == "yes"})
+                      "outcome": out, "held": out == "yes",
+                      "seeds_to_decide": (seeds_to_decide(gains, cmp_, MIN_EFFECT[t.higher_is_better])
+                                          if out == "inconclusive" else None)})
     inconclusive = False
     if not competent:
         status = "undecided"
@@ -206,7 +208,9 @@ def evaluate_task(task, runs, comparisons, role="test"):
             status = "not held"
         else:
             status, inconclusive = "undecided", True
-        why = "; ".join(f"{c['text']}: {c['outcome']}" for c in comps)
+        why = "; ".join(f"{c['text']}: {c['outcome']}"
+                        + (f" (about {c['seeds_to_decide']} seeds would decide it if its mean and spread held)"
+                           if c.get("seeds_to_decide") else "") for c in comps)
         if inconclusive:
             why = "inconclusive (an interval contains 0 and effects worth claiming): " + why
     return {"task": task, "label": t.label, "metric": t.metric_key, "higher_is_better": t.higher_is_better,
@@ -214,6 +218,25 @@ def evaluate_task(task, runs, comparisons, role="test"):
             "role": role, "arms": arms, "best_arm": best, "competent": bool(competent),
             "competence": t.competence, "converged": bool(converged), "n_improving": n_imp, "n_runs": n_runs,
             "comparisons": comps, "status": status, "why": why, "inconclusive": inconclusive}
+
+
+def seeds_to_decide(gains, cmp_, min_effect, n_max=200):
+    """The smallest number of paired seeds whose 95 % t-interval, with the observed mean and standard deviation
+    of ``gains``, would no longer be inconclusive (:func:`comparison_outcome`); None when the gains are fewer
+    than 2, have no spread, or more than ``n_max`` seeds would be needed.  A planning figure, not a promise:
+    the mean and spread of new seeds will differ."""
+    g = np.asarray([x for x in gains if np.isfinite(x)], dtype=float)
+    if g.size < 2:
+        return None
+    m, sd = float(g.mean()), float(g.std(ddof=1))
+    if not sd > 0:
+        return None
+    from scipy import stats
+    for n in range(g.size + 1, n_max + 1):
+        half = float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+        if comparison_outcome(cmp_, m - half, m + half, min_effect, n) != "inconclusive":
+            return n
+    return None
 
 
 def comparison_outcome(cmp_, lo, hi, min_effect, n):
