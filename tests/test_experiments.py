@@ -265,7 +265,9 @@ def test_run_claim_second_stage_adds_seeds_to_inconclusive_arms(tmp_path, monkey
         assert ("2" in arm["per_seed"]) == (label in compared), label
     seeds = sorted(json.loads(f.read_text())["cell"]["seed"] for f in (tmp_path / "cells").glob("*.json"))
     assert len(compared) == 3 and seeds.count(2) == 3 and seeds.count(0) == 4   # one window arm not compared
-    assert "—" in (tmp_path / "edge_of_chaos" / "section.md").read_text()   # seeds not run are marked
+    sec = (tmp_path / "edge_of_chaos" / "section.md").read_text()
+    assert "—" in sec                                          # seeds not run are marked
+    assert "second stage, seeds [2]" in sec
 
 
 def test_trained_dynamics_exact_oracle_eps0():

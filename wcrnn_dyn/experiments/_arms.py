@@ -441,7 +441,11 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
     held, why = combine(task_results)
     smoke = ctx.preset != "full"
     verdict = ("smoke-level (small stand-ins, not evidence about the paper): " if smoke else "") + why + "."
-    setup = (f"preset `{ctx.preset}`; seeds {list(p['seeds'])}; " + "; ".join(
+    second = [tr["label"] for tr in task_results if tr.get("extra_seeds")]
+    seeds_text = f"seeds {list(p['seeds'])}" + (
+        f" (second stage, seeds {list(extra)} for the arms of the inconclusive comparisons of: "
+        + ", ".join(second) + ")" if second else "")
+    setup = (f"preset `{ctx.preset}`; {seeds_text}; " + "; ".join(
         sorted({recipe_text(ctx.preset, e[0]) for e in plan})) + ". The test metric is taken with the "
         "parameters of the best validation epoch. " + setup_extra)
     body = "\n\n".join(task_status_line(tr) + "\n\n" + task_table(tr) for tr in task_results) + C.failure_note(recs)
