@@ -415,24 +415,14 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
             all_cells += cells
             labels.append(label_of)
         recs = C.run_cells(ctx, exp_dir, all_cells)
-        task_results = []
-        for (task, role, arms, comps, suffix), label_of in zip(plan, labels):
-            tr = evaluate_task(task, group_runs(recs, label_of), comps, role)
-            if suffix:
-                tr["label"] += f" ({suffix})"
-            task_results.append(tr)
-        extra = p.get("extra_seeds", EXTRA_SEEDS.get(ctx.preset, []))
+        task_results = [_evaluate_entry(e, recs, lm) for e, lm in zip(plan, labels)]
+        extra = p.get("extra_seeds", EXTRA_SEEDS[ctx.preset])
         more = extra_seed_cells(ctx.preset, plan, task_results, extra)
         if more:
             recs = recs + C.run_cells(ctx, exp_dir, [c for cells, _ in more.values() for c in cells])
-            for i, (cells, label_of) in more.items():
+            for i, (_, label_of) in more.items():
                 labels[i] = {**labels[i], **label_of}
-                task, role, arms, comps, suffix = plan[i]
-                tr = evaluate_task(task, group_runs(recs, labels[i]), comps, role)
-                if suffix:
-                    tr["label"] += f" ({suffix})"
-                tr["extra_seeds"] = list(extra)
-                task_results[i] = tr
+                task_results[i] = dict(_evaluate_entry(plan[i], recs, labels[i]), extra_seeds=list(extra))
         figs = [arms_figure(task_results, f"{number}. {title}", exp_dir / "arms.png"),
                 effects_figure(task_results, "paired effects (green: yes, red: no, gray: inconclusive)",
                                exp_dir / "effects.png")]
@@ -456,6 +446,15 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
                              figs, numbers, time.perf_counter() - ctx.started, len(ctx.seen),
                              len(C.failures(recs)))
     return C.finish(ctx, exp_dir, name, p, res)
+
+
+def _evaluate_entry(entry, recs, label_of):
+    """:func:`evaluate_task` for one plan entry (task, role, arms, comparisons, label suffix)."""
+    task, role, _, comps, suffix = entry
+    tr = evaluate_task(task, group_runs(recs, label_of), comps, role)
+    if suffix:
+        tr["label"] += f" ({suffix})"
+    return tr
 
 
 def extra_seed_cells(preset, plan, task_results, seeds):

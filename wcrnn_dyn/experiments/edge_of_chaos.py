@@ -22,12 +22,13 @@ CLAIM = ("Residual connections that put the network near the edge of chaos (max 
 
 MUS = [0.9, 0.97, 0.99, 0.995, 1.0, 1.005, 1.02]
 PRESETS = {
-    "tiny": dict(extra_seeds=[], tasks=["digits"], mus=[0.9, 0.99, 1.02], seeds=[0, 1], window=[0.97, 1.0],
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"],
+                 tasks=["digits"], mus=[0.9, 0.99, 1.02], seeds=[0, 1], window=[0.97, 1.0],
                  residuals=["rotational"]),
-    "quick": dict(extra_seeds=[],
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"],
                   tasks=["psmnist", "smnist", "adding"], mus=[0.9, 0.97, 0.99, 1.0, 1.02], seeds=[0, 1, 2],
                   window=[0.97, 1.0], residuals=["rotational", "centred_identity"]),
-    "full": dict(extra_seeds=[3, 4],
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"],
                  tasks=["psmnist", "smnist", "adding"], mus=MUS, seeds=[0, 1, 2], window=[0.97, 1.0],
                  residuals=["rotational", "centred_identity"]),
 }

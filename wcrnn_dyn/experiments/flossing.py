@@ -62,15 +62,16 @@ _ELMAN_ADD = dict(activation="relu", eps=0.01, mu=0.99, lr=1e-3, floss_target=-0
 
 PRESETS = {
     # code paths only: seconds
-    "tiny": dict(extra_seeds=[],
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"],
                  tasks=["adding"], seeds=[0, 1], mu=1.0, wcri_adding="scaled_identity", wcri_images="rotational",
                  adding=dict(_ELMAN_ADD), **dict(_FLOSS, floss_k=2, floss_batch=4, floss_steps=5, floss_every=2)),
     # smoke level, under a minute: adding T = 50 only (the quick recipe: N = 16, 400 steps)
-    "quick": dict(extra_seeds=[], tasks=["adding"], seeds=[0, 1, 2], mu=1.0, wcri_adding="scaled_identity",
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"],
+                  tasks=["adding"], seeds=[0, 1, 2], mu=1.0, wcri_adding="scaled_identity",
                   wcri_images="rotational", adding=dict(_ELMAN_ADD),
                   **dict(_FLOSS, floss_k=2, floss_batch=8, floss_steps=50)),
     # the comparison: adding at T = 200 and psMNIST (the reproduction's recipe), 3 seeds
-    "full": dict(extra_seeds=[3, 4],
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"],
                  tasks=["adding", "psmnist"], seeds=[0, 1, 2], mu=1.0, wcri_adding="scaled_identity",
                  wcri_images="rotational", adding=dict(_ELMAN_ADD, T=200, steps=8000, lr=1.5e-4, floss_steps=150),
                  **_FLOSS),

@@ -23,10 +23,12 @@ CLAIM = ("Residual connections that give the units heterogeneous memory timescal
          "bias: heterogeneous residuals train better than homogeneous ones.")
 
 PRESETS = {
-    "tiny": dict(extra_seeds=[], tasks=["digits"], seeds=[0, 1], tau_min=5.0, tau_max=200.0, grid=[0.9, 0.99]),
-    "quick": dict(extra_seeds=[], tasks=["psmnist", "adding"], seeds=[0, 1, 2], tau_min=5.0, tau_max=200.0,
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"],
+                 tasks=["digits"], seeds=[0, 1], tau_min=5.0, tau_max=200.0, grid=[0.9, 0.99]),
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"],
+                  tasks=["psmnist", "adding"], seeds=[0, 1, 2], tau_min=5.0, tau_max=200.0,
                   grid=[0.9, 0.97, 0.99, 1.0, 1.02]),
-    "full": dict(extra_seeds=[3, 4],
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"],
                  tasks=["psmnist", "adding"], seeds=[0, 1, 2], tau_min=10.0, tau_max=1000.0, grid=E2.MUS),
 }
 

@@ -22,13 +22,13 @@ CLAIM = ("The analysis extends to non-linear residuals: their Lyapunov exponents
          "dynamics (the same top Lyapunov exponent).")
 
 PRESETS = {
-    "tiny": dict(extra_seeds=[],
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"],
                  tasks=["smnist"], targets=[0.99], train_scale=0.1, gains=[0.9, 1.1], scale=1.0, seeds=[0, 1],
                  lyap_N=8, lyap_eps=0.01, lyap_T=400, burn_in=100, margin=0.01),
-    "quick": dict(extra_seeds=[],
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"],
                   tasks=["psmnist"], targets=[0.99, 0.995], train_scale=0.1, gains=[0.9, 0.99, 1.05, 1.1, 1.2],
                   scale=1.0, seeds=[0, 1, 2], lyap_N=16, lyap_eps=0.01, lyap_T=3000, burn_in=300, margin=0.01),
-    "full": dict(extra_seeds=[3, 4], tasks=["psmnist"], targets=[0.99, 0.995], train_scale=0.1,
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"], tasks=["psmnist"], targets=[0.99, 0.995], train_scale=0.1,
                  gains=[0.9, 0.95, 0.99, 1.0, 1.02, 1.05, 1.1, 1.2], scale=1.0, seeds=[0, 1, 2], lyap_N=64,
                  lyap_eps=0.01, lyap_T=10000, burn_in=1000, margin=0.01),
 }

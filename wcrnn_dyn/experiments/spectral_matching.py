@@ -23,10 +23,12 @@ CLAIM = ("Rotational residuals whose frequencies match characteristic spectral p
          "pixels) matching gives no advantage.")
 
 PRESETS = {
-    "tiny": dict(extra_seeds=[], tasks=["smnist"], controls=[], seeds=[0, 1], mu=0.99, spectrum_samples=200),
-    "quick": dict(extra_seeds=[],
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"],
+                 tasks=["smnist"], controls=[], seeds=[0, 1], mu=0.99, spectrum_samples=200),
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"],
                   tasks=["smnist"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99, spectrum_samples=500),
-    "full": dict(extra_seeds=[3, 4], tasks=["smnist", "scifar10"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99,
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"],
+                 tasks=["smnist", "scifar10"], controls=["psmnist"], seeds=[0, 1, 2], mu=0.99,
                  spectrum_samples=5000),
 }
 

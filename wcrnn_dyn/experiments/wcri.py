@@ -17,9 +17,9 @@ CLAIM = ("Initialising an Elman RNN as a weakly coupled residual network, W_0 = 
          "better than the standard initialisations (default, orthogonal, identity/IRNN).")
 
 PRESETS = {
-    "tiny": dict(extra_seeds=[], tasks=["smnist"], seeds=[0, 1], mu=1.0),
-    "quick": dict(extra_seeds=[], tasks=["smnist", "psmnist"], seeds=[0, 1, 2], mu=1.0),
-    "full": dict(extra_seeds=[3, 4], tasks=["smnist", "psmnist"], seeds=[0, 1, 2], mu=1.0),
+    "tiny": dict(extra_seeds=A.EXTRA_SEEDS["tiny"], tasks=["smnist"], seeds=[0, 1], mu=1.0),
+    "quick": dict(extra_seeds=A.EXTRA_SEEDS["quick"], tasks=["smnist", "psmnist"], seeds=[0, 1, 2], mu=1.0),
+    "full": dict(extra_seeds=A.EXTRA_SEEDS["full"], tasks=["smnist", "psmnist"], seeds=[0, 1, 2], mu=1.0),
 }
 
 BASELINES = ["default", "orthogonal", "IRNN (identity, relu)"]
