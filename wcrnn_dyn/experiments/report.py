@@ -17,10 +17,12 @@ _PRESET_NOTE = {
               "`results/reproduce-full/report.md` in the repository."),
     "full": ("`full` trains on the real tasks (sMNIST / psMNIST T = 784 with the full 57,000 / 3,000 / 10,000 "
              "split, sCIFAR10 T = 1024 from the JPEG q75 copy, adding T = 400) with a recipe that learns: batch "
-             "128, Adam with a cosine schedule, float32, 3 seeds per arm, paired over seeds.  Sizes and epochs "
+             "128, Adam with a cosine schedule, float32, 3 seeds per arm (5 for the arms of a comparison that 3 "
+             "seeds leave inconclusive), paired over seeds.  Sizes and epochs "
              "fit 2 CPU cores (psMNIST N = 64, 4 epochs; sMNIST N = 128, 3 epochs; sCIFAR10 N = 64, 4 epochs; "
              "adding N = 32, 6,000 steps): below the paper's budgets, so every task reports whether its networks "
-             "reached competence and settled before any comparison counts."),
+             "reached competence and settled before any comparison counts.  The Elman experiments beyond the "
+             "paper (flossing) state their own adding recipe in their section."),
     "tiny": "`tiny` runs only exercise the code paths; their verdicts carry no evidence.",
 }
 
