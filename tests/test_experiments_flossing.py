@@ -146,3 +146,29 @@ def test_tiny_preset_end_to_end(tmp_path):
     np.testing.assert_allclose(ex["floss during"]["init"], ex["default"]["init"], rtol=1e-12)
     assert all(s > 0 for s in ex["floss before"]["floss_seconds"])
     assert res.n_cells == 8 and res.n_failed == 0
+
+
+def test_exponent_table_covers_the_second_stage_seeds(tmp_path, monkeypatch):
+    # an inconclusive comparison brings seeds for its arms in a second stage: the exponent table and the cost
+    # sentence must cover those runs too, not only the first stage's.  The tiny runs are not competent and their
+    # comparisons not inconclusive, so here the adding task has no competence level (any finite value counts)
+    # and every comparison reads inconclusive.
+    import dataclasses
+    from wcrnn_dyn import build
+    from wcrnn_dyn.experiments import _arms as A
+    monkeypatch.setitem(build.TASKS, "adding", dataclasses.replace(build.TASKS["adding"], competence=None))
+    monkeypatch.setattr(A, "comparison_outcome", lambda *a, **k: "inconclusive")
+    res = E.run("flossing", tmp_path, preset="tiny", isolate=False, overrides={"extra_seeds": [2]})
+    test = [t for t in res.numbers["tasks"] if t["role"] == "test"][0]
+    assert test.get("extra_seeds") == [2]
+    ex = res.numbers["exponents"]["adding"]
+    added = []
+    for lab, arm in test["arms"].items():
+        seeds = sorted(int(s) for s in arm["per_seed"])
+        assert ex[lab]["seeds"] == seeds, lab
+        assert len(ex[lab]["init"]) == len(ex[lab]["seconds"]) == len(seeds)
+        added += [lab] if 2 in seeds else []
+    assert len(added) >= 2
+    assert res.n_cells == 8 + len(added)                       # first stage 2 seeds x 4 arms, then seed 2
+    sec = (tmp_path / "flossing" / "section.md").read_text()
+    assert "second stage, seeds [2]" in sec

@@ -196,7 +196,7 @@ def evaluate_task(task, runs, comparisons, role="test"):
     if not competent:
         status = "undecided"
         why = (f"best arm {best!r} reaches {C.fmt(means.get(best, float('nan')))}, short of competence "
-               f"{t.competence:g}" if best is not None else "no finished run")
+               f"{_level(t.competence)}" if best is not None else "no finished run")
     elif not converged:
         status = "undecided"
         why = f"{n_imp} of {n_runs} runs were still improving at the end"
@@ -313,10 +313,15 @@ def outcome_of(c):
     return c.get("outcome") or ("yes" if c["held"] else "no")
 
 
+def _level(x):
+    """A competence level as text ("none" for a task without one: any finite value counts)."""
+    return "none" if x is None else f"{x:g}"
+
+
 def task_status_line(tr):
     word = {"held": "HELD", "not held": "NOT HELD", "undecided": "UNDECIDED"}[tr["status"]]
     comp = (f"competent (best arm {tr['best_arm']}: {C.fmt(tr['arms'][tr['best_arm']]['mean'])} vs level "
-            f"{tr['competence']:g})" if tr["competent"] else "not competent")
+            f"{_level(tr['competence'])})" if tr["competent"] else "not competent")
     role = " [control: not counted]" if tr["role"] == "control" else ""
     conv = "" if "still improving" in tr["why"] else (f"{tr['n_improving']} of {tr['n_runs']} runs still "
                                                       "improving at the end; ")
@@ -327,7 +332,8 @@ def metric_axis(ax, t):
     """A task's metric axis: the trivial baseline and the competence level drawn; accuracy on the full 0..1
     range (no truncated axis), MSE on a labelled log scale."""
     ax.axhline(t.baseline, color="gray", ls=":", lw=1, label=f"trivial: {t.baseline_label}")
-    ax.axhline(t.competence, color="k", ls="--", lw=0.8, label=f"competence {t.competence:g}")
+    if t.competence is not None:
+        ax.axhline(t.competence, color="k", ls="--", lw=0.8, label=f"competence {t.competence:g}")
     if t.higher_is_better:
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"{t.metric_key.replace('_', ' ')} (higher is better)")
@@ -405,6 +411,9 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
     (cells cached under ``OUT/cells`` and shared between experiments), evaluates each task
     (:func:`evaluate_task`), combines the verdict (:func:`combine`), writes figures, ``results.json`` and the
     report section.  ``extra_figs``: callables (exp_dir, task_results, records) -> [file names].
+    ``setup_extra`` (text) and ``numbers_extra`` (dict) may also be callables (plan, labels, records) -> text /
+    dict, called once after both stages of seeds have run (``labels[i]``: cell key -> (arm label, seed) of plan
+    entry i, second-stage cells included) and before ``extra_figs``.
     """
     exp_dir = ctx.out_dir / name
     with C.Timer():
@@ -423,6 +432,10 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
             for i, (_, label_of) in more.items():
                 labels[i] = {**labels[i], **label_of}
                 task_results[i] = dict(_evaluate_entry(plan[i], recs, labels[i]), extra_seeds=list(extra))
+        if callable(setup_extra):
+            setup_extra = setup_extra(plan, labels, recs)
+        if callable(numbers_extra):
+            numbers_extra = numbers_extra(plan, labels, recs)
         figs = [arms_figure(task_results, f"{number}. {title}", exp_dir / "arms.png"),
                 effects_figure(task_results, "paired effects (green: yes, red: no, gray: inconclusive)",
                                exp_dir / "effects.png")]

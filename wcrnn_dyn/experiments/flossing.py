@@ -134,25 +134,27 @@ def _top(v):
     return float(v.max()) if v.size and np.all(np.isfinite(v)) else float("nan")
 
 
-def exponent_table(p, plan_cells, recs, cells_dir=None):
-    """{task: {arm: {"init": [per seed], "start": [...], "end": [...], "floss_seconds": [...],
+def exponent_table(p, entries, recs, cells_dir=None):
+    """{task: {arm: {"seeds": [...], "init": [per seed], "start": [...], "end": [...], "floss_seconds": [...],
     "seconds": [...]}}}: the top probe exponent at initialisation, at the start of training and after it,
-    with the flossing and total cell times.  Arms without flossing keys are probed at initialisation here
-    ("start" = "init"); after training only when the cell saved its model (under ``cells_dir``)."""
+    with the flossing and total cell times.  ``entries``: (task, cell key -> (arm label, seed)) pairs, one per
+    task (the second stage's seeds included); ``recs``: the cells' records (each carries its cell).  Arms without
+    flossing keys are probed at initialisation here ("start" = "init"); after training only when the cell saved
+    its model (under ``cells_dir``).  Seeds in increasing order within an arm."""
     by_key = {r["key"]: r for r in recs}
     out = {}
-    from .. import sweep
-    for task, cells, label_of in plan_cells:
+    for task, label_of in entries:
         d = out.setdefault(task, {})
         fk = arms(p, task)[2].keys      # the probe of the flossing arms: same k, batch and target
         k, nb, target = int(fk["floss_k"]), int(fk["floss_batch"]), float(fk["floss_target"])
-        for c in cells:
-            key = sweep.cell_key(c)
-            label, seed = label_of[key]
-            r = by_key.get(key, {})
+        for key, (label, seed) in sorted(label_of.items(), key=lambda kv: (kv[1][0], int(kv[1][1]))):
+            if key not in by_key:
+                continue
+            r = by_key[key]
+            c = r["cell"]
             e = d.setdefault(label, {"seeds": [], "init": [], "start": [], "end": [], "floss_seconds": [],
                                      "seconds": []})
-            e["seeds"].append(seed)
+            e["seeds"].append(int(seed))
             e["seconds"].append(float(r.get("seconds", float("nan"))))
             m = r.get("metrics", {}) if not r.get("error") else {}
             if "floss_le_init" in m:
@@ -166,6 +168,10 @@ def exponent_table(p, plan_cells, recs, cells_dir=None):
             e["start"].append(lam0)
             e["end"].append(_trained_probe(r, c, k, nb, target, cells_dir))
             e["floss_seconds"].append(0.0)
+    # arms in the order of the plan
+    for task in out:
+        order = [a.label for a in arms(p, task)]
+        out[task] = {lab: out[task][lab] for lab in order if lab in out[task]}
     return out
 
 
@@ -252,38 +258,46 @@ def run(ctx, p):
     :class:`~wcrnn_dyn.experiments.ExperimentResult`.  Cost: the cells' (docs/CLV.md) plus one probe
     (a flossing call without update) per cell without flossing keys, two when its trained model was saved."""
     tasks, notes = A.plan_tasks(ctx.preset, p["tasks"])
-    plan, plan_cells, cells = [], [], []
+    plan = []
     for t in tasks:
         arm_list = arms(p, t)
         wl = arm_list[1].label
-        c, lm = A.cells_for(ctx.preset, t, arm_list, p["seeds"])
-        cells += c
-        plan_cells.append((t, c, lm))
         plan.append((t, "test", arm_list, [A.Comparison("floss before", "default"),
                                            A.Comparison("floss during", "default"), A.Comparison(wl, "default")]))
         plan.append((t, "control", arm_list[1:], [A.Comparison(wl, "floss before"), A.Comparison(wl, "floss during")],
                      "WCRI vs flossing, reported only"))
-    recs = C.run_cells(ctx, ctx.out_dir / NAME, cells)
-    table = exponent_table(p, plan_cells, recs, ctx.out_dir / "cells")
-    fl = (f"Flossing: k = {p['floss_k']} leading finite-time QR exponents (every step re-orthonormalised, over "
-          f"the whole sequence) pushed to {p['floss_target']:g}; before training {p['floss_steps']} Adam steps "
-          f"(lr {p['floss_lr']:g}, clip 1) on {p['floss_batch']} training sequences per step; during training "
-          f"beta = {p['floss_beta']:g} on the first {p['floss_batch']} sequences of one mini-batch in "
-          f"{p['floss_every']} (its gradient is added to the loss gradient before clipping).  WCRI: mu = "
-          f"{p['mu']:g} (adding: as its recipe), eps as the recipe.  The adding task's Elman recipe overrides the "
-          f"WCRNN recipe above with {', '.join(f'{k}={v}' for k, v in sorted(p['adding'].items()))}, w_scale=1 "
-          "(all arms; its floss_* keys replace the flossing settings above on this task).  "
-          + cost_text(table))
-    if notes:
-        fl += " Data notes: " + "; ".join(notes) + "."
+    state = {}
+
+    def table_of(plan_, labels, recs):
+        # once, after both stages of seeds: the test entries hold every arm and seed of their task
+        if "table" not in state:
+            entries = [(e[0], lm) for e, lm in zip(plan_, labels) if e[1] == "test"]
+            state["table"] = exponent_table(p, entries, recs, ctx.out_dir / "cells")
+        return state["table"]
+
+    def setup(plan_, labels, recs):
+        fl = (f"Flossing: k = {p['floss_k']} leading finite-time QR exponents (every step re-orthonormalised, "
+              f"over the whole sequence) pushed to {p['floss_target']:g}; before training {p['floss_steps']} Adam "
+              f"steps (lr {p['floss_lr']:g}, clip 1) on {p['floss_batch']} training sequences per step; during "
+              f"training beta = {p['floss_beta']:g} on the first {p['floss_batch']} sequences of one mini-batch in "
+              f"{p['floss_every']} (its gradient is added to the loss gradient before clipping).  WCRI: mu = "
+              f"{p['mu']:g} (adding: as its recipe), eps as the recipe.  The adding task's Elman recipe overrides "
+              f"the WCRNN recipe above with {', '.join(f'{k}={v}' for k, v in sorted(p['adding'].items()))}, "
+              "w_scale=1 (all arms; its floss_* keys replace the flossing settings above on this task).  "
+              + cost_text(table_of(plan_, labels, recs)))
+        return fl + (" Data notes: " + "; ".join(notes) + "." if notes else "")
+
+    def numbers(plan_, labels, recs):
+        return {"exponents": table_of(plan_, labels, recs), "floss_settings": {k: p[k] for k in _FLOSS}}
 
     def fig(exp_dir, task_results, records):
+        table = state["table"]
         targets = {t: float(arms(p, t)[2].keys["floss_target"]) for t in table}
         return [exponents_figure(table, exp_dir / "exponents.png", targets)]
 
-    numbers = {"exponents": table, "floss_settings": {k: p[k] for k in _FLOSS}}
-    res = A.run_claim(ctx, name=NAME, number=NUMBER, title=TITLE, claim=CLAIM, p=p, plan=plan, setup_extra=fl,
+    res = A.run_claim(ctx, name=NAME, number=NUMBER, title=TITLE, claim=CLAIM, p=p, plan=plan, setup_extra=setup,
                       extra_figs=[fig], numbers_extra=numbers)
+    table = state["table"]
     for task, d in table.items():
         for lab, e in d.items():
             log.info("flossing %s %s: top exponent init %s start %s end %s", task, lab, C.fmt(_mean(e["init"])),
