@@ -76,11 +76,13 @@ def recipe(preset, task):
     return dict(table[task])
 
 
-def recipe_text(preset, task):
-    r = recipe(preset, task)
+def recipe_text(preset, task, over=None):
+    """One line describing the training recipe of ``task`` under ``preset``, with ``over`` (keys every arm of the
+    task sets alike) applied, so an experiment that replaces the recipe for all its arms states what ran."""
+    r = dict(recipe(preset, task), **(over or {}))
     n = "all" if r.get("n_train") is None else r["n_train"]
     budget = f"{r['steps']} steps" if r.get("steps") else f"{r['epochs']} epochs"
-    extra = ", ".join(f"{k}={r[k]}" for k in ("family", "mu", "activation", "w_scale") if k in r)
+    extra = ", ".join(f"{k}={r[k]}" for k in ("model", "family", "mu", "activation", "w_scale") if k in r)
     return (f"{_build.task(task).label}: N={r['N']}{', T=' + str(r['T']) if 'T' in r else ''}, {n} training "
             f"sequences, batch {r['batch_size']}, Adam lr {r['lr']} {r.get('schedule') or 'constant'}, {budget}, "
             f"eps={r['eps'] if 'eps' in r else 0.05}, {r.get('dtype', 'float64')}" + (f", {extra}" if extra else ""))
@@ -449,7 +451,8 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
         f" (second stage, seeds {list(extra)} for the arms of the inconclusive comparisons of: "
         + ", ".join(second) + ")" if second else "")
     setup = (f"preset `{ctx.preset}`; {seeds_text}; " + "; ".join(
-        sorted({recipe_text(ctx.preset, e[0]) for e in plan})) + ". The test metric is taken with the "
+        sorted({recipe_text(ctx.preset, e[0], shared_keys([a for f in plan if f[0] == e[0] for a in f[2]]))
+                for e in plan})) + ". The test metric is taken with the "
         "parameters of the best validation epoch. " + setup_extra)
     body = "\n\n".join(task_status_line(tr) + "\n\n" + task_table(tr) for tr in task_results) + C.failure_note(recs)
     numbers = {"tasks": task_results, "smoke_level": smoke}
@@ -459,6 +462,16 @@ def run_claim(ctx, *, name, number, title, claim, p, plan, setup_extra="", extra
                              figs, numbers, time.perf_counter() - ctx.started, len(ctx.seen),
                              len(C.failures(recs)))
     return C.finish(ctx, exp_dir, name, p, res)
+
+
+def shared_keys(arms):
+    """The keys that every arm in ``arms`` sets to the same value ({} for no arms)."""
+    if not arms:
+        return {}
+    common = dict(arms[0].keys)
+    for a in arms[1:]:
+        common = {k: v for k, v in common.items() if k in a.keys and a.keys[k] == v}
+    return common
 
 
 def _evaluate_entry(entry, recs, label_of):

@@ -281,9 +281,10 @@ def run(ctx, p):
               f"steps (lr {p['floss_lr']:g}, clip 1) on {p['floss_batch']} training sequences per step; during "
               f"training beta = {p['floss_beta']:g} on the first {p['floss_batch']} sequences of one mini-batch in "
               f"{p['floss_every']} (its gradient is added to the loss gradient before clipping).  WCRI: mu = "
-              f"{p['mu']:g} (adding: as its recipe), eps as the recipe.  The adding task's Elman recipe overrides "
-              f"the WCRNN recipe above with {', '.join(f'{k}={v}' for k, v in sorted(p['adding'].items()))}, "
-              "w_scale=1 (all arms; its floss_* keys replace the flossing settings above on this task).  "
+              f"{p['mu']:g} (adding: as its recipe), eps as the recipe.  The adding task has an Elman recipe of "
+              "its own (stated above, all arms; w_scale=1 is the default scale of the initial weights; WCRNN "
+              "recipes do not apply to Elman networks), and flossing settings of its own: "
+              f"{', '.join(f'{k}={v}' for k, v in sorted(p['adding'].items()) if k.startswith('floss_'))}.  "
               + cost_text(table_of(plan_, labels, recs)))
         return fl + (" Data notes: " + "; ".join(notes) + "." if notes else "")
 
