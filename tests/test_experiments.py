@@ -95,6 +95,25 @@ def test_evaluate_task_verdicts():
     assert A.evaluate_task("smnist", ni, [A.Comparison("a", "b", "noninferior", 0.01)])["status"] == "held"
 
 
+def test_diverged_runs_are_marked_in_the_task_table():
+    runs = _runs("test_mse", {"a": [(0.001, False), (0.002, False), (0.0015, False)],
+                              "b": [(0.005, False), (3.5e5, False), (0.004, False)]})
+    runs["b"][1]["metrics"]["diverged"] = True            # stopped by the trainer
+    runs["a"][2]["metrics"]["test_exploded"] = True       # its test pass blew up
+    tr = A.evaluate_task("adding", runs, [A.Comparison("a", "b")])
+    assert tr["arms"]["b"]["diverged"] == ["1"] and tr["arms"]["a"]["diverged"] == ["2"]
+    text = A.task_table(tr)
+    assert "3.500e+05 †" in text and text.count("†") == 3 and "the run diverged" in text
+    # its value still counts (the arm's typical value includes it)
+    assert tr["arms"]["b"]["mean"] == pytest.approx(math.exp(np.mean(np.log([0.005, 3.5e5, 0.004]))))
+    # nothing diverged: no marks, no note; old results without the key read as before
+    clean = A.evaluate_task("adding", _runs("test_mse", {"a": [(0.001, False)] * 3}), [])
+    assert "†" not in A.task_table(clean)
+    for arm in tr["arms"].values():
+        del arm["diverged"]
+    assert "†" not in A.task_table(tr)
+
+
 def test_comparison_outcomes_three_values():
     better, ni = A.Comparison("a", "b"), A.Comparison("a", "b", "noninferior", 0.01)
     assert A.comparison_outcome(better, 0.001, 0.05, 0.01, 3) == "yes"

@@ -343,3 +343,27 @@ def test_every_record_names_the_code_that_computed_it(tmp_path):
     res = sweep.run_sweep({"grid": [{"kind": "theory", "N": [4]}]}, tmp_path)
     (f,) = (tmp_path / "cells").glob("*.json")
     assert json.loads(f.read_text())["commit"] == store.code_commit()
+
+
+def test_train_cell_flags_a_test_pass_that_explodes(monkeypatch):
+    # a run can pass training and validation yet blow up on test sequences (a ReLU network near criticality):
+    # the cell says so (test_exploded) instead of reporting the huge number silently
+    from wcrnn_dyn import training
+    cell = dict(kind="train", task="adding", N=8, T=20, n_train=40, n_val=20, n_test=20, epochs=1, seed=0)
+    rec = sweep.run_cell(cell)
+    assert rec["error"] is None and rec["metrics"]["test_exploded"] is False
+    real = training.evaluate
+
+    def blown(net, X, y, loss=None, batch_size=1024):
+        ev = real(net, X, y, loss=loss, batch_size=batch_size)
+        return ev._replace(loss=2.5e18, metric=2.5e18)
+    monkeypatch.setattr(training, "evaluate", blown)
+    rec = sweep.run_cell(cell)
+    assert rec["metrics"]["test_mse"] == 2.5e18 and rec["metrics"]["test_exploded"] is True
+
+
+def test_default_max_loss_is_the_trainers_divergence_level():
+    from wcrnn_dyn import training
+    y = np.array([[1.0], [2.0]])
+    assert training.default_max_loss(y, "mse", 1) == pytest.approx(1e6 * (2.5 + 1.0))
+    assert training.default_max_loss(y, "cross_entropy", 10) == pytest.approx(1e3 * (math.log(10) + 1.0))

@@ -28,7 +28,8 @@ Cell kinds (:data:`KINDS`; see :func:`kind_defaults` for every parameter and def
 * ``"memory"``  - linear memory capacity (Jaeger): ``mc_total`` (and ``mc_frac`` = mc_total / N);
 * ``"train"``   - train on ``task`` (Adam, :func:`wcrnn_dyn.training.train`; the parameters of the best
   validation epoch are restored) and report the test metric (``test_accuracy`` or ``test_mse``),
-  ``test_loss``, ``best_val_metric``, ``diverged`` and ``n_params``;
+  ``test_loss``, ``best_val_metric``, ``diverged``, ``test_exploded`` (the test loss is not finite or above
+  the trainer's divergence level, :func:`wcrnn_dyn.training.default_max_loss`) and ``n_params``;
 * ``"module.path:function"`` - any importable function ``f(cell) -> dict`` of scalar metrics (optionally with
   an ``"_extra"`` dict of JSON-able values kept in the cell file but not in the table).
 
@@ -531,7 +532,12 @@ def train_cell(c, residual=None, checkpoint_dir=None):
                "epochs_done": len(curve), "steps_done": int(meta.get("n_steps", 0)),
                "still_improving": t.still_improving(curve),
                "steps_to_90": max(-1, t.epochs_to_fraction(curve, 0.9) * spe),
-               "diverged": bool(meta.get("diverged", False)), "n_params": int(net.n_params)}
+               "diverged": bool(meta.get("diverged", False)), "n_params": int(net.n_params),
+               "test_exploded": bool(not np.isfinite(ev.loss)
+                                     or ev.loss > training.default_max_loss(yte, t.loss, t.n_out))}
+    if metrics["test_exploded"]:
+        log.warning("cell %s: the test loss %.3g exceeds the trainer's divergence level (the state grows without "
+                    "bound on test sequences)", cell_key(c), ev.loss)
     if flossing_on:
         metrics.update(_floss_after(net, hist, fstate))
     return metrics, net, hist, t

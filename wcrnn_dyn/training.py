@@ -243,6 +243,16 @@ def _loss_metric_from_logits(z, y, loss):
     return nll, correct
 
 
+def default_max_loss(y, loss, n_out):
+    """The loss above which :func:`train` calls a run diverged ("exploding loss") unless ``max_loss`` is given:
+    a million times the loss of a trivial predictor of targets ``y`` (MSE: 1e6 (mean(y^2) + 1)), or
+    1e3 (log(n_out) + 1) for cross-entropy.  No learning run gets there; the sweep also applies it to the test
+    loss (``test_exploded``)."""
+    if loss == "mse":
+        return 1e6 * (float(np.mean(np.square(np.asarray(y), dtype=np.float64))) + 1.0)
+    return 1e3 * (math.log(n_out) + 1.0)
+
+
 def evaluate(net, X, y, loss=None, batch_size=1024):
     """Loss and metric of ``net`` on (X, y), computed in batches to bound memory.
 
@@ -739,9 +749,8 @@ class _Trainer:
             X_val, y_val = _check_data(net, X_val, y_val, cfg.loss, "X_val", "y_val")
         self.X_val, self.y_val = X_val, y_val
         self.max_loss = cfg.max_loss
-        if self.max_loss is None:  # a million times the loss of a trivial predictor: no learning run gets there
-            self.max_loss = (1e6 * (float(np.mean(np.square(self.y, dtype=np.float64))) + 1.0)
-                             if cfg.loss == "mse" else 1e3 * (math.log(net.n_out) + 1.0))
+        if self.max_loss is None:
+            self.max_loss = default_max_loss(self.y, cfg.loss, net.n_out)
         self.n = self.X.shape[0]
         self.spe = -(-self.n // cfg.batch_size)
         self.total_steps = cfg.steps if cfg.steps is not None else cfg.epochs * self.spe

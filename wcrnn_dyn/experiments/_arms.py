@@ -172,7 +172,9 @@ def evaluate_task(task, runs, comparisons, role="test"):
                        "mean": t.typical(fin), "std": t.spread(fin),
                        "n": len(fin), "still_improving": int(sum(imp)), "n_runs": len(by_seed),
                        "steps_to_90": float(np.mean([x for x in s90 if x >= 0])) if any(x >= 0 for x in s90) else -1,
-                       "failed": sum(1 for r in by_seed.values() if r.get("error"))}
+                       "failed": sum(1 for r in by_seed.values() if r.get("error")),
+                       "diverged": [str(s) for s, r in sorted(by_seed.items()) if not r.get("error") and (
+                           r["metrics"].get("diverged") or r["metrics"].get("test_exploded"))]}
     means = {k: a["mean"] for k, a in arms.items() if np.isfinite(a["mean"])}
     best = (max if t.higher_is_better else min)(means, key=means.get) if means else None
     competent = best is not None and t.competent(means[best])
@@ -290,18 +292,27 @@ def group_runs(records, label_of):
 
 
 def task_table(tr):
-    """Markdown table of a task: arm, per-seed values, mean ± std, still improving, steps to 90 %."""
+    """Markdown table of a task: arm, per-seed values (a dagger on runs whose training diverged or whose test
+    loss exploded), mean ± std, still improving, steps to 90 %."""
     seeds = sorted({s for a in tr["arms"].values() for s in a["per_seed"]}, key=int)
     rows = []
+    marked = False
     for label, a in tr["arms"].items():
+        div = set(a.get("diverged", ()))
+        marked |= bool(div)
         rows.append([label + (" (best)" if label == tr["best_arm"] else "")]
-                    + [C.fmt(a["per_seed"][s]) if s in a["per_seed"] else "—" for s in seeds]
+                    + [(C.fmt(a["per_seed"][s]) + (" †" if s in div else "")) if s in a["per_seed"] else "—"
+                       for s in seeds]
                     + [C.fmt_ms(a["mean"], a["std"]), f"{a['still_improving']}/{a['n_runs']}",
                        C.fmt(a["steps_to_90"]) if a["steps_to_90"] >= 0 else "n/a"])
     typ = "mean ± std" if tr["higher_is_better"] else "geometric mean (log10 sd)"
     head = ["arm"] + [f"seed {s}" for s in seeds] + [f"{tr['metric']} {typ}", "still improving",
                                                        "steps to 90 %"]
     out = C.md_table(head, rows)
+    if marked:
+        out += ("\n\n† the run diverged: the trainer stopped it (exploding or non-finite loss after its learning-rate "
+                "reductions; it is evaluated with its best validation parameters, like every run) or its test loss "
+                "exceeded the trainer's divergence level.  Its value counts like any other.")
     if tr["comparisons"]:
         crow = [[c["text"], C.fmt(c["mean_gain"]), f"[{C.fmt(c['ci_lo'])}, {C.fmt(c['ci_hi'])}]", c["n"],
                  outcome_of(c)] for c in tr["comparisons"]]
