@@ -15,7 +15,7 @@ from wcrnn_dyn.experiments import report
 
 def test_registry_and_presets():
     assert list(E.EXPERIMENTS) == ["theory", "edge_of_chaos", "spectral_matching", "heterogeneity", "nonlinear",
-                                   "wcri", "flossing"]
+                                   "wcri", "flossing", "flossing_confirm"]
     for name in E.EXPERIMENTS:
         mod = E.get(name)
         assert mod.NAME == name

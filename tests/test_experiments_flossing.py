@@ -172,3 +172,24 @@ def test_exponent_table_covers_the_second_stage_seeds(tmp_path, monkeypatch):
     assert res.n_cells == 8 + len(added)                       # first stage 2 seeds x 4 arms, then seed 2
     sec = (tmp_path / "flossing" / "section.md").read_text()
     assert "second stage, seeds [2]" in sec
+
+
+def test_confirmation_uses_fresh_seeds_and_the_same_arms():
+    # the confirmation decides on seeds the first comparison never saw, with its recipe, arms and comparisons,
+    # and without a second stage
+    from wcrnn_dyn.experiments import flossing_confirm as FC
+    first, conf = E.presets("flossing")["full"], E.presets("flossing_confirm")["full"]
+    seen = set(first["seeds"]) | set(first["extra_seeds"])
+    assert len(conf["seeds"]) == 10 and not seen & set(conf["seeds"])
+    assert conf["tasks"] == ["adding"] and conf["extra_seeds"] == []
+    for a, b in zip(F.arms(first, "adding"), F.arms(conf, "adding")):
+        assert a.label == b.label and a.keys == b.keys
+    assert FC.NUMBER == F.NUMBER + 1 and FC.CLAIM == F.CLAIM
+
+
+def test_confirmation_tiny_end_to_end(tmp_path):
+    res = E.run("flossing_confirm", tmp_path, preset="tiny", isolate=False)
+    d = tmp_path / "flossing_confirm"
+    assert (d / "results.json").exists() and (d / "exponents.png").stat().st_size > 1000
+    assert (d / "section.md").read_text().startswith("## 8. ")
+    assert set(res.numbers["exponents"]) == {"adding"} and res.n_cells == 8

@@ -14,6 +14,7 @@ Registry (:data:`EXPERIMENTS`, in report order):
                       and identity initialisations
 ``flossing``          beyond the paper: gradient flossing (before / during training) against WCRI and the
                       default initialisation of Elman RNNs (issue 14)
+``flossing_confirm``  the flossing comparison on adding repeated on ten fresh seeds, decided on those alone
 =================== ==================================================================================
 
 Every experiment module has ``NAME``, ``TITLE``, ``CLAIM``, ``PRESETS`` and ``run(ctx, params)``.  Use
@@ -44,6 +45,7 @@ EXPERIMENTS = {
     "nonlinear": "wcrnn_dyn.experiments.nonlinear",
     "wcri": "wcrnn_dyn.experiments.wcri",
     "flossing": "wcrnn_dyn.experiments.flossing",
+    "flossing_confirm": "wcrnn_dyn.experiments.flossing_confirm",
 }
 
 

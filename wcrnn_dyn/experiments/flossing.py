@@ -251,10 +251,11 @@ def cost_text(table):
     return "Mean time per run (when it was computed; one core): " + "; ".join(parts) + "."
 
 
-def run(ctx, p):
+def run(ctx, p, name=NAME, number=NUMBER, title=TITLE, claim=CLAIM):
     """Run the comparison under ``ctx`` with preset parameters ``p``: train every arm x seed x task (cached
     cells), probe the exponents, evaluate with :func:`wcrnn_dyn.experiments._arms.run_claim` and write
-    ``OUT/flossing/`` (results.json, section.md, arms.png, effects.png, exponents.png).  Returns the
+    ``OUT/<name>/`` (results.json, section.md, arms.png, effects.png, exponents.png; ``name`` and the section's
+    number, title and claim default to this experiment's, :mod:`.flossing_confirm` passes its own).  Returns the
     :class:`~wcrnn_dyn.experiments.ExperimentResult`.  Cost: the cells' (docs/CLV.md) plus one probe
     (a flossing call without update) per cell without flossing keys, two when its trained model was saved."""
     tasks, notes = A.plan_tasks(ctx.preset, p["tasks"])
@@ -296,7 +297,7 @@ def run(ctx, p):
         targets = {t: float(arms(p, t)[2].keys["floss_target"]) for t in table}
         return [exponents_figure(table, exp_dir / "exponents.png", targets)]
 
-    res = A.run_claim(ctx, name=NAME, number=NUMBER, title=TITLE, claim=CLAIM, p=p, plan=plan, setup_extra=setup,
+    res = A.run_claim(ctx, name=name, number=number, title=title, claim=claim, p=p, plan=plan, setup_extra=setup,
                       extra_figs=[fig], numbers_extra=numbers)
     table = state["table"]
     for task, d in table.items():
