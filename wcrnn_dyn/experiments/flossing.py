@@ -203,7 +203,7 @@ def exponents_figure(table, path, targets=None):
     target, default 0) dashed."""
     p = C.plt()
     tasks = list(table)
-    fig, axes = p.subplots(1, max(len(tasks), 1), figsize=(4.6 * max(len(tasks), 1), 3.6), constrained_layout=True,
+    fig, axes = p.subplots(1, max(len(tasks), 1), figsize=(max(4.6 * len(tasks), 5.6), 3.9), constrained_layout=True,
                            squeeze=False)
     for i, task in enumerate(tasks):
         ax = axes[0][i]
@@ -222,8 +222,8 @@ def exponents_figure(table, path, targets=None):
         ax.set_ylabel("top finite-time exponent (nats / step)")
         ax.set_title(_task_label(task), fontsize=9)
         ax.legend(fontsize=6, loc="best")
-    fig.suptitle("Leading exponent of a probe batch: o init, ^ start of training, s end (dashed: flossing "
-                 "target)", fontsize=9)
+    fig.suptitle("Leading exponent of a probe batch\no init, ^ start of training, s end (dashed: flossing target)",
+                 fontsize=9)
     return C.savefig(fig, path)
 
 
@@ -287,6 +287,9 @@ def run(ctx, p, name=NAME, number=NUMBER, title=TITLE, claim=CLAIM):
               "recipes do not apply to Elman networks), and flossing settings of its own: "
               f"{', '.join(f'{k}={v}' for k, v in sorted(p['adding'].items()) if k.startswith('floss_'))}.  "
               + cost_text(table_of(plan_, labels, recs)))
+        if ctx.preset == "full" and not p.get("extra_seeds"):
+            fl += ("  No second stage here: the seeds were fixed before the runs, and the verdict rests on them "
+                   "alone.")
         return fl + (" Data notes: " + "; ".join(notes) + "." if notes else "")
 
     def numbers(plan_, labels, recs):
