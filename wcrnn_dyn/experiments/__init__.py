@@ -36,7 +36,7 @@ __all__ = ["EXPERIMENTS", "PRESET_NAMES", "get", "run", "run_all", "presets", "C
 
 log = logging.getLogger(__name__)
 
-#: name -> module path, in report order (numbered 1..6 as the claims in docs/PAPER_MAP.md).
+#: name -> module path, in report order (1..6: the claims in docs/PAPER_MAP.md; 7, 8: beyond the paper, docs/CLV.md).
 EXPERIMENTS = {
     "theory": "wcrnn_dyn.experiments.theory",
     "edge_of_chaos": "wcrnn_dyn.experiments.edge_of_chaos",
