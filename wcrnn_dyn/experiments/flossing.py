@@ -110,23 +110,37 @@ def arms(p, task):
                                        floss_every=int(fs["floss_every"]), **fl))]
 
 
-def _probe(cell, k, nb, target):
-    """Top-k finite-time exponents (batch mean) of the initial network of ``cell`` on its probe batch (the
-    first ``nb`` training sequences), computed as :func:`wcrnn_dyn.sweep.train_cell` does for flossing cells."""
-    from .. import build, flossing, sweep
-    from ..models import DivergenceError
+def _probe_inputs(cell):
+    """(normalised cell, task, training inputs) of ``cell``, built as :func:`wcrnn_dyn.sweep.train_cell` does."""
+    from .. import build, sweep
     c = sweep.normalize_cell(cell)
     t = build.task(c["task"])
     T = int(c["T"]) if t.name == "adding" else None
     X = build.task_data(t.name, "train", n=c["n_train"], T=T, seed=int(c["seed"]),
                         dtype=np.dtype(c["dtype"]).type, center=bool(c["center"]))[0]
-    net = build.make_model(c, X.shape[2], t.n_out, X=X)
+    return c, t, X
+
+
+def _mean_exponents(net, X, k, nb, target, seed):
+    """Batch mean of the k finite-time exponents of ``net`` on the first ``nb`` sequences of ``X`` (None when
+    the tangent frame degenerates)."""
+    from .. import flossing
+    from ..models import DivergenceError
     try:
-        lam = flossing.flossing_loss_and_grad(net, np.asarray(X[:nb], dtype=float), k, target=target,
-                                              seed=int(c["seed"]))[2]
+        return flossing.flossing_loss_and_grad(net, np.asarray(X[:nb], dtype=float), k, target=target,
+                                               seed=seed)[2].mean(axis=0)
     except DivergenceError:
-        return [float("nan")] * k
-    return [float(x) for x in lam.mean(axis=0)]
+        return None
+
+
+def _probe(cell, k, nb, target, data=None):
+    """Top-k finite-time exponents (batch mean) of the initial network of ``cell`` on its probe batch (the
+    first ``nb`` training sequences), computed as :func:`wcrnn_dyn.sweep.train_cell` does for flossing cells.
+    ``data``: :func:`_probe_inputs` of the cell when the caller has it."""
+    from .. import build
+    c, t, X = data or _probe_inputs(cell)
+    lam = _mean_exponents(build.make_model(c, X.shape[2], t.n_out, X=X), X, k, nb, target, int(c["seed"]))
+    return [float("nan")] * k if lam is None else [float(x) for x in lam]
 
 
 def _top(v):
@@ -163,10 +177,11 @@ def exponent_table(p, entries, recs, cells_dir=None):
                 e["end"].append(float(m["floss_le_end"]))
                 e["floss_seconds"].append(float(m["floss_seconds"]))
                 continue
-            lam0 = _top(_probe(c, k, nb, target))
+            data = _probe_inputs(c)      # loaded once for both probes
+            lam0 = _top(_probe(c, k, nb, target, data))
             e["init"].append(lam0)
             e["start"].append(lam0)
-            e["end"].append(_trained_probe(r, c, k, nb, target, cells_dir))
+            e["end"].append(_trained_probe(r, k, nb, target, cells_dir, data))
             e["floss_seconds"].append(0.0)
     # arms in the order of the plan
     for task in out:
@@ -175,26 +190,17 @@ def exponent_table(p, entries, recs, cells_dir=None):
     return out
 
 
-def _trained_probe(rec, cell, k, nb, target, cells_dir):
-    """Top probe exponent of a cell's saved trained model (NaN when none was saved)."""
+def _trained_probe(rec, k, nb, target, cells_dir, data):
+    """Top probe exponent of a cell's saved trained model (NaN when none was saved); ``data``: the cell's
+    :func:`_probe_inputs`."""
     from pathlib import Path
-    from .. import build, flossing, sweep
-    from ..models import DivergenceError, load_model
+    from ..models import load_model
     name = (rec.get("extra") or {}).get("model_file")
     if not name or cells_dir is None or not (Path(cells_dir) / name).exists():
         return float("nan")
-    path = Path(cells_dir) / name
-    c = sweep.normalize_cell(cell)
-    t = build.task(c["task"])
-    T = int(c["T"]) if t.name == "adding" else None
-    X = build.task_data(t.name, "train", n=c["n_train"], T=T, seed=int(c["seed"]),
-                        dtype=np.dtype(c["dtype"]).type, center=bool(c["center"]))[0]
-    try:
-        lam = flossing.flossing_loss_and_grad(load_model(path), np.asarray(X[:nb], dtype=float), k,
-                                              target=target, seed=int(c["seed"]))[2]
-    except DivergenceError:
-        return float("nan")
-    return _top(lam.mean(axis=0))
+    c, _, X = data
+    lam = _mean_exponents(load_model(Path(cells_dir) / name), X, k, nb, target, int(c["seed"]))
+    return float("nan") if lam is None else _top(lam)
 
 
 def exponents_figure(table, path, targets=None):
